@@ -1,0 +1,95 @@
+// IpSet arguments. Entries are canonicalised here to exactly what `ipset save` prints, so desired and live
+// sets compare as plain string sets.
+import { z } from "zod";
+import { bitsOf, formatCidrIpset, type IpFamily, parseCidr } from "./address";
+import { orUnknown, setEntryComment, setName } from "./primitives";
+import { isUnknown } from "./unknown";
+
+export const SET_TYPES = ["hash:ip", "hash:net", "hash:ip,port", "hash:net,port"] as const;
+export type SetType = (typeof SET_TYPES)[number];
+
+const entryInput = z.union([
+  z.string(),
+  z.object({ entry: z.string(), comment: orUnknown(setEntryComment).optional() }).strict(),
+]);
+
+export interface CanonicalEntry {
+  readonly entry: string;
+  readonly comment?: string;
+}
+
+/** One entry as `ipset save` prints it, or an error message naming what is wrong. */
+export function canonicalEntry(text: string, type: SetType, family: IpFamily): { entry: string } | { error: string } {
+  const withPort = type === "hash:ip,port" || type === "hash:net,port";
+  const [addrText, portText, ...extra] = text.split(",");
+  if (extra.length > 0 || (withPort && portText === undefined) || (!withPort && portText !== undefined)) {
+    return { error: withPort ? "must be ADDRESS,PROTO:PORT (e.g. 10.0.0.1,tcp:443)" : "must be a single address or CIDR" };
+  }
+  const c = parseCidr(addrText ?? "");
+  if (!c) return { error: "is not a literal IPv4/IPv6 address or CIDR (no hostnames, no ranges)" };
+  if (c.family !== family) return { error: `is ${c.family} but the set's family is ${family}` };
+  if (c.prefix === 0) return { error: "a /0 prefix is not allowed in a set" };
+  if (type.startsWith("hash:ip") && c.prefix !== bitsOf(family)) {
+    return { error: `${type} holds single addresses; use hash:net for CIDRs` };
+  }
+  let entry = formatCidrIpset(c);
+  if (withPort) {
+    const m = /^(?:(tcp|udp|sctp|udplite):)?(\d{1,5})$/.exec(portText ?? "");
+    const port = m ? Number(m[2]) : Number.NaN;
+    if (!m || port < 0 || port > 65535) return { error: "port must be PROTO:PORT with PROTO tcp/udp/sctp/udplite and PORT 0-65535" };
+    entry += `,${m[1] ?? "tcp"}:${port}`;
+  }
+  return { entry };
+}
+
+export const ipSetArgs = z
+  .object({
+    name: orUnknown(setName),
+    type: z.enum(SET_TYPES, { message: `must be one of ${SET_TYPES.join(", ")}` }),
+    family: z.enum(["ipv4", "ipv6"]).default("ipv4"),
+    entries: orUnknown(z.array(orUnknown(entryInput))).default([]),
+    /** Default timeout in seconds for entries (0 = permanent); entry lifetimes are not compared for drift. */
+    timeout: z.number().int().min(0).max(2147483).optional(),
+    maxelem: z.number().int().min(1).max(2 ** 31 - 1).default(65536),
+    /** Initial hash size (a power of two); the kernel grows it, so it is never compared for drift. */
+    hashsize: z
+      .number()
+      .int()
+      .min(64)
+      .max(2 ** 26)
+      .refine((n) => (n & (n - 1)) === 0, { message: "must be a power of two" })
+      .optional(),
+  })
+  .strict()
+  .transform((s, ctx) => {
+    const entries: CanonicalEntry[] = [];
+    const byEntry = new Map<string, CanonicalEntry>();
+    const list = isUnknown(s.entries) ? [] : (s.entries as Array<z.output<typeof entryInput> | string>);
+    list.forEach((e, i) => {
+      if (isUnknown(e)) return;
+      const text = typeof e === "string" ? e : e.entry;
+      const comment = typeof e === "string" ? undefined : (e.comment as string | undefined);
+      const c = canonicalEntry(text, s.type, s.family);
+      if ("error" in c) {
+        ctx.addIssue({ code: "custom", path: ["entries", i], message: `${JSON.stringify(text.slice(0, 60))} ${c.error}` });
+        return;
+      }
+      const prior = byEntry.get(c.entry);
+      if (prior) {
+        if (prior.comment !== comment) {
+          ctx.addIssue({ code: "custom", path: ["entries", i], message: `${c.entry} is listed twice with different comments` });
+        }
+        return;
+      }
+      const ce = comment === undefined ? { entry: c.entry } : { entry: c.entry, comment };
+      byEntry.set(c.entry, ce);
+      entries.push(ce);
+    });
+    if (entries.length > s.maxelem) {
+      ctx.addIssue({ code: "custom", path: ["entries"], message: `has ${entries.length} entries but maxelem is ${s.maxelem}` });
+    }
+    return { ...s, entries, entriesUnknown: isUnknown(s.entries) || list.some(isUnknown) };
+  });
+
+export type IpSetInput = z.input<typeof ipSetArgs>;
+export type IpSetSpec = z.output<typeof ipSetArgs>;

@@ -1,0 +1,98 @@
+// `ipset save` text <-> sets, and the restore lines we emit. Only what drift cares about is kept from a saved
+// header (type, family, maxelem, timeout, comment); hashsize/bucketsize/initval vary by themselves.
+import type { IpFamily } from "../model/address";
+import type { CanonicalEntry, IpSetSpec, SetType } from "../model/ipset";
+
+export interface SetHeader {
+  readonly type: string;
+  readonly family: IpFamily;
+  readonly maxelem: number;
+  readonly timeout?: number;
+  readonly comment: boolean;
+}
+
+export interface LiveSet {
+  readonly name: string;
+  readonly header: SetHeader;
+  /** Canonical entry text -> its comment; per-entry timeouts are dropped (they count down). */
+  readonly entries: ReadonlyMap<string, string | undefined>;
+}
+
+export class IpsetParseError extends Error {
+  readonly kind = "IpsetParseError";
+}
+
+const inetFamily = (f: IpFamily) => (f === "ipv4" ? "inet" : "inet6");
+
+export function headerOf(spec: IpSetSpec): SetHeader {
+  return {
+    type: spec.type,
+    family: spec.family,
+    maxelem: spec.maxelem,
+    ...(spec.timeout !== undefined && { timeout: spec.timeout }),
+    comment: spec.entries.some((e) => e.comment !== undefined),
+  };
+}
+
+export function renderCreate(name: string, h: SetHeader, hashsize?: number): string {
+  const parts = [`create ${name} ${h.type} family ${inetFamily(h.family)}`];
+  if (hashsize !== undefined) parts.push(`hashsize ${hashsize}`);
+  parts.push(`maxelem ${h.maxelem}`);
+  if (h.timeout !== undefined) parts.push(`timeout ${h.timeout}`);
+  if (h.comment) parts.push("comment");
+  return parts.join(" ");
+}
+
+export function renderAdd(name: string, e: CanonicalEntry): string {
+  // Entry comments were validated free of quotes, backslashes and control characters.
+  return e.comment === undefined ? `add ${name} ${e.entry}` : `add ${name} ${e.entry} comment "${e.comment}"`;
+}
+
+function parseHeader(words: string[], lineNo: number): { name: string; header: SetHeader } {
+  const [, name, type, ...opts] = words;
+  if (!name || !type) throw new IpsetParseError(`ipset save line ${lineNo}: malformed create`);
+  let family: IpFamily = "ipv4";
+  let maxelem = 65536;
+  let timeout: number | undefined;
+  let comment = false;
+  for (let i = 0; i < opts.length; i++) {
+    const o = opts[i];
+    if (o === "family") family = opts[++i] === "inet6" ? "ipv6" : "ipv4";
+    else if (o === "maxelem") maxelem = Number(opts[++i]);
+    else if (o === "timeout") timeout = Number(opts[++i]);
+    else if (o === "comment") comment = true;
+    else if (o === "hashsize" || o === "bucketsize" || o === "initval" || o === "netmask" || o === "markmask") i++;
+  }
+  return { name, header: { type, family, maxelem, ...(timeout !== undefined && { timeout }), comment } };
+}
+
+/** Parses `ipset save` output (any number of sets). */
+export function parseIpsetSave(text: string): Map<string, LiveSet> {
+  const sets = new Map<string, { name: string; header: SetHeader; entries: Map<string, string | undefined> }>();
+  text.split("\n").forEach((line, idx) => {
+    if (line.trim() === "") return;
+    const lineNo = idx + 1;
+    if (line.startsWith("create ")) {
+      const { name, header } = parseHeader(line.split(" "), lineNo);
+      sets.set(name, { name, header, entries: new Map() });
+      return;
+    }
+    const m = /^add (\S+) (\S+)(.*)$/.exec(line);
+    if (!m) throw new IpsetParseError(`ipset save line ${lineNo}: unexpected ${JSON.stringify(line.slice(0, 120))}`);
+    const set = sets.get(m[1] as string);
+    if (!set) throw new IpsetParseError(`ipset save line ${lineNo}: entry for undeclared set ${m[1]}`);
+    const c = /(?:^| )comment "([^"]*)"/.exec(m[3] ?? "");
+    set.entries.set(m[2] as string, c ? c[1] : undefined);
+  });
+  return sets;
+}
+
+export function sameHeader(a: SetHeader, b: SetHeader): boolean {
+  return (
+    a.type === b.type && a.family === b.family && a.maxelem === b.maxelem && a.timeout === b.timeout && a.comment === b.comment
+  );
+}
+
+export function isSetType(t: string): t is SetType {
+  return ["hash:ip", "hash:net", "hash:ip,port", "hash:net,port"].includes(t);
+}

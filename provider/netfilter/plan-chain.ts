@@ -1,0 +1,204 @@
+// Desired managed blocks vs the live chain -> one `iptables-restore --noflush` table block that deletes and
+// inserts only our rules, so foreign rules (Docker's RETURN included) keep their content and relative order.
+// Target layout (invariant 3): managed blocks first, ordered by (priority, id), then foreign rules.
+import type { IpFamily } from "../model/address";
+import { DOCKER_USER } from "./kernel-rule";
+import type { SavedRule } from "./parse-iptables-save";
+import { compareTags, type Tag } from "./tag";
+
+/** What one resource wants in the chain: its block of rendered lines, or nothing (deleted). */
+export interface BlockChange {
+  readonly tag: Tag;
+  /** Exact `-A DOCKER-USER …` lines in block order; empty or null removes the block. */
+  readonly lines: readonly string[] | null;
+}
+
+export type ChainOp =
+  | { readonly kind: "delete"; readonly line: string }
+  | { readonly kind: "insert"; readonly position: number; readonly line: string };
+
+export type ChangeKind = "create" | "update" | "delete" | "reorder" | "unmanaged";
+
+export interface Change {
+  readonly kind: ChangeKind;
+  readonly family: IpFamily | "set";
+  /** Resource id for managed blocks, set name for sets, undefined for unmanaged rules. */
+  readonly subject?: string;
+  readonly before: readonly string[];
+  readonly after: readonly string[];
+}
+
+export interface ChainPlan {
+  readonly family: IpFamily;
+  readonly ops: readonly ChainOp[];
+  /** The restore payload, or undefined when nothing changes. Never declares a chain (that would flush it). */
+  readonly script: string | undefined;
+  /** The chain's lines as they must read back after apply (for verification). */
+  readonly expected: readonly string[];
+  readonly changes: readonly Change[];
+}
+
+export interface ChainPlanOptions {
+  readonly chain?: string;
+  /** Exclusive mode: unmanaged rules are removed, except Docker's trailing `-j RETURN`. */
+  readonly exclusive?: boolean;
+}
+
+interface Item {
+  readonly line: string;
+  readonly managedId?: string;
+}
+
+function groupLiveBlocks(live: readonly SavedRule[]): Map<string, { tag: Tag; lines: string[] }> {
+  const blocks = new Map<string, { tag: Tag; lines: string[] }>();
+  for (const r of live) {
+    if (!r.tag) continue;
+    const b = blocks.get(r.tag.id);
+    // A block never holds one line twice; a duplicate is drift and is collapsed.
+    if (b) {
+      if (!b.lines.includes(r.line)) b.lines.push(r.line);
+    }
+    else blocks.set(r.tag.id, { tag: r.tag, lines: [r.line] });
+  }
+  return blocks;
+}
+
+/** Indices into `a` of a longest common subsequence of a and b (by equal strings). */
+function lcsIndices(a: readonly string[], b: readonly string[]): Set<number> {
+  const n = a.length;
+  const m = b.length;
+  const dp: Uint32Array[] = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) {
+    const row = dp[i] as Uint32Array;
+    const next = dp[i + 1] as Uint32Array;
+    for (let j = m - 1; j >= 0; j--) {
+      row[j] = a[i] === b[j] ? (next[j + 1] as number) + 1 : Math.max(next[j] as number, row[j + 1] as number);
+    }
+  }
+  const keep = new Set<number>();
+  let i = 0;
+  let j = 0;
+  while (i < n && j < m) {
+    if (a[i] === b[j]) {
+      keep.add(i);
+      i++;
+      j++;
+    } else if ((dp[i + 1]?.[j] ?? 0) >= (dp[i]?.[j + 1] ?? 0)) i++;
+    else j++;
+  }
+  return keep;
+}
+
+const isDockerReturn = (line: string, chain: string) => line === `-A ${chain} -j RETURN`;
+
+export function planChainChanges(
+  family: IpFamily,
+  live: readonly SavedRule[],
+  changes: readonly BlockChange[],
+  options: ChainPlanOptions = {},
+): ChainPlan {
+  const chain = options.chain ?? DOCKER_USER;
+  const liveBlocks = groupLiveBlocks(live);
+  const wanted = new Map(liveBlocks);
+  for (const c of changes) {
+    if (c.lines && c.lines.length > 0) wanted.set(c.tag.id, { tag: c.tag, lines: [...new Set(c.lines)] });
+    else wanted.delete(c.tag.id);
+  }
+  const ordered = [...wanted.values()].sort((a, b) => compareTags(a.tag, b.tag));
+  const keptForeign = live.filter(
+    (r) => !r.tag && (!options.exclusive || isDockerReturn(r.line, chain)),
+  );
+  const target: Item[] = [
+    ...ordered.flatMap((b) => b.lines.map((line) => ({ line, managedId: b.tag.id }))),
+    ...keptForeign.map((r) => ({ line: r.line })),
+  ];
+
+  // Every kept foreign rule stays, so only managed rules above the first kept foreign one can stay in place.
+  const firstForeign = live.findIndex((r) => keptForeign.includes(r));
+  const head = firstForeign < 0 ? live : live.slice(0, firstForeign);
+  // `-D spec` removes the first identical rule, so a line present twice cannot be kept in place: all copies go.
+  const counts = new Map<string, number>();
+  for (const r of live) counts.set(r.line, (counts.get(r.line) ?? 0) + 1);
+  const headManaged = head.map((r, i) => ({ r, i })).filter(({ r }) => r.tag && counts.get(r.line) === 1);
+  const targetManaged = target.filter((t) => t.managedId !== undefined).map((t) => t.line);
+  const lcs = lcsIndices(
+    headManaged.map(({ r }) => r.line),
+    targetManaged,
+  );
+  const keptLive = new Set<number>(headManaged.filter((_, k) => lcs.has(k)).map(({ i }) => i));
+  live.forEach((r, i) => {
+    if (keptForeign.includes(r)) keptLive.add(i);
+  });
+
+  const ops: ChainOp[] = [];
+  live.forEach((r, i) => {
+    if (!keptLive.has(i)) ops.push({ kind: "delete", line: r.line });
+  });
+  // After the deletions the chain is the kept subsequence of the target; inserting the rest in ascending
+  // target order at their final positions rebuilds the target exactly (positions count from 1).
+  const keptLines = [...keptLive].sort((a, b) => a - b).map((i) => (live[i] as SavedRule).line);
+  let k = 0;
+  target.forEach((t, j) => {
+    if (k < keptLines.length && keptLines[k] === t.line) {
+      k++;
+      return;
+    }
+    ops.push({ kind: "insert", position: j + 1, line: t.line });
+  });
+
+  const prefix = `-A ${chain} `;
+  const specOf = (line: string) => line.slice(prefix.length);
+  const script =
+    ops.length === 0
+      ? undefined
+      : [
+          "*filter",
+          ...ops.map((op) =>
+            op.kind === "delete" ? `-D ${chain} ${specOf(op.line)}` : `-I ${chain} ${op.position} ${specOf(op.line)}`,
+          ),
+          "COMMIT",
+          "",
+        ].join("\n");
+  return {
+    family,
+    ops,
+    script,
+    expected: target.map((t) => t.line),
+    changes: describeChanges(
+      family,
+      live,
+      keptLive,
+      liveBlocks,
+      wanted,
+      ordered,
+      live.filter((r) => !r.tag && !keptForeign.includes(r)),
+    ),
+  };
+}
+
+function describeChanges(
+  family: IpFamily,
+  live: readonly SavedRule[],
+  keptLive: ReadonlySet<number>,
+  liveBlocks: Map<string, { tag: Tag; lines: string[] }>,
+  wanted: Map<string, { tag: Tag; lines: string[] }>,
+  ordered: ReadonlyArray<{ tag: Tag; lines: string[] }>,
+  removedForeign: readonly SavedRule[],
+): Change[] {
+  const out: Change[] = [];
+  const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((l, i) => l === b[i]);
+  // An unchanged block that the ops still delete and re-insert is being moved into place.
+  const moved = new Set(live.filter((r, i) => r.tag && !keptLive.has(i)).map((r) => r.tag?.id));
+  for (const b of ordered) {
+    const before = liveBlocks.get(b.tag.id);
+    if (!before) out.push({ kind: "create", family, subject: b.tag.id, before: [], after: b.lines });
+    else if (!same(before.lines, b.lines))
+      out.push({ kind: "update", family, subject: b.tag.id, before: before.lines, after: b.lines });
+    else if (moved.has(b.tag.id)) out.push({ kind: "reorder", family, subject: b.tag.id, before: before.lines, after: b.lines });
+  }
+  for (const [id, b] of liveBlocks) {
+    if (!wanted.has(id)) out.push({ kind: "delete", family, subject: id, before: b.lines, after: [] });
+  }
+  for (const r of removedForeign) out.push({ kind: "unmanaged", family, before: [r.line], after: [] });
+  return out;
+}
