@@ -10,7 +10,8 @@ export type SetType = (typeof SET_TYPES)[number];
 
 const entryInput = z.union([
   z.string(),
-  z.object({ entry: z.string(), comment: orUnknown(setEntryComment).optional() }).strict(),
+  // The comment is checked with the entry (in the transform below) so every entry problem is reported at once.
+  z.object({ entry: z.string(), comment: z.string().optional() }).strict(),
 ]);
 
 export interface CanonicalEntry {
@@ -23,7 +24,9 @@ export function canonicalEntry(text: string, type: SetType, family: IpFamily): {
   const withPort = type === "hash:ip,port" || type === "hash:net,port";
   const [addrText, portText, ...extra] = text.split(",");
   if (extra.length > 0 || (withPort && portText === undefined) || (!withPort && portText !== undefined)) {
-    return { error: withPort ? "must be ADDRESS,PROTO:PORT (e.g. 10.0.0.1,tcp:443)" : "must be a single address or CIDR" };
+    return {
+      error: withPort ? "must be ADDRESS,PROTO:PORT (e.g. 10.0.0.1,tcp:443)" : "must be a single address or CIDR",
+    };
   }
   const c = parseCidr(addrText ?? "");
   if (!c) return { error: "is not a literal IPv4/IPv6 address or CIDR (no hostnames, no ranges)" };
@@ -36,7 +39,8 @@ export function canonicalEntry(text: string, type: SetType, family: IpFamily): {
   if (withPort) {
     const m = /^(?:(tcp|udp|sctp|udplite):)?(\d{1,5})$/.exec(portText ?? "");
     const port = m ? Number(m[2]) : Number.NaN;
-    if (!m || port < 0 || port > 65535) return { error: "port must be PROTO:PORT with PROTO tcp/udp/sctp/udplite and PORT 0-65535" };
+    if (!m || port < 0 || port > 65535)
+      return { error: "port must be PROTO:PORT with PROTO tcp/udp/sctp/udplite and PORT 0-65535" };
     entry += `,${m[1] ?? "tcp"}:${port}`;
   }
   return { entry };
@@ -50,7 +54,12 @@ export const ipSetArgs = z
     entries: orUnknown(z.array(orUnknown(entryInput))).default([]),
     /** Default timeout in seconds for entries (0 = permanent); entry lifetimes are not compared for drift. */
     timeout: z.number().int().min(0).max(2147483).optional(),
-    maxelem: z.number().int().min(1).max(2 ** 31 - 1).default(65536),
+    maxelem: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31 - 1)
+      .default(65536),
     /** Initial hash size (a power of two); the kernel grows it, so it is never compared for drift. */
     hashsize: z
       .number()
@@ -69,15 +78,30 @@ export const ipSetArgs = z
       if (isUnknown(e)) return;
       const text = typeof e === "string" ? e : e.entry;
       const comment = typeof e === "string" ? undefined : (e.comment as string | undefined);
+      if (comment !== undefined && !isUnknown(comment)) {
+        const cr = setEntryComment.safeParse(comment);
+        if (!cr.success) {
+          for (const issue of cr.error.issues)
+            ctx.addIssue({ code: "custom", path: ["entries", i, "comment"], message: issue.message });
+        }
+      }
       const c = canonicalEntry(text, s.type, s.family);
       if ("error" in c) {
-        ctx.addIssue({ code: "custom", path: ["entries", i], message: `${JSON.stringify(text.slice(0, 60))} ${c.error}` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["entries", i],
+          message: `${JSON.stringify(text.slice(0, 60))} ${c.error}`,
+        });
         return;
       }
       const prior = byEntry.get(c.entry);
       if (prior) {
         if (prior.comment !== comment) {
-          ctx.addIssue({ code: "custom", path: ["entries", i], message: `${c.entry} is listed twice with different comments` });
+          ctx.addIssue({
+            code: "custom",
+            path: ["entries", i],
+            message: `${c.entry} is listed twice with different comments`,
+          });
         }
         return;
       }
@@ -86,7 +110,11 @@ export const ipSetArgs = z
       entries.push(ce);
     });
     if (entries.length > s.maxelem) {
-      ctx.addIssue({ code: "custom", path: ["entries"], message: `has ${entries.length} entries but maxelem is ${s.maxelem}` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["entries"],
+        message: `has ${entries.length} entries but maxelem is ${s.maxelem}`,
+      });
     }
     return { ...s, entries, entriesUnknown: isUnknown(s.entries) || list.some(isUnknown) };
   });

@@ -19,7 +19,7 @@ export function orUnknown<T extends z.ZodType>(schema: T) {
 
 /** Shows a hostile value safely inside an error message: control characters escaped, length capped. */
 export function quoteValue(value: unknown): string {
-  const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  const text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
   const shown = text.length > 60 ? `${text.slice(0, 57)}...` : text;
   return JSON.stringify(shown);
 }
@@ -27,6 +27,8 @@ export function quoteValue(value: unknown): string {
 // C0 controls, DEL, and the Unicode line/paragraph separators that some tools treat as newlines.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/;
+
+export const hasControlCharacters = (s: string) => CONTROL.test(s);
 
 const byteLength = (s: string) => Buffer.byteLength(s, "utf8");
 
@@ -105,6 +107,7 @@ export const family = z.enum(["ipv4", "ipv6"]);
 
 export const setEntryComment = z
   .string()
+  .min(1, { message: "must not be empty (ipset refuses an empty comment): omit it instead" })
   .refine((s) => !CONTROL.test(s), { message: "must not contain newlines or other control characters" })
   .refine((s) => !/["\\]/.test(s), { message: "must not contain double quotes or backslashes" })
   .refine((s) => byteLength(s) <= SET_ENTRY_COMMENT_MAX, {

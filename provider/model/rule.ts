@@ -59,7 +59,13 @@ export type InterfaceMatch = z.output<typeof interfaceMatch>;
 
 export const ACTIONS = ["ACCEPT", "RETURN", "DROP", "REJECT", "LOG"] as const;
 export const PROTOCOLS = ["tcp", "udp", "tcp+udp", "icmp", "all"] as const;
-export const REJECT_WITH = ["port-unreachable", "host-unreachable", "net-unreachable", "admin-prohibited", "tcp-reset"] as const;
+export const REJECT_WITH = [
+  "port-unreachable",
+  "host-unreachable",
+  "net-unreachable",
+  "admin-prohibited",
+  "tcp-reset",
+] as const;
 export const CONNECTION_STATES = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT"] as const;
 export const ICMP_TYPE_NAMES = [
   "echo-request",
@@ -98,7 +104,16 @@ export const logOptions = z
   });
 export type LogOptions = z.output<typeof logOptions>;
 
-const RATE_UNIT_SECONDS: Record<string, number> = { sec: 1, second: 1, s: 1, min: 60, minute: 60, m: 60, hour: 3600, h: 3600 };
+const RATE_UNIT_SECONDS: Record<string, number> = {
+  sec: 1,
+  second: 1,
+  s: 1,
+  min: 60,
+  minute: 60,
+  m: 60,
+  hour: 3600,
+  h: 3600,
+};
 
 /**
  * xt_limit (iptables-legacy) refuses a rule when seconds-per-packet x burst overflows its u32 credit counter:
@@ -212,7 +227,8 @@ function checkRuleConsistency(r: Parsed, ctx: z.RefinementCtx) {
   const pins = pinnedFamilies(r);
   const [first, ...rest] = pins;
   for (const [field, fam] of rest) {
-    if (first && fam !== first[1]) issue(ctx, field, `is ${fam} but ${first[0]} is ${first[1]}: one rule has one family`);
+    if (first && fam !== first[1])
+      issue(ctx, field, `is ${fam} but ${first[0]} is ${first[1]}: one rule has one family`);
   }
   if (r.family && r.family !== "both") {
     for (const [field, fam] of pins) {
@@ -220,7 +236,11 @@ function checkRuleConsistency(r: Parsed, ctx: z.RefinementCtx) {
     }
   }
   if (r.family === "both" && pins.length > 0) {
-    issue(ctx, "family", `is both but ${pins[0]?.[0]} is a literal ${pins[0]?.[1]} address: drop family or the address`);
+    issue(
+      ctx,
+      "family",
+      `is both but ${pins[0]?.[0]} is a literal ${pins[0]?.[1]} address: drop family or the address`,
+    );
   }
   if (r.family === "both" && usesSet(r)) {
     issue(ctx, "family", "is both but an ipset has one family: use ipv4 or ipv6 (one rule per set)");
@@ -233,6 +253,10 @@ function checkRuleConsistency(r: Parsed, ctx: z.RefinementCtx) {
     (r.family === "ipv4" || r.family === "ipv6" ? 1 : 2) *
     (r.log && r.action !== "LOG" ? 2 : 1);
   if (count > MAX_KERNEL_RULES_PER_RULE) {
-    issue(ctx, "publishedPorts", `expands to ${count} kernel rules (max ${MAX_KERNEL_RULES_PER_RULE}): use fewer ports, a range, or an ipset`);
+    issue(
+      ctx,
+      "publishedPorts",
+      `expands to ${count} kernel rules (max ${MAX_KERNEL_RULES_PER_RULE}): use fewer ports, a range, or an ipset`,
+    );
   }
 }

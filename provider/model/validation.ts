@@ -31,9 +31,21 @@ function flattenIssues(issues: readonly Issue[], prefix: readonly PropertyKey[] 
     const path = [...prefix, ...i.path];
     if (i.code !== "invalid_union") return [{ ...i, path }];
     const branches = i.errors.map((b) => flattenIssues(b, path));
-    const informative = branches.find((b) => b.length > 0 && !b.every((x) => isRootMismatch({ ...x, path: x.path.slice(path.length) })));
+    const informative = branches.find(
+      (b) => b.length > 0 && !b.every((x) => isRootMismatch({ ...x, path: x.path.slice(path.length) })),
+    );
     // Every branch failed on type: report one type mismatch (so an enclosing union can skip it too).
-    return informative ?? [{ code: "invalid_type", expected: "never", input: undefined, path, message: "has the wrong type or shape" } as Issue];
+    return (
+      informative ?? [
+        {
+          code: "invalid_type",
+          expected: "never",
+          input: undefined,
+          path,
+          message: "has the wrong type or shape",
+        } as Issue,
+      ]
+    );
   });
 }
 
@@ -43,7 +55,9 @@ export function fieldFailures(error: z.ZodError, input: unknown): FieldFailure[]
     const value = valueAt(input, i.path);
     const shown = value === undefined || typeof value === "object" ? "" : ` (got ${quoteValue(value)})`;
     const message =
-      i.code === "unrecognized_keys" ? `unknown argument(s) ${i.keys.map((k) => JSON.stringify(k)).join(", ")}` : i.message;
+      i.code === "unrecognized_keys"
+        ? `unknown argument(s) ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`
+        : i.message;
     return { property, reason: `${message}${shown}` };
   });
 }

@@ -3,7 +3,16 @@
 import type { IpFamily } from "../model/address";
 
 const XT_LIMIT_SCALE = 10000;
-const UNIT_SECONDS: Record<string, number> = { sec: 1, second: 1, s: 1, min: 60, minute: 60, m: 60, hour: 3600, h: 3600 };
+const UNIT_SECONDS: Record<string, number> = {
+  sec: 1,
+  second: 1,
+  s: 1,
+  min: 60,
+  minute: 60,
+  m: 60,
+  hour: 3600,
+  h: 3600,
+};
 const PRINT_UNITS = [
   { name: "day", mult: XT_LIMIT_SCALE * 86400 },
   { name: "hour", mult: XT_LIMIT_SCALE * 3600 },

@@ -1,6 +1,13 @@
 // A validated DockerUserRule -> its block of kernel rules per family: ports x protocols, and a rate-limited
 // LOG rule right before each action rule when `log` is set on a non-LOG action (log-before-drop).
-import { formatCidrConntrack, formatCidrIptables, formatRange, type IpFamily, parseCidr, parseRange } from "../model/address";
+import {
+  formatCidrConntrack,
+  formatCidrIptables,
+  formatRange,
+  type IpFamily,
+  parseCidr,
+  parseRange,
+} from "../model/address";
 import type { AddressMatch, DockerUserRule } from "../model/rule";
 import { containsUnknown } from "../model/unknown";
 import { canonicalIcmpType, canonicalRate, canonicalRejectWith, canonicalStates } from "./canonical";

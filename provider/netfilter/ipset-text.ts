@@ -89,7 +89,11 @@ export function parseIpsetSave(text: string): Map<string, LiveSet> {
 
 export function sameHeader(a: SetHeader, b: SetHeader): boolean {
   return (
-    a.type === b.type && a.family === b.family && a.maxelem === b.maxelem && a.timeout === b.timeout && a.comment === b.comment
+    a.type === b.type &&
+    a.family === b.family &&
+    a.maxelem === b.maxelem &&
+    a.timeout === b.timeout &&
+    a.comment === b.comment
   );
 }
 

@@ -1,7 +1,15 @@
 // A saved line -> KernelRule, for lines in the exact grammar render-rule.ts prints. Anything else (a foreign
 // rule, a hand-edited managed rule) yields undefined: it is kept verbatim and never misread.
 import type { IpFamily } from "../model/address";
-import type { ConntrackMatch, KernelProtocol, KernelRule, KernelTarget, Negatable, PortRange, SetMatch } from "./kernel-rule";
+import type {
+  ConntrackMatch,
+  KernelProtocol,
+  KernelRule,
+  KernelTarget,
+  Negatable,
+  PortRange,
+  SetMatch,
+} from "./kernel-rule";
 import { tokenizeRestoreLine } from "./quote";
 
 class Cursor {

@@ -57,8 +57,7 @@ function groupLiveBlocks(live: readonly SavedRule[]): Map<string, { tag: Tag; li
     // A block never holds one line twice; a duplicate is drift and is collapsed.
     if (b) {
       if (!b.lines.includes(r.line)) b.lines.push(r.line);
-    }
-    else blocks.set(r.tag.id, { tag: r.tag, lines: [r.line] });
+    } else blocks.set(r.tag.id, { tag: r.tag, lines: [r.line] });
   }
   return blocks;
 }
@@ -105,9 +104,7 @@ export function planChainChanges(
     else wanted.delete(c.tag.id);
   }
   const ordered = [...wanted.values()].sort((a, b) => compareTags(a.tag, b.tag));
-  const keptForeign = live.filter(
-    (r) => !r.tag && (!options.exclusive || isDockerReturn(r.line, chain)),
-  );
+  const keptForeign = live.filter((r) => !r.tag && (!options.exclusive || isDockerReturn(r.line, chain)));
   const target: Item[] = [
     ...ordered.flatMap((b) => b.lines.map((line) => ({ line, managedId: b.tag.id }))),
     ...keptForeign.map((r) => ({ line: r.line })),
@@ -194,7 +191,8 @@ function describeChanges(
     if (!before) out.push({ kind: "create", family, subject: b.tag.id, before: [], after: b.lines });
     else if (!same(before.lines, b.lines))
       out.push({ kind: "update", family, subject: b.tag.id, before: before.lines, after: b.lines });
-    else if (moved.has(b.tag.id)) out.push({ kind: "reorder", family, subject: b.tag.id, before: before.lines, after: b.lines });
+    else if (moved.has(b.tag.id))
+      out.push({ kind: "reorder", family, subject: b.tag.id, before: before.lines, after: b.lines });
   }
   for (const [id, b] of liveBlocks) {
     if (!wanted.has(id)) out.push({ kind: "delete", family, subject: id, before: b.lines, after: [] });

@@ -28,7 +28,12 @@ export function planIpSet(desired: IpSetSpec | null, live: LiveSet | undefined, 
   if (!desired) {
     const name = live?.name ?? "";
     return live
-      ? { name, script: `destroy ${name}\n`, rollback: "", changes: [{ kind: "delete", family: "set", subject: name, before: entryLines(live), after: [] }] }
+      ? {
+          name,
+          script: `destroy ${name}\n`,
+          rollback: "",
+          changes: [{ kind: "delete", family: "set", subject: name, before: entryLines(live), after: [] }],
+        }
       : { name, script: undefined, rollback: "", changes: [] };
   }
   const name = desired.name as string;
@@ -38,7 +43,9 @@ export function planIpSet(desired: IpSetSpec | null, live: LiveSet | undefined, 
       `set ${name} is ${live.header.type}/${live.header.family} on the host but ${header.type}/${header.family} is wanted: type and family changes need a replacement`,
     );
   }
-  const wantLines = desired.entries.map((e) => (e.comment === undefined ? e.entry : `${e.entry} comment "${e.comment}"`)).sort();
+  const wantLines = desired.entries
+    .map((e) => (e.comment === undefined ? e.entry : `${e.entry} comment "${e.comment}"`))
+    .sort();
   const haveLines = live ? entryLines(live) : [];
   const same = wantLines.length === haveLines.length && wantLines.every((l, i) => l === haveLines[i]);
   if (live && same && sameHeader(live.header, header)) return { name, script: undefined, rollback: "", changes: [] };

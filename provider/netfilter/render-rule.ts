@@ -40,7 +40,9 @@ export function renderRuleSpec(r: KernelRule): string {
     parts.push(`-m ${r.protocol} --dport ${formatPortRange(r.dport)}`);
   }
   if (r.icmpType !== undefined) {
-    parts.push(r.protocol === "ipv6-icmp" ? `-m icmp6 --icmpv6-type ${r.icmpType}` : `-m icmp --icmp-type ${r.icmpType}`);
+    parts.push(
+      r.protocol === "ipv6-icmp" ? `-m icmp6 --icmpv6-type ${r.icmpType}` : `-m icmp --icmp-type ${r.icmpType}`,
+    );
   }
   if (r.srcRange || r.dstRange) {
     const range = ["-m iprange"];

@@ -17,7 +17,11 @@ import { type Backend, ScratchNamespace, savedChain, tools } from "../support/ne
 function canonicalJson(v: unknown): string {
   return JSON.stringify(v, (_k, val) =>
     val && typeof val === "object" && !Array.isArray(val)
-      ? Object.fromEntries(Object.entries(val).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)))
+      ? Object.fromEntries(
+          Object.entries(val)
+            .filter(([, x]) => x !== undefined)
+            .sort(([a], [b]) => (a < b ? -1 : 1)),
+        )
       : val,
   );
 }
@@ -36,38 +40,51 @@ describe.each(["nft", "legacy"] as const)("kernel round trip on iptables-%s", (b
   });
   afterAll(async () => ns?.destroy());
 
-  it.each(["ipv4", "ipv6"] as const)(`${CASES} generated rules, %s: saved text is the rendered text`, async (family: IpFamily) => {
-    const inputs = fc.sample(ruleInput(family), { numRuns: CASES, seed: SEED + (family === "ipv4" ? 0 : 1) });
-    const rendered: Array<{ rule: KernelRule; line: string; input: unknown }> = [];
-    inputs.forEach((input, i) => {
-      const parsed = dockerUserRuleArgs.safeParse(input);
-      if (!parsed.success) {
-        throw new Error(`model refused a valid input ${JSON.stringify(input)}: ${JSON.stringify(fieldFailures(parsed.error, input))}`);
+  it.each(["ipv4", "ipv6"] as const)(
+    `${CASES} generated rules, %s: saved text is the rendered text`,
+    async (family: IpFamily) => {
+      const inputs = fc.sample(ruleInput(family), { numRuns: CASES, seed: SEED + (family === "ipv4" ? 0 : 1) });
+      const rendered: Array<{ rule: KernelRule; line: string; input: unknown }> = [];
+      inputs.forEach((input, i) => {
+        const parsed = dockerUserRuleArgs.safeParse(input);
+        if (!parsed.success) {
+          throw new Error(
+            `model refused a valid input ${JSON.stringify(input)}: ${JSON.stringify(fieldFailures(parsed.error, input))}`,
+          );
+        }
+        const blocks = expandRule(parsed.data, { priority: parsed.data.priority as number, id: `p${i}` }, [family]);
+        for (const rule of blocks[family]) rendered.push({ rule, line: renderRule(rule), input });
+      });
+
+      const t = tools(backend, family);
+      const script = ["*filter", ...rendered.map((r) => r.line), "COMMIT", ""].join("\n");
+      const res = await ns.exec([t.restore, "-w", "5", "--noflush"], script);
+      if (res.code !== 0) {
+        const n = Number(/line:? (\d+)/.exec(res.stderr)?.[1] ?? 0);
+        const bad = rendered[n - 2];
+        throw new Error(
+          `kernel refused a rendered rule (${res.stderr.trim()}): ${bad?.line}\ninput: ${JSON.stringify(bad?.input)}`,
+        );
       }
-      const blocks = expandRule(parsed.data, { priority: parsed.data.priority as number, id: `p${i}` }, [family]);
-      for (const rule of blocks[family]) rendered.push({ rule, line: renderRule(rule), input });
-    });
+      const saved = (await savedChain(ns, backend, family, "DOCKER-USER")).filter(
+        (l) => l !== "-A DOCKER-USER -j RETURN",
+      );
+      await ns.mustRun([t.iptables, "-w", "5", "-F", "DOCKER-USER"]);
 
-    const t = tools(backend, family);
-    const script = ["*filter", ...rendered.map((r) => r.line), "COMMIT", ""].join("\n");
-    const res = await ns.exec([t.restore, "-w", "5", "--noflush"], script);
-    if (res.code !== 0) {
-      const n = Number(/line:? (\d+)/.exec(res.stderr)?.[1] ?? 0);
-      const bad = rendered[n - 2];
-      throw new Error(`kernel refused a rendered rule (${res.stderr.trim()}): ${bad?.line}\ninput: ${JSON.stringify(bad?.input)}`);
-    }
-    const saved = (await savedChain(ns, backend, family, "DOCKER-USER")).filter((l) => l !== "-A DOCKER-USER -j RETURN");
-    await ns.mustRun([t.iptables, "-w", "5", "-F", "DOCKER-USER"]);
-
-    const mismatches = rendered.filter((r, i) => saved[i] !== r.line);
-    expect(
-      mismatches.slice(0, 5).map((m) => ({ rendered: m.line, saved: saved[rendered.indexOf(m)], input: m.input })),
-    ).toEqual([]);
-    expect(saved).toHaveLength(rendered.length);
-    const unparsed = rendered.filter((r, i) => canonicalJson(parseRuleLine(saved[i] ?? "", family)) !== canonicalJson(r.rule));
-    expect(unparsed.slice(0, 3).map((r) => ({ line: r.line, parsed: parseRuleLine(r.line, family), model: r.rule }))).toEqual([]);
-    console.log(
-      `[round trip] iptables-${backend} ${family}: ${inputs.length} generated rules -> ${rendered.length} kernel rules, byte-identical after save, parsed back to the model (seed ${SEED})`,
-    );
-  });
+      const mismatches = rendered.filter((r, i) => saved[i] !== r.line);
+      expect(
+        mismatches.slice(0, 5).map((m) => ({ rendered: m.line, saved: saved[rendered.indexOf(m)], input: m.input })),
+      ).toEqual([]);
+      expect(saved).toHaveLength(rendered.length);
+      const unparsed = rendered.filter(
+        (r, i) => canonicalJson(parseRuleLine(saved[i] ?? "", family)) !== canonicalJson(r.rule),
+      );
+      expect(
+        unparsed.slice(0, 3).map((r) => ({ line: r.line, parsed: parseRuleLine(r.line, family), model: r.rule })),
+      ).toEqual([]);
+      console.log(
+        `[round trip] iptables-${backend} ${family}: ${inputs.length} generated rules -> ${rendered.length} kernel rules, byte-identical after save, parsed back to the model (seed ${SEED})`,
+      );
+    },
+  );
 });

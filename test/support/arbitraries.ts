@@ -2,6 +2,7 @@
 // could write, shorthand forms and negations included; tests assert the model accepts every one of them.
 import fc from "fast-check";
 import type { IpFamily } from "../../provider/model/address";
+import { hasControlCharacters } from "../../provider/model/primitives";
 import { CONNECTION_STATES, maxBurstFor, REJECT_WITH } from "../../provider/model/rule";
 
 const octet = fc.integer({ min: 0, max: 255 });
@@ -70,14 +71,14 @@ const hostileText = (maxBytes: number) =>
       ),
       maxLength: 60,
     })
-    .filter((s) => !/[\u0000-\u001f\u007f]/.test(s) && Buffer.byteLength(s) <= maxBytes);
+    .filter((s) => !hasControlCharacters(s) && Buffer.byteLength(s) <= maxBytes);
 
 const logPrefix = fc
   .string({ unit: "grapheme-ascii", minLength: 1, maxLength: 29 })
   .filter((s) => /^[\x20-\x7e]+$/.test(s));
-const rate = fc.tuple(fc.integer({ min: 1, max: 500 }), fc.constantFrom("sec", "min", "minute", "hour", "s", "m", "h")).map(
-  ([n, u]) => `${n}/${u}`,
-);
+const rate = fc
+  .tuple(fc.integer({ min: 1, max: 500 }), fc.constantFrom("sec", "min", "minute", "hour", "s", "m", "h"))
+  .map(([n, u]) => `${n}/${u}`);
 
 const icmpType = (f: IpFamily) =>
   fc.oneof(
@@ -147,7 +148,7 @@ export function ipSetInput(f: IpFamily, name: string, maxEntries = 40) {
       : addr;
     const withComment = fc.oneof(
       entry,
-      fc.record({ entry, comment: hostileText(120).filter((s) => !/["\\]/.test(s)) }),
+      fc.record({ entry, comment: hostileText(120).filter((s) => s.length > 0 && !/["\\]/.test(s)) }),
     );
     return fc.record(
       {

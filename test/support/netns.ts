@@ -26,6 +26,8 @@ export function run(argv: readonly string[], stdin?: string): Promise<RunResult>
     child.on("close", (code) =>
       resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
     );
+    // A command that exits without reading its stdin must not surface as an unhandled EPIPE.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(stdin ?? "");
   });
 }

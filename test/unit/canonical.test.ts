@@ -1,6 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { canonicalIcmpType, canonicalRate, canonicalRejectWith, canonicalStates } from "../../provider/netfilter/canonical";
-import { commentWithTag, compareTags, formatTag, makeRuleId, parseTag, tagOfComment } from "../../provider/netfilter/tag";
+import {
+  canonicalIcmpType,
+  canonicalRate,
+  canonicalRejectWith,
+  canonicalStates,
+} from "../../provider/netfilter/canonical";
+import {
+  commentWithTag,
+  compareTags,
+  formatTag,
+  makeRuleId,
+  parseTag,
+  tagOfComment,
+} from "../../provider/netfilter/tag";
 
 describe("canonical spellings", () => {
   // Observed: research/netfilter.md §1 rule 6 (limit).

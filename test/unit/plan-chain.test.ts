@@ -1,14 +1,15 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { formatChanges } from "../../provider/netfilter/change-list";
-import { parseIptablesSave, chainRules, type SavedRule } from "../../provider/netfilter/parse-iptables-save";
+import { chainRules, parseIptablesSave, type SavedRule } from "../../provider/netfilter/parse-iptables-save";
 import { type BlockChange, planChainChanges } from "../../provider/netfilter/plan-chain";
 import { formatTag, parseTag, type Tag } from "../../provider/netfilter/tag";
 import { applyRestoreOps } from "../support/chain-sim";
 
 const ret = "-A DOCKER-USER -j RETURN";
 const foreign = (n: number) => `-A DOCKER-USER -s 192.0.2.${n}/32 -j DROP`;
-const managed = (tag: Tag, n: number) => `-A DOCKER-USER -p tcp -m comment --comment "${formatTag(tag)}" -m tcp --dport ${n} -j ACCEPT`;
+const managed = (tag: Tag, n: number) =>
+  `-A DOCKER-USER -p tcp -m comment --comment "${formatTag(tag)}" -m tcp --dport ${n} -j ACCEPT`;
 const saved = (lines: readonly string[]): SavedRule[] =>
   chainRules(parseIptablesSave(["*filter", ":DOCKER-USER - [0:0]", ...lines, "COMMIT"].join("\n")), "DOCKER-USER");
 
@@ -71,8 +72,14 @@ describe("planChainChanges", () => {
   });
 
   it("property: applying the plan yields managed blocks in (priority, id) order above untouched foreign rules", () => {
-    const tagArb = fc.record({ priority: fc.integer({ min: 0, max: 20 }), id: fc.constantFrom("a", "b", "c", "d", "e", "f") });
-    const blockArb = fc.record({ tag: tagArb, ports: fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 3 }) });
+    const tagArb = fc.record({
+      priority: fc.integer({ min: 0, max: 20 }),
+      id: fc.constantFrom("a", "b", "c", "d", "e", "f"),
+    });
+    const blockArb = fc.record({
+      tag: tagArb,
+      ports: fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 3 }),
+    });
     const liveArb = fc.array(
       fc.oneof(
         fc.integer({ min: 1, max: 6 }).map((n) => ({ foreign: n })),
@@ -81,7 +88,10 @@ describe("planChainChanges", () => {
       { maxLength: 10 },
     );
     const changeArb = fc.array(
-      fc.record({ tag: tagArb, ports: fc.option(fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 3 })) }),
+      fc.record({
+        tag: tagArb,
+        ports: fc.option(fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 3 })),
+      }),
       { maxLength: 4 },
     );
     fc.assert(

@@ -58,12 +58,22 @@ const HOSTILE: Array<[string, Record<string, unknown>, string, RegExp]> = [
   ["unknown reject reason", { action: "REJECT", rejectWith: "icmp-bogus" }, "rejectWith", /./],
   ["icmpType without icmp", { icmpType: "echo-request" }, "icmpType", /protocol icmp/],
   ["numeric icmpType without family", { protocol: "icmp", icmpType: 8 }, "icmpType", /family/],
-  ["v4-only icmp name in v6", { protocol: "icmp", icmpType: "fragmentation-needed", family: "ipv6" }, "icmpType", /IPv4 only/],
+  [
+    "v4-only icmp name in v6",
+    { protocol: "icmp", icmpType: "fragmentation-needed", family: "ipv6" },
+    "icmpType",
+    /IPv4 only/,
+  ],
   ["priority out of range", { priority: 10000 }, "priority", /./],
   ["negative priority", { priority: -1 }, "priority", /./],
   ["unknown connection state", { connectionStates: ["NEW", "BOGUS"] }, "connectionStates.1", /./],
   ["unknown argument", { sourcePort: 22 }, "(arguments)", /unknown argument.*sourcePort/],
-  ["too many kernel rules", { protocol: "tcp+udp", publishedPorts: [1, 2, 3, 4, 5, 6, 7, 8], containerPorts: [1, 2, 3] }, "publishedPorts", /expands to 96/],
+  [
+    "too many kernel rules",
+    { protocol: "tcp+udp", publishedPorts: [1, 2, 3, 4, 5, 6, 7, 8], containerPorts: [1, 2, 3] },
+    "publishedPorts",
+    /expands to 96/,
+  ],
   ["originalDestination hostname", { originalDestination: "host.local" }, "originalDestination", /./],
 ];
 
@@ -132,6 +142,8 @@ describe("DockerUserRule arguments: accepted forms", () => {
   });
 
   it("accepts shell metacharacters in a comment (it travels on stdin, quoted)", () => {
-    expect(dockerUserRuleArgs.safeParse({ action: "ACCEPT", comment: `it's "$(x)" \`y\` ; \\ | &` }).success).toBe(true);
+    expect(dockerUserRuleArgs.safeParse({ action: "ACCEPT", comment: `it's "$(x)" \`y\` ; \\ | &` }).success).toBe(
+      true,
+    );
   });
 });

@@ -1,0 +1,118 @@
+import { describe, expect, it } from "vitest";
+import { canonicalEntry, ipSetArgs } from "../../provider/model/ipset";
+import { fieldFailures } from "../../provider/model/validation";
+import { parseIpsetSave } from "../../provider/netfilter/ipset-text";
+import { planIpSet, staleTempSets } from "../../provider/netfilter/plan-ipset";
+
+describe("ipset entries in ipset save's canonical form", () => {
+  it.each([
+    ["hash:net", "ipv4", "10.1.2.3/24", "10.1.2.0/24"],
+    ["hash:net", "ipv4", "192.168.1.6/32", "192.168.1.6"],
+    ["hash:net", "ipv6", "2001:0db8:0001::5/48", "2001:db8:1::/48"],
+    ["hash:net", "ipv6", "2001:db8::1/128", "2001:db8::1"],
+    ["hash:ip", "ipv6", "2001:DB8::1", "2001:db8::1"],
+    ["hash:ip,port", "ipv4", "10.0.0.1,443", "10.0.0.1,tcp:443"],
+    ["hash:ip,port", "ipv4", "10.0.0.1,udp:53", "10.0.0.1,udp:53"],
+    ["hash:net,port", "ipv4", "10.9.9.9/24,tcp:22", "10.9.9.0/24,tcp:22"],
+  ] as const)("%s %s %s -> %s", (type, family, input, saved) => {
+    expect(canonicalEntry(input, type, family)).toEqual({ entry: saved });
+  });
+
+  it.each([
+    ["hash:net", "ipv4", "0.0.0.0/0", /\/0/],
+    ["hash:net", "ipv4", "2001:db8::1", /family/],
+    ["hash:ip", "ipv4", "10.0.0.0/30", /hash:net/],
+    ["hash:net", "ipv4", "10.0.0.1-10.0.0.9", /address or CIDR/],
+    ["hash:net", "ipv4", "example.com", /hostnames/],
+    ["hash:ip,port", "ipv4", "10.0.0.1", /PROTO:PORT/],
+    ["hash:ip,port", "ipv4", "10.0.0.1,http", /PORT/],
+    ["hash:ip,port", "ipv4", "10.0.0.1,tcp:70000", /PORT/],
+    ["hash:net", "ipv4", "10.0.0.1\nadd x 1.1.1.1", /address/],
+  ] as const)("%s %s refuses %j", (type, family, input, reason) => {
+    const r = canonicalEntry(input, type, family);
+    expect("error" in r && r.error).toMatch(reason);
+  });
+
+  it("names the failing entry index and rejects hostile set arguments", () => {
+    const input = {
+      name: "lbs",
+      type: "hash:net",
+      entries: ["10.0.0.0/8", "$(reboot)", { entry: "10.1.0.0/16", comment: 'a"b' }],
+    };
+    const r = ipSetArgs.safeParse(input);
+    expect(r.success).toBe(false);
+    if (r.success) return;
+    const props = fieldFailures(r.error, input).map((f) => f.property);
+    expect(props).toContain("entries.1");
+    expect(props).toContain("entries.2.comment");
+    for (const bad of [
+      { name: "x".repeat(32) },
+      { name: "a b" },
+      { name: "dfwtmp-x" },
+      { type: "list:set" },
+      { maxelem: 0 },
+      { hashsize: 100 },
+    ]) {
+      const res = ipSetArgs.safeParse({ name: "lbs", type: "hash:net", ...bad });
+      expect(res.success, JSON.stringify(bad)).toBe(false);
+    }
+  });
+
+  it("dedupes entries that are equal after canonicalisation", () => {
+    const s = ipSetArgs.parse({ name: "lbs", type: "hash:net", entries: ["10.0.0.1/24", "10.0.0.0/24"] });
+    expect(s.entries).toEqual([{ entry: "10.0.0.0/24" }]);
+  });
+});
+
+describe("ipset save parsing and planning", () => {
+  const saved = [
+    "create lbs hash:net family inet hashsize 1024 maxelem 65536 comment bucketsize 12 initval 0x0780c389",
+    'add lbs 10.0.0.0/24 comment "office lan"',
+    "add lbs 1.2.3.4",
+    "create dfwtmp-1a2b3c4d hash:net family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1",
+    "create t hash:ip family inet hashsize 1024 maxelem 65536 timeout 300 bucketsize 12 initval 0x947b0d82",
+    "add t 1.1.1.1 timeout 299",
+  ].join("\n");
+
+  it("ignores hashsize/initval/countdowns and finds stale temporary sets", () => {
+    const sets = parseIpsetSave(saved);
+    expect(sets.get("lbs")?.header).toEqual({ type: "hash:net", family: "ipv4", maxelem: 65536, comment: true });
+    expect(sets.get("t")?.header.timeout).toBe(300);
+    expect([...(sets.get("t")?.entries.keys() ?? [])]).toEqual(["1.1.1.1"]);
+    expect(staleTempSets(sets)).toEqual(["dfwtmp-1a2b3c4d"]);
+  });
+
+  it("plans nothing when equal, a swap when members change, a create for a new set", () => {
+    const live = parseIpsetSave(saved).get("lbs");
+    const same = ipSetArgs.parse({
+      name: "lbs",
+      type: "hash:net",
+      entries: [{ entry: "10.0.0.0/24", comment: "office lan" }, "1.2.3.4"],
+    });
+    expect(planIpSet(same, live, "dfwtmp-0").script).toBeUndefined();
+    const changed = ipSetArgs.parse({
+      name: "lbs",
+      type: "hash:net",
+      entries: [{ entry: "10.0.0.0/24", comment: "office lan" }],
+    });
+    const p = planIpSet(changed, live, "dfwtmp-0");
+    expect(p.script).toBe(
+      [
+        "create dfwtmp-0 hash:net family inet maxelem 65536 comment",
+        'add dfwtmp-0 10.0.0.0/24 comment "office lan"',
+        "swap dfwtmp-0 lbs",
+        "destroy dfwtmp-0",
+        "",
+      ].join("\n"),
+    );
+    expect(p.changes[0]).toMatchObject({ kind: "update", before: ["1.2.3.4"], after: [] });
+    const fresh = planIpSet(
+      ipSetArgs.parse({ name: "new", type: "hash:ip", entries: ["1.1.1.1"] }),
+      undefined,
+      "dfwtmp-9",
+    );
+    expect(fresh.script?.split("\n")[0]).toBe("create new hash:ip family inet maxelem 65536");
+    expect(fresh.rollback).toBe("destroy dfwtmp-9\ndestroy new\n");
+    expect(() => planIpSet(ipSetArgs.parse({ name: "lbs", type: "hash:ip" }), live, "dfwtmp-0")).toThrow(/replacement/);
+  });
+});
