@@ -1,0 +1,128 @@
+// One read of a node's netfilter state (both iptables backends, both families, ipsets, and a few facts) arrives
+// as sections framed by a per-read random nonce, so no rule text on the host can forge a section boundary.
+// This module parses it and derives the facts the planner needs: which backend holds Docker's DOCKER-USER,
+// whether IPv6 has one too, and whether the host can be managed at all.
+import type { IpFamily } from "../model/address";
+import { type LiveSet, parseIpsetSave } from "./ipset-text";
+import { hasChain, type IptablesSave, parseIptablesSave } from "./parse-iptables-save";
+
+export type Backend = "nft" | "legacy";
+
+export const SECTIONS = ["tools", "nft4", "nft6", "legacy4", "legacy6", "ipset", "nfttables", "dockerconf"] as const;
+export type Section = (typeof SECTIONS)[number];
+
+export interface HostState {
+  readonly tools: ReadonlySet<string>;
+  readonly saves: Readonly<Record<Backend, Partial<Record<IpFamily, IptablesSave>>>>;
+  readonly sets: ReadonlyMap<string, LiveSet>;
+  /** `nft list tables` lines, e.g. "table ip docker-bridges" (Docker 29's nftables backend). */
+  readonly nftTables: readonly string[];
+  readonly dockerConfig?: string;
+}
+
+export class HostStateError extends Error {
+  readonly kind = "HostStateError";
+}
+
+/** Splits `@@<nonce> <name>` framed output into sections. Text before the first marker is ignored. */
+export function splitSections(text: string, nonce: string): Map<string, string> {
+  const sections = new Map<string, string>();
+  const marker = `@@${nonce} `;
+  let current: string | undefined;
+  let buf: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line.startsWith(marker)) {
+      if (current !== undefined) sections.set(current, buf.join("\n"));
+      current = line.slice(marker.length).trim();
+      buf = [];
+    } else if (current !== undefined) buf.push(line);
+  }
+  if (current !== undefined) sections.set(current, buf.join("\n"));
+  return sections;
+}
+
+function parseSave(text: string | undefined, what: string): IptablesSave | undefined {
+  if (!text || !text.includes("*filter")) return undefined;
+  try {
+    return parseIptablesSave(text);
+  } catch (e) {
+    throw new HostStateError(`cannot read ${what}: ${(e as Error).message}`);
+  }
+}
+
+export function parseHostState(text: string, nonce: string): HostState {
+  const s = splitSections(text, nonce);
+  if (!s.has("end")) throw new HostStateError("the state read was cut short (no end marker): connection lost?");
+  const tools = new Set((s.get("tools") ?? "").split("\n").filter((l) => /^[\w-]+$/.test(l)));
+  const ipsetText = tools.has("ipset") ? (s.get("ipset") ?? "") : "";
+  return {
+    tools,
+    saves: {
+      nft: {
+        ipv4: parseSave(s.get("nft4"), "iptables-nft-save"),
+        ipv6: parseSave(s.get("nft6"), "ip6tables-nft-save"),
+      },
+      legacy: {
+        ipv4: parseSave(s.get("legacy4"), "iptables-legacy-save"),
+        ipv6: parseSave(s.get("legacy6"), "ip6tables-legacy-save"),
+      },
+    },
+    sets: parseIpsetSave(
+      ipsetText
+        .split("\n")
+        .filter((l) => l.startsWith("create ") || l.startsWith("add "))
+        .join("\n"),
+    ),
+    nftTables: (s.get("nfttables") ?? "").split("\n").filter((l) => l.startsWith("table ")),
+    ...(s.get("dockerconf")?.trim() && { dockerConfig: s.get("dockerconf")?.trim() }),
+  };
+}
+
+export interface HostFacts {
+  readonly backend: Backend;
+  /** Families whose filter table has DOCKER-USER (ipv4 always; ipv6 when Docker manages ip6tables). */
+  readonly families: readonly IpFamily[];
+  /** The ipset tool is installed (needed only by hosts that use sets). */
+  readonly ipset: boolean;
+  readonly warnings: readonly string[];
+}
+
+const DOCKER_USER = "DOCKER-USER";
+
+/** Which backend to drive, or why this host cannot be managed (an actionable message). */
+export function deriveFacts(state: HostState): HostFacts | { error: string } {
+  const has = (b: Backend, f: IpFamily) => {
+    const save = state.saves[b][f];
+    return save !== undefined && hasChain(save, DOCKER_USER);
+  };
+  const nft4 = has("nft", "ipv4");
+  const legacy4 = has("legacy", "ipv4");
+  if (nft4 && legacy4) {
+    return {
+      error:
+        "DOCKER-USER exists in both iptables-nft and iptables-legacy: rules in one would be silently bypassed or doubled by the other. Remove the stale backend's chains (or reboot) so Docker's backend is unambiguous.",
+    };
+  }
+  if (!nft4 && !legacy4) {
+    const nftBackend =
+      state.nftTables.some((t) => /docker-bridges/.test(t)) ||
+      /"firewall-backend"\s*:\s*"nftables"/.test(state.dockerConfig ?? "");
+    if (nftBackend) {
+      return {
+        error:
+          "Docker uses its nftables firewall backend (Docker 29+, firewall-backend=nftables), which has no DOCKER-USER chain. This provider manages DOCKER-USER only: switch Docker to the iptables backend, or manage an nftables table with a priority before Docker's.",
+      };
+    }
+    return {
+      error:
+        "no DOCKER-USER chain in iptables-nft or iptables-legacy: is dockerd running with iptables enabled (the default)? Start Docker first, then apply.",
+    };
+  }
+  const backend: Backend = nft4 ? "nft" : "legacy";
+  const families: IpFamily[] = has(backend, "ipv6") ? ["ipv4", "ipv6"] : ["ipv4"];
+  const warnings = [
+    ...(state.saves[backend].ipv4?.warnings ?? []),
+    ...(state.saves[backend].ipv6?.warnings ?? []),
+  ].filter((w) => !/iptables-legacy tables present/.test(w));
+  return { backend, families, ipset: state.tools.has("ipset"), warnings };
+}

@@ -1,0 +1,311 @@
+// Many resources' wishes for one host (rules and sets, created, changed or removed) + one read of its state ->
+// the ordered restore steps of a single transaction, what the host must read back afterwards, the change list,
+// and per-intent errors found before anything runs. Sets are filled before the rules that use them and
+// destroyed after the rules that used them are gone; every step knows how to undo itself.
+import type { IpFamily } from "../model/address";
+import type { IpSetSpec } from "../model/ipset";
+import type { DockerUserRule } from "../model/rule";
+import { expandRule } from "./expand";
+import type { Backend, HostFacts, HostState } from "./host-state";
+import { type LiveSet, renderAdd, renderCreate } from "./ipset-text";
+import { DOCKER_USER } from "./kernel-rule";
+import { chainRules, type SavedRule } from "./parse-iptables-save";
+import { type BlockChange, type ChainPlan, type Change, planChainChanges } from "./plan-chain";
+import { planIpSet, staleTempSets } from "./plan-ipset";
+import { renderRule } from "./render-rule";
+import type { Step, StepTool } from "./steps";
+
+export type Intent =
+  | { readonly kind: "rule"; readonly id: string; readonly priority: number; readonly rule: DockerUserRule | null }
+  | { readonly kind: "set"; readonly name: string; readonly spec: IpSetSpec | null };
+
+export interface TransactionPlan {
+  readonly steps: readonly Step[];
+  /** For each step, the indexes of the intents whose content it carries (for blame on failure). */
+  readonly stepOwners: readonly (readonly number[])[];
+  /** For each iptables step, the owning intent of each script line (1-based line -> intent index). */
+  readonly lineOwners: ReadonlyMap<number, ReadonlyMap<number, number>>;
+  readonly expectedChains: Readonly<Partial<Record<IpFamily, readonly string[]>>>;
+  readonly expectedSets: ReadonlyMap<string, IpSetSpec | null>;
+  readonly changes: readonly Change[];
+  /** Intents refused before anything runs, by index, with the reason. */
+  readonly refused: ReadonlyMap<number, string>;
+}
+
+const tool = (backend: Backend, family: IpFamily): StepTool => `${backend}-${family}` as StepTool;
+
+/** Every `--match-set NAME` use in the backend's filter tables, as (family, rule line). */
+function setReferences(state: HostState, backend: Backend, name: string): Array<{ family: IpFamily; line: string }> {
+  const refs: Array<{ family: IpFamily; line: string }> = [];
+  for (const family of ["ipv4", "ipv6"] as const) {
+    for (const r of state.saves[backend][family]?.tables.get("filter")?.rules ?? []) {
+      if (r.line.includes(` --match-set ${name} `)) refs.push({ family, line: r.line });
+    }
+  }
+  return refs;
+}
+
+function setsUsedBy(rule: DockerUserRule): string[] {
+  return [rule.source, rule.destination].flatMap((m) => (m?.kind === "set" ? [m.set as string] : []));
+}
+
+function recreateScript(set: LiveSet): string {
+  const entries = [...set.entries].map(([entry, comment]) =>
+    renderAdd(set.name, comment === undefined ? { entry } : { entry, comment }),
+  );
+  return [renderCreate(set.name, set.header), ...entries, ""].join("\n");
+}
+
+export function planTransaction(
+  state: HostState,
+  facts: HostFacts,
+  intents: readonly Intent[],
+  tempName: (setName: string) => string,
+): TransactionPlan {
+  const refused = new Map<number, string>();
+  const steps: Step[] = [];
+  const stepOwners: number[][] = [];
+  const lineOwners = new Map<number, Map<number, number>>();
+  const changes: Change[] = [];
+  const expectedSets = new Map<string, IpSetSpec | null>();
+  const setIntents = intents.map((x, i) => ({ x, i })).filter((e) => e.x.kind === "set");
+  const usesSets = intents.some(
+    (x) => x.kind === "set" || (x.kind === "rule" && x.rule && setsUsedBy(x.rule).length > 0),
+  );
+  if (usesSets && !facts.ipset) {
+    intents.forEach((x, i) => {
+      if (x.kind === "set" || (x.kind === "rule" && x.rule && setsUsedBy(x.rule).length > 0))
+        refused.set(
+          i,
+          "the ipset tool is not installed on the host (Debian/Ubuntu: apt-get install ipset; RHEL: dnf install ipset)",
+        );
+    });
+  }
+
+  // Rules: one block change per (intent, host family); a family the rule no longer covers loses its block.
+  const blockChanges: Record<IpFamily, Array<{ change: BlockChange; owner: number }>> = { ipv4: [], ipv6: [] };
+  const setsAfter = new Set(state.sets.keys());
+  for (const { x } of setIntents) if (x.kind === "set") x.spec ? setsAfter.add(x.name) : setsAfter.delete(x.name);
+  const setFamilyAfter = (name: string): IpFamily | undefined => {
+    const planned = setIntents.find((e) => e.x.kind === "set" && e.x.name === name)?.x;
+    if (planned?.kind === "set" && planned.spec) return planned.spec.family;
+    return state.sets.get(name)?.header.family;
+  };
+  intents.forEach((x, i) => {
+    if (x.kind !== "rule" || refused.has(i)) return;
+    const tag = { priority: x.priority, id: x.id };
+    if (!x.rule) {
+      for (const f of facts.families) blockChanges[f].push({ change: { tag, lines: null }, owner: i });
+      return;
+    }
+    const wants = x.rule.family === "both" ? ["ipv4", "ipv6"] : x.rule.family === "auto" ? [] : [x.rule.family];
+    const missingFamily = wants.find((f) => !facts.families.includes(f as IpFamily));
+    if (missingFamily) {
+      refused.set(
+        i,
+        `the rule needs ${missingFamily} but the host's ip6tables has no DOCKER-USER chain (start dockerd with ip6tables enabled)`,
+      );
+      return;
+    }
+    const missingSet = setsUsedBy(x.rule).find((s) => !setsAfter.has(s));
+    if (missingSet) {
+      refused.set(
+        i,
+        `set ${missingSet} does not exist on the host (create it with an IpSet resource on the same host)`,
+      );
+      return;
+    }
+    // The kernel refuses a v4 rule on an inet6 set and vice versa; say so before anything runs.
+    for (const name of setsUsedBy(x.rule)) {
+      const setFamily = setFamilyAfter(name);
+      const ruleFamilies = x.rule.family === "auto" || x.rule.family === "both" ? facts.families : [x.rule.family];
+      const clash = ruleFamilies.find((f) => setFamily !== undefined && f !== setFamily);
+      if (clash) {
+        refused.set(i, `set ${name} is ${setFamily} but the rule is ${clash}: give the rule family ${setFamily}`);
+        return;
+      }
+    }
+    const blocks = expandRule(x.rule, tag, facts.families);
+    for (const f of facts.families)
+      blockChanges[f].push({ change: { tag, lines: blocks[f].map(renderRule) }, owner: i });
+  });
+
+  const chainPlans = new Map<IpFamily, { plan: ChainPlan; live: SavedRule[] }>();
+  const expectedChains: Partial<Record<IpFamily, string[]>> = {};
+  for (const f of facts.families) {
+    const save = state.saves[facts.backend][f];
+    const live = save ? chainRules(save, DOCKER_USER) : [];
+    const plan = planChainChanges(
+      f,
+      live,
+      blockChanges[f].map((b) => b.change),
+    );
+    chainPlans.set(f, { plan, live });
+    expectedChains[f] = [...plan.expected];
+  }
+
+  // Set deletions: refused while a rule that stays would still use the set.
+  const deletions: Array<{ i: number; live: LiveSet }> = [];
+  for (const { x, i } of setIntents) {
+    if (x.kind !== "set" || x.spec || refused.has(i)) continue;
+    const live = state.sets.get(x.name);
+    expectedSets.set(x.name, null);
+    if (!live) continue;
+    // A rule keeps using the set after this transaction unless it is a DOCKER-USER rule the plan removes.
+    const users = setReferences(state, facts.backend, x.name).filter((ref) =>
+      ref.line.startsWith(`-A ${DOCKER_USER} `) ? (expectedChains[ref.family] ?? []).includes(ref.line) : true,
+    );
+    if (users.length > 0) {
+      refused.set(
+        i,
+        `set ${x.name} is still used by ${users.length} rule(s): ${users.map((u) => `[${u.family}] ${u.line}`).join("; ")}`,
+      );
+      expectedSets.delete(x.name);
+      continue;
+    }
+    deletions.push({ i, live });
+  }
+
+  // Step 1: remove temporary sets left by a crashed apply (nothing can reference them).
+  const stale = staleTempSets(state.sets);
+  if (stale.length > 0) {
+    steps.push({
+      label: "stale temporary sets",
+      run: { tool: "ipset-exist", text: stale.map((n) => `destroy ${n}\n`).join("") },
+    });
+    stepOwners.push([]);
+  }
+  // Step 2..: create or refill sets (temp + swap); the old contents stay in the temp set until the end.
+  const swapped: string[] = [];
+  for (const { x, i } of setIntents) {
+    if (x.kind !== "set" || !x.spec || refused.has(i)) continue;
+    const live = state.sets.get(x.name);
+    const tmp = tempName(x.name);
+    let p: ReturnType<typeof planIpSet>;
+    try {
+      p = planIpSet(x.spec, live, tmp);
+    } catch (e) {
+      refused.set(i, (e as Error).message);
+      continue;
+    }
+    expectedSets.set(x.name, x.spec);
+    changes.push(...p.changes);
+    if (!p.script) continue;
+    const run = p.script.replace(`destroy ${tmp}\n`, "");
+    steps.push({
+      label: `ipset ${x.name}`,
+      run: { tool: "ipset", text: run },
+      abort: { tool: "ipset-exist", text: p.rollback },
+      undo: {
+        tool: "ipset-exist",
+        text: live ? `swap ${tmp} ${x.name}\ndestroy ${tmp}\n` : `destroy ${tmp}\ndestroy ${x.name}\n`,
+      },
+    });
+    stepOwners.push([i]);
+    swapped.push(tmp);
+  }
+  // Then the rules, one atomic restore per family; the undo is the plan that puts the old blocks back.
+  for (const [f, { plan, live }] of chainPlans) {
+    changes.push(...plan.changes);
+    if (!plan.script) continue;
+    const touched = blockChanges[f].map((b) => b.change.tag.id);
+    const restoreOld = touched.map((id) => {
+      const old = live.filter((r) => r.tag?.id === id);
+      return { tag: old[0]?.tag ?? { priority: 0, id }, lines: old.length ? old.map((r) => r.line) : null };
+    });
+    const afterAsSaved = plan.expected.map((line) => ({
+      chain: DOCKER_USER,
+      line,
+      ...tagOf(live, blockChanges[f], line),
+    }));
+    const undo = planChainChanges(f, afterAsSaved, restoreOld);
+    const owners = new Map<number, number>();
+    const ownerOfLine = (line: string) =>
+      blockChanges[f].find(
+        (b) =>
+          b.change.lines?.includes(line) ||
+          (!b.change.lines && live.some((r) => r.line === line && r.tag?.id === b.change.tag.id)),
+      )?.owner;
+    plan.ops.forEach((op, k) => {
+      const o = ownerOfLine(op.line);
+      if (o !== undefined) owners.set(k + 2, o); // line 1 is "*filter"
+    });
+    lineOwners.set(steps.length, owners);
+    steps.push({
+      label: `iptables-${facts.backend} ${f}`,
+      run: { tool: tool(facts.backend, f), text: plan.script },
+      ...(undo.script && { undo: { tool: tool(facts.backend, f), text: undo.script } }),
+    });
+    stepOwners.push([...new Set(owners.values())]);
+  }
+  // Set deletions, after the rules that used them are gone; each can be recreated from what was read.
+  for (const { i, live } of deletions) {
+    steps.push({
+      label: `ipset destroy ${live.name}`,
+      run: { tool: "ipset", text: `destroy ${live.name}\n` },
+      undo: { tool: "ipset-exist", text: recreateScript(live) },
+    });
+    stepOwners.push([i]);
+    changes.push(...planIpSet(null, live, "").changes);
+  }
+  if (swapped.length > 0) {
+    steps.push({
+      label: "temporary sets",
+      run: { tool: "ipset-exist", text: swapped.map((t) => `destroy ${t}\n`).join("") },
+    });
+    stepOwners.push([]);
+  }
+  return { steps, stepOwners, lineOwners, expectedChains, expectedSets, changes, refused };
+}
+
+function tagOf(live: readonly SavedRule[], changes: ReadonlyArray<{ change: BlockChange }>, line: string) {
+  const fromChange = changes.find((c) => c.change.lines?.includes(line))?.change.tag;
+  const tag = fromChange ?? live.find((r) => r.line === line)?.tag;
+  return tag ? { tag } : {};
+}
+
+/**
+ * The steps that put the touched blocks and sets back as they were in `before`, planned against `after`: used
+ * when a verification read disagrees with the plan (something else changed the host while we applied).
+ */
+export function planRestore(
+  before: HostState,
+  after: HostState,
+  facts: HostFacts,
+  touchedIds: readonly string[],
+  touchedSets: readonly string[],
+  tempName: (setName: string) => string,
+): Step[] {
+  const steps: Step[] = [];
+  for (const name of touchedSets) {
+    const old = before.sets.get(name);
+    const now = after.sets.get(name);
+    if (!old && now)
+      steps.push({ label: `ipset destroy ${name}`, run: { tool: "ipset-exist", text: `destroy ${name}\n` } });
+    if (old) {
+      const tmp = tempName(name);
+      const fill = recreateScript({ ...old, name: tmp });
+      const text = now ? `${fill}swap ${tmp} ${name}\ndestroy ${tmp}\n` : recreateScript(old);
+      steps.push({ label: `ipset restore ${name}`, run: { tool: "ipset-exist", text } });
+    }
+  }
+  for (const f of facts.families) {
+    const oldLive = chainRules(before.saves[facts.backend][f] ?? parseEmpty(), DOCKER_USER);
+    const nowLive = chainRules(after.saves[facts.backend][f] ?? parseEmpty(), DOCKER_USER);
+    const blocks = touchedIds.map((id) => {
+      const old = oldLive.filter((r) => r.tag?.id === id);
+      return { tag: old[0]?.tag ?? { priority: 0, id }, lines: old.length ? old.map((r) => r.line) : null };
+    });
+    const plan = planChainChanges(f, nowLive, blocks);
+    if (plan.script)
+      steps.push({
+        label: `restore iptables-${facts.backend} ${f}`,
+        run: { tool: tool(facts.backend, f), text: plan.script },
+      });
+  }
+  return steps;
+}
+
+function parseEmpty() {
+  return { backend: "unknown" as const, tables: new Map(), warnings: [] };
+}

@@ -1,0 +1,78 @@
+// The apply protocol: an ordered list of restore steps, each with a cleanup for its own partial failure
+// (`abort`, for non-atomic ipset restores) and an `undo` run when a later step fails. Rendered as sections on
+// stdin for one constant remote script (node/netfilter-commands.ts), so a whole transaction is one execution.
+import { randomBytes } from "node:crypto";
+import { type HostState, parseHostState, splitSections } from "./host-state";
+
+export type StepTool = "ipset" | "ipset-exist" | "nft-ipv4" | "nft-ipv6" | "legacy-ipv4" | "legacy-ipv6";
+
+export interface Script {
+  readonly tool: StepTool;
+  readonly text: string;
+}
+
+export interface Step {
+  /** What the step does, for errors ("ipset lbs", "iptables-nft ipv4"). */
+  readonly label: string;
+  readonly run: Script;
+  /** Cleans up after this step's own failure (ipset restore stops midway; iptables-restore needs none). */
+  readonly abort?: Script;
+  /** Reverts this step after it succeeded, when a later step fails. */
+  readonly undo?: Script;
+}
+
+export function newNonce(): string {
+  return randomBytes(12).toString("hex");
+}
+
+/** The stdin of the apply script. Payloads are data only: the script never evaluates them. */
+export function renderSteps(nonce: string, steps: readonly Step[]): string {
+  const out = [nonce];
+  const section = (name: string, body: string) => {
+    out.push(`@@${nonce} ${name}`);
+    out.push(body.endsWith("\n") ? body.slice(0, -1) : body);
+  };
+  steps.forEach((s, i) => {
+    const k = i + 1;
+    section(`${k}.tool`, s.run.tool);
+    section(`${k}.do`, s.run.text);
+    if (s.abort) {
+      section(`${k}.aborttool`, s.abort.tool);
+      section(`${k}.abort`, s.abort.text);
+    }
+    if (s.undo) {
+      section(`${k}.undotool`, s.undo.tool);
+      section(`${k}.undo`, s.undo.text);
+    }
+  });
+  out.push(`@@${nonce} end`, "");
+  return out.join("\n");
+}
+
+export type StepsOutcome =
+  | { readonly ok: true; readonly after: HostState }
+  | {
+      readonly ok: false;
+      /** 0-based index of the failing step. */
+      readonly failedStep: number;
+      /** The tool's own error output (e.g. "iptables-restore: line 3 failed"). */
+      readonly message: string;
+      /** Cleanups that themselves failed: the host may not be exactly as before. */
+      readonly cleanupFailures: readonly string[];
+      readonly after: HostState;
+    };
+
+export function parseStepsOutput(text: string, nonce: string): StepsOutcome {
+  const sections = splitSections(text, nonce);
+  const after = parseHostState(text.slice(text.indexOf(`@@${nonce} tools`)), nonce);
+  const failed = [...sections.keys()].find((k) => k.startsWith("failed "));
+  if (!failed) return { ok: true, after };
+  const cleanupFailures = [...sections.keys()].filter((k) => k.startsWith("cleanupfailed ")).map((k) => k.slice(14));
+  return {
+    ok: false,
+    failedStep: Number(failed.slice(7)) - 1,
+    message: (sections.get(failed) ?? "").trim(),
+    cleanupFailures,
+    after,
+  };
+}

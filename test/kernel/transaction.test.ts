@@ -1,0 +1,148 @@
+// The transaction and batching layers on the real kernel, through the same constant scripts sshd would run.
+// (The same layers over real SSH on lab nodes are covered in test/lab.)
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { ipSetArgs } from "../../provider/model/ipset";
+import { dockerUserRuleArgs } from "../../provider/model/rule";
+import type { Intent } from "../../provider/netfilter/plan-transaction";
+import { HostBatcher } from "../../provider/node/batch";
+import type { HostSession } from "../../provider/node/session";
+import { runTransaction } from "../../provider/node/transaction";
+import { ScratchNamespace, savedChain } from "../support/netns";
+import { netnsSession } from "../support/netns-session";
+
+const rule = (id: string, priority: number, args: Record<string, unknown>): Intent => ({
+  kind: "rule",
+  id,
+  priority,
+  rule: dockerUserRuleArgs.parse({ action: "ACCEPT", ...args }),
+});
+const set = (name: string, entries: string[]): Intent => ({
+  kind: "set",
+  name,
+  spec: ipSetArgs.parse({ name, type: "hash:net", entries }),
+});
+
+describe.each(["nft", "legacy"] as const)("transactions on iptables-%s", (backend) => {
+  let ns: ScratchNamespace;
+  let session: ReturnType<typeof netnsSession>;
+  const chain = () => savedChain(ns, backend, "ipv4", "DOCKER-USER");
+  const sets = async () => (await ns.mustRun(["ipset", "list", "-n"])).split("\n").filter(Boolean).sort();
+
+  beforeAll(async () => {
+    ns = await ScratchNamespace.create();
+  });
+  afterAll(async () => ns?.destroy());
+  beforeEach(async () => {
+    await ns.exec(["ipset", "destroy"]);
+    await ns.exec([`iptables-${backend}`, "-F"]);
+    await ns.exec([`iptables-${backend}`, "-X"]);
+    await ns.installDockerUserChain(backend, "ipv4");
+    session = netnsSession(ns);
+  });
+
+  it("creates a set and a rule that uses it in one read and one apply, then is idempotent", async () => {
+    const intents = [
+      set("lbs", ["198.51.100.0/26"]),
+      rule("https-1", 100, { protocol: "tcp", publishedPorts: [443], source: { set: "lbs" } }),
+    ];
+    const first = await runTransaction(session, intents, "test");
+    expect(first.results.every((r) => r.ok)).toBe(true);
+    expect(session.executions()).toBe(2);
+    expect(await chain()).toEqual([
+      '-A DOCKER-USER -p tcp -m comment --comment "dfw:0100:https-1" -m set --match-set lbs src -m conntrack --ctorigdstport 443 --ctdir ORIGINAL -j ACCEPT',
+      "-A DOCKER-USER -j RETURN",
+    ]);
+    expect(await sets()).toEqual(["lbs"]);
+    const again = await runTransaction(session, intents, "test");
+    expect(again.plan.steps).toEqual([]);
+    expect(session.executions()).toBe(3);
+  });
+
+  it("refuses, before anything runs, a rule on a missing set and a set still in use", async () => {
+    const out = await runTransaction(session, [rule("r", 1, { source: { set: "nope" } })], "test");
+    expect(out.results[0]).toMatchObject({ ok: false, error: { kind: "Refused" } });
+    expect(String((out.results[0] as { error: Error }).error.message)).toMatch(/set nope does not exist/);
+    await runTransaction(session, [set("lbs", ["10.0.0.0/8"]), rule("r", 1, { source: { set: "lbs" } })], "test");
+    const del = await runTransaction(session, [{ kind: "set", name: "lbs", spec: null }], "test");
+    expect(String((del.results[0] as { error: Error }).error.message)).toMatch(/still used by 1 rule/);
+    // Deleting the rule and the set together works: the rule goes first.
+    const both = await runTransaction(
+      session,
+      [
+        { kind: "set", name: "lbs", spec: null },
+        { kind: "rule", id: "r", priority: 1, rule: null },
+      ],
+      "test",
+    );
+    expect(both.results.every((r) => r.ok)).toBe(true);
+    expect(await chain()).toEqual(["-A DOCKER-USER -j RETURN"]);
+    expect(await sets()).toEqual([]);
+  });
+
+  it("leaves the host exactly as before when the kernel rejects a step (set removed under our feet)", async () => {
+    await runTransaction(
+      session,
+      [set("old", ["10.0.0.0/8"]), rule("keep", 5, { protocol: "udp", publishedPorts: [53] })],
+      "test",
+    );
+    const beforeChain = await chain();
+    const beforeSets = await ns.mustRun(["ipset", "save", "old"]);
+    // Between our read and our apply, another tool destroys the set our new rule will use.
+    const racy: HostSession = {
+      ...session,
+      run: async (command, stdin) => {
+        if (command.includes("awk")) await ns.mustRun(["ipset", "destroy", "victim"]);
+        return session.run(command, stdin);
+      },
+    };
+    await ns.mustRun(["ipset", "create", "victim", "hash:net"]);
+    const out = await runTransaction(
+      racy,
+      [
+        set("old", ["172.16.0.0/12"]),
+        set("fresh", ["192.0.2.0/24"]),
+        rule("uses-victim", 9, { source: { set: "victim" } }),
+      ],
+      "test",
+    );
+    expect(out.results.every((r) => !r.ok)).toBe(true);
+    const err = (out.results[0] as { error: Error & { kind: string; hostUnchanged: boolean } }).error;
+    expect(err.kind).toBe("KernelRejected");
+    expect(err.hostUnchanged).toBe(true);
+    expect(err.message).toMatch(/victim/);
+    expect(out.culprit).toBe(2);
+    expect(await chain()).toEqual(beforeChain);
+    expect(await ns.mustRun(["ipset", "save", "old"])).toEqual(beforeSets);
+    expect(await sets()).toEqual(["old"]);
+  });
+
+  it("restores what it touched when the read-back disagrees (a foreign rule inserted mid-apply)", async () => {
+    let raced = false;
+    const racy: HostSession = {
+      ...session,
+      run: async (command, stdin) => {
+        if (command.includes("awk") && !raced) {
+          raced = true;
+          await ns.mustRun([`iptables-${backend}`, "-I", "DOCKER-USER", "1", "-s", "192.0.2.9", "-j", "DROP"]);
+        }
+        return session.run(command, stdin);
+      },
+    };
+    const out = await runTransaction(racy, [rule("a", 1, { protocol: "tcp", publishedPorts: [80] })], "test");
+    expect(out.results[0]).toMatchObject({ ok: false, error: { kind: "VerifyFailed", restored: true } });
+    expect(await chain()).toEqual(["-A DOCKER-USER -s 192.0.2.9/32 -j DROP", "-A DOCKER-USER -j RETURN"]);
+  });
+
+  it("coalesces 40 concurrent operations into one transaction and pins a failure on its cause", async () => {
+    const batcher = new HostBatcher(session, "test");
+    const ops = Array.from({ length: 40 }, (_, i) => rule(`r${i}`, i, { protocol: "tcp", publishedPorts: [1000 + i] }));
+    const results = await Promise.all(
+      [...ops, rule("bad", 99, { source: { set: "missing" } })].map((x) => batcher.submit(x)),
+    );
+    expect(results.slice(0, 40).every((s) => s.result.ok)).toBe(true);
+    expect(results[40]?.result).toMatchObject({ ok: false, error: { kind: "Refused" } });
+    expect(batcher.transactions).toBe(1);
+    expect(session.executions()).toBe(2);
+    expect(await chain()).toHaveLength(41);
+  });
+});
