@@ -42,7 +42,7 @@ export function splitSections(text: string, nonce: string): Map<string, string> 
 }
 
 function parseSave(text: string | undefined, what: string): IptablesSave | undefined {
-  if (!text || !text.includes("*filter")) return undefined;
+  if (!text?.includes("*filter")) return undefined;
   try {
     return parseIptablesSave(text);
   } catch (e) {
