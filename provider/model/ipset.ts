@@ -2,8 +2,8 @@
 // sets compare as plain string sets.
 import { z } from "zod";
 import { bitsOf, formatCidrIpset, type IpFamily, parseCidr } from "./address";
-import { orUnknown, setEntryComment, setName } from "./primitives";
-import { isUnknown } from "./unknown";
+import { setEntryComment, setName } from "./primitives";
+import { isUnknown, orUnknown } from "./unknown";
 
 export const SET_TYPES = ["hash:ip", "hash:net", "hash:ip,port", "hash:net,port"] as const;
 export type SetType = (typeof SET_TYPES)[number];

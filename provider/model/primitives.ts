@@ -10,12 +10,6 @@ import {
   SET_NAME_MAX,
   USER_COMMENT_MAX_BYTES,
 } from "./limits";
-import { UNKNOWN } from "./unknown";
-
-/** Accepts Pulumi's preview sentinel in place of any value that may be computed at preview time. */
-export function orUnknown<T extends z.ZodType>(schema: T) {
-  return z.union([z.literal(UNKNOWN), schema]);
-}
 
 /** Shows a hostile value safely inside an error message: control characters escaped, length capped. */
 export function quoteValue(value: unknown): string {

@@ -10,12 +10,11 @@ import {
   interfaceName,
   ipRange,
   logPrefix,
-  orUnknown,
   portSpec,
   rate,
   setName,
 } from "./primitives";
-import { isUnknown, UNKNOWN } from "./unknown";
+import { isUnknown, orUnknown, UNKNOWN } from "./unknown";
 
 const setFlags = z.string().regex(/^(src|dst)(,(src|dst)){0,5}$/, {
   message: "must be src/dst flags like src or src,dst",
