@@ -1,0 +1,7 @@
+// pulumi-docker-firewall: manage the DOCKER-USER chain and ipsets of Docker hosts over SSH.
+export type { IpFamily } from "./model/address";
+export type { ConnectionArgs } from "./model/connection";
+export type { IpSetInput } from "./model/ipset";
+export type { DockerUserRuleInput } from "./model/rule";
+export { DockerUserRule, type DockerUserRuleArgs } from "./resources/docker-user-rule";
+export { IpSet, type IpSetArgs } from "./resources/ip-set";

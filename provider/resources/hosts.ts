@@ -1,0 +1,38 @@
+// Module state shared by every resource in the provider process (the serialized providers all `require` this
+// package by name, so they share one copy): one batcher per node, and one in-flight state read per node.
+import { type Connection, endpointIdentity } from "../model/connection";
+import type { HostFacts, HostState } from "../netfilter/host-state";
+import { HostBatcher } from "../node/batch";
+import { describeOwner } from "../node/lock";
+import { sshSession } from "../node/session";
+import { readHostState } from "../node/transaction";
+
+const batchers = new Map<string, HostBatcher>();
+const reads = new Map<string, Promise<{ state: HostState; facts: HostFacts }>>();
+
+function keyOf(conn: Connection): string {
+  return `${conn.user}@${endpointIdentity(conn)}${conn.sudo ? " sudo" : ""}`;
+}
+
+export function batcherFor(conn: Connection): HostBatcher {
+  const key = keyOf(conn);
+  let b = batchers.get(key);
+  if (!b) {
+    b = new HostBatcher(sshSession(conn), describeOwner(process.env.PULUMI_NODEJS_PROJECT));
+    batchers.set(key, b);
+  }
+  return b;
+}
+
+/** Concurrent reads of one node (a `pulumi refresh` reads every resource at once) share one snapshot. */
+export function readShared(conn: Connection): Promise<{ state: HostState; facts: HostFacts }> {
+  const key = keyOf(conn);
+  const inFlight = reads.get(key);
+  if (inFlight) return inFlight;
+  const p = readHostState(sshSession(conn)).finally(() => {
+    // Keep the snapshot for calls arriving in the same tick burst, then let the next read see fresh state.
+    setTimeout(() => reads.delete(key), 50).unref();
+  });
+  reads.set(key, p);
+  return p;
+}

@@ -1,0 +1,32 @@
+// The IpSet resource: a named ipset on one Docker host. Reference it from a rule with
+// `source: { set: lbs.name }` so the rule depends on the set.
+import * as pulumi from "@pulumi/pulumi";
+import type { ConnectionArgs } from "../model/connection";
+import type { IpSetInput } from "../model/ipset";
+import type { DeepInputs } from "./inputs";
+import type { LiveMembers } from "./ipset-provider";
+import { ipSetShim } from "./shims";
+
+export interface IpSetArgs extends DeepInputs<IpSetInput> {
+  readonly connection: pulumi.Input<ConnectionArgs>;
+}
+
+export class IpSet extends pulumi.dynamic.Resource {
+  /** The set's name on the host. */
+  declare readonly name: pulumi.Output<string>;
+  /** What the host holds (canonical members and header); refresh updates it. */
+  declare readonly live: pulumi.Output<LiveMembers | null>;
+  declare readonly host: pulumi.Output<string>;
+
+  constructor(name: string, args: IpSetArgs, opts?: pulumi.CustomResourceOptions) {
+    const props = { ...args, connection: pulumi.secret(args.connection), live: undefined, host: undefined };
+    super(
+      ipSetShim,
+      name,
+      props,
+      pulumi.mergeOptions(opts, { additionalSecretOutputs: ["connection"] }),
+      "docker-firewall",
+      "IpSet",
+    );
+  }
+}

@@ -1,0 +1,21 @@
+// What Pulumi serializes into each resource's state as `__provider`: tiny functions that `require` this package
+// by name when called (capturing only the handler's key). The text never changes across versions (no spurious
+// diffs), and reads/deletes run the installed code, not code frozen at creation (research/pulumi-dynamic.md §3).
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+
+type HandlerKey = "rule" | "ipset";
+
+function shimFor(kind: HandlerKey): dynamic.ResourceProvider {
+  return {
+    configure: (req) => require("pulumi-docker-firewall/handlers").configure(req),
+    check: (olds, news) => require("pulumi-docker-firewall/handlers")[kind].check(olds, news),
+    diff: (id, olds, news) => require("pulumi-docker-firewall/handlers")[kind].diff(id, olds, news),
+    create: (inputs) => require("pulumi-docker-firewall/handlers")[kind].create(inputs),
+    read: (id, props) => require("pulumi-docker-firewall/handlers")[kind].read(id, props),
+    update: (id, olds, news) => require("pulumi-docker-firewall/handlers")[kind].update(id, olds, news),
+    delete: (id, props) => require("pulumi-docker-firewall/handlers")[kind].delete(id, props),
+  };
+}
+
+export const ruleShim = shimFor("rule");
+export const ipSetShim = shimFor("ipset");
