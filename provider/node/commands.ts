@@ -1,0 +1,104 @@
+// Remote command lines are constants written in this code base; user data never enters one, it travels on stdin.
+// A RemoteCommand can only come from `defineCommands`, which accepts string literal types only and checks that
+// `sudo -n <command>` covers the whole line.
+
+declare const remoteCommand: unique symbol;
+/** A command line from a fixed set defined in code. */
+export type RemoteCommand = string & { readonly [remoteCommand]: true };
+
+/**
+ * Each value must be a plain string literal: `string`, or a template with a `${…}` hole (`ipset list ${name}`), is
+ * a compile-time error. (A hole makes `Record<S, 1>` an index signature that the empty object satisfies.)
+ */
+type LiteralsOnly<T> = {
+  [K in keyof T]: T[K] extends string ? (Record<never, never> extends Record<T[K], 1> ? never : T[K]) : never;
+};
+
+const defined = new Set<string>();
+
+/**
+ * Registers constant command lines. A line must be one simple command (no `|`, `;`, `&`, redirection or
+ * substitution outside single quotes): with `sudo: true` it is sent as `sudo -n <line>`, and shell syntax would
+ * leave part of it unprivileged. Wrap scripts as `sh -c '…'`.
+ */
+export function defineCommands<const T extends Record<string, string>>(
+  commands: T & LiteralsOnly<T>,
+): { readonly [K in keyof T]: RemoteCommand } {
+  for (const [name, line] of Object.entries(commands)) {
+    const problem = simpleCommandProblem(line);
+    if (problem) throw new Error(`command ${name}: ${problem}`);
+    defined.add(line);
+  }
+  return Object.freeze({ ...commands }) as unknown as { readonly [K in keyof T]: RemoteCommand };
+}
+
+export function isDefinedCommand(line: string): line is RemoteCommand {
+  return defined.has(line);
+}
+
+/** Why `line` is not a single simple command, or undefined when it is. Pure. */
+export function simpleCommandProblem(line: string): string | undefined {
+  if (line.trim() !== line || line.length === 0) return "must be non-empty without surrounding spaces";
+  if (line.startsWith("sudo")) return "must not start with sudo (the connection's `sudo` adds it)";
+  let quoted = false;
+  for (const ch of line) {
+    if (ch === "'") quoted = !quoted;
+    else if (!quoted && /[|;&<>`$\n\\"(){}]/.test(ch)) return `shell syntax ${JSON.stringify(ch)} outside '…'`;
+  }
+  return quoted ? "unbalanced single quote" : undefined;
+}
+
+/** The exact line sent over SSH. */
+export function commandLine(command: RemoteCommand, sudo: boolean): string {
+  return sudo ? `sudo -n ${command}` : command;
+}
+
+// ---- recording ---------------------------------------------------------------------------------------------------
+
+export interface SentCommand {
+  /** describeConnection() of the node. */
+  readonly host: string;
+  /** The exact command line, including any sudo prefix. */
+  readonly line: string;
+}
+
+const recorders = new Set<(sent: SentCommand) => void>();
+
+/** Calls `hook` with every command line sent from now on, until the returned function is called. */
+export function onCommandSent(hook: (sent: SentCommand) => void): () => void {
+  recorders.add(hook);
+  return () => recorders.delete(hook);
+}
+
+/** Collects the command lines sent while it is active: tests use it to prove no user data reaches a command line. */
+export function recordCommands(): { readonly sent: readonly SentCommand[]; stop(): void } {
+  const sent: SentCommand[] = [];
+  const stop = onCommandSent((s) => sent.push(s));
+  return { sent, stop };
+}
+
+export function notifyCommandSent(sent: SentCommand): void {
+  for (const r of recorders) r(sent);
+}
+
+// ---- the catalogue -------------------------------------------------------------------------------------------------
+
+/** Every command line this provider sends to a node. Later layers add theirs here, so one place can be audited. */
+export const Commands = defineCommands({
+  /**
+   * The node-wide lock (see lock.ts). Reads three lines from stdin: wait seconds, lock name ([a-z0-9-]), owner.
+   * Prints "LOCKED" once it holds flock on /run/lock/<name>.lock and holds it until stdin closes (a dead
+   * connection closes stdin too). On timeout exits 75 after printing "HELD-BY <owner recorded by the holder>".
+   */
+  nodeLock: `sh -c 'IFS= read -r wait_s && IFS= read -r name && IFS= read -r owner || exit 64
+case $wait_s in ""|*[!0-9]*) exit 64;; esac
+case $name in ""|*[!a-z0-9-]*) exit 64;; esac
+exec 9>>"/run/lock/$name.lock" || exit 65
+flock -w "$wait_s" -E 75 9
+rc=$?
+if [ "$rc" -eq 75 ]; then printf "HELD-BY "; head -n 1 "/run/lock/$name.owner" 2>/dev/null | cut -c 1-300; echo; fi
+if [ "$rc" -ne 0 ]; then exit "$rc"; fi
+printf "%s\\n" "$owner" >"/run/lock/$name.owner"
+echo LOCKED
+exec cat >/dev/null'`,
+});

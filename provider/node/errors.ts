@@ -1,0 +1,99 @@
+// The ways reaching a node can fail, as values. Each is an Error (Pulumi shows `message`) carrying a `kind` and its
+// context. Recognised by a brand, not `instanceof`: a dynamic provider may load two copies of this module.
+
+const BRAND = "pulumi-docker-firewall/node-error" as const;
+const STDERR_SHOWN = 2000;
+
+/** Each variant names the node as `host` = describeConnection(conn): "user@host:port (via bastion …)". */
+export type NodeErrorDetail =
+  /** Never connected: the command did not run. */
+  | { readonly kind: "Unreachable"; readonly host: string; readonly attempts: number; readonly reason: string }
+  | { readonly kind: "AuthFailed"; readonly host: string; readonly reason: string }
+  | {
+      readonly kind: "HostKeyMismatch";
+      readonly host: string;
+      readonly expected: string;
+      readonly seen: string;
+      /** Where the expectation came from: `connection.hostKey`, or the key this process saw first. */
+      readonly source: "pinned" | "first-use";
+    }
+  | { readonly kind: "SudoNeedsPassword"; readonly host: string; readonly user: string }
+  | { readonly kind: "SudoDenied"; readonly host: string; readonly user: string; readonly reason: string }
+  | {
+      readonly kind: "CommandFailed";
+      readonly host: string;
+      readonly command: string;
+      readonly code: number | null;
+      readonly signal?: string;
+      readonly stderr: string;
+    }
+  /** The command may or may not have taken effect. */
+  | { readonly kind: "Timeout"; readonly host: string; readonly operation: string; readonly afterMs: number }
+  /** The connection dropped mid-operation: the command may or may not have taken effect. */
+  | { readonly kind: "ConnectionLost"; readonly host: string; readonly operation: string; readonly reason: string }
+  | { readonly kind: "LockTimeout"; readonly host: string; readonly holder: string; readonly waitedSeconds: number };
+
+export type NodeErrorKind = NodeErrorDetail["kind"];
+export type NodeError<K extends NodeErrorKind = NodeErrorKind> = Error &
+  Extract<NodeErrorDetail, { kind: K }> & { readonly brand: typeof BRAND };
+
+function clip(text: string, max: number): string {
+  const t = text.trim();
+  return t.length > max ? `${t.slice(0, max)}… (${t.length - max} more characters)` : t;
+}
+
+/** The human sentence for each kind. Pure, so it is tested directly. */
+export function formatNodeError(d: NodeErrorDetail): string {
+  switch (d.kind) {
+    case "Unreachable":
+      return `cannot reach ${d.host}: after ${d.attempts} failed attempt${d.attempts === 1 ? "" : "s"}: ${d.reason}`;
+    case "AuthFailed":
+      return `authentication failed for ${d.host}: ${d.reason}`;
+    case "HostKeyMismatch":
+      return (
+        `HOST KEY MISMATCH for ${d.host}: expected ${d.expected} ` +
+        `(${d.source === "pinned" ? "pinned in connection.hostKey" : "the key this host presented first"}) ` +
+        `but the server presented ${d.seen}. Someone may be intercepting the connection (man-in-the-middle), ` +
+        "or the host was reinstalled. Refusing to connect. If the change is legitimate, " +
+        `verify the new key out of band and set connection.hostKey to "${d.seen}".`
+      );
+    case "SudoNeedsPassword":
+      return (
+        `sudo on ${d.host} asks user ${d.user} for a password, but commands run non-interactively (sudo -n): ` +
+        `grant ${d.user} NOPASSWD sudo for the firewall commands, or connect as root.`
+      );
+    case "SudoDenied":
+      return `sudo on ${d.host} refused user ${d.user}: ${d.reason}`;
+    case "CommandFailed": {
+      const status = d.code !== null ? `exit ${d.code}` : `signal ${d.signal ?? "unknown"}`;
+      const stderr = clip(d.stderr, STDERR_SHOWN);
+      return `command failed on ${d.host} (${status}): ${d.command}${stderr ? `\n${stderr}` : ""}`;
+    }
+    case "Timeout":
+      return `timed out after ${d.afterMs} ms on ${d.host} while ${d.operation}; it may or may not have taken effect`;
+    case "ConnectionLost":
+      return `connection to ${d.host} was lost while ${d.operation} (${d.reason}); it may or may not have taken effect`;
+    case "LockTimeout":
+      return (
+        `the node lock on ${d.host} is held by ${d.holder}; gave up after ${d.waitedSeconds} s. Another pulumi run or ` +
+        "tool is changing this node's firewall: retry when it has finished."
+      );
+  }
+}
+
+export function nodeError<D extends NodeErrorDetail>(detail: D, cause?: unknown): NodeError<D["kind"]> {
+  const err = new Error(formatNodeError(detail), cause === undefined ? undefined : { cause });
+  err.name = detail.kind;
+  return Object.assign(err, detail, { brand: BRAND }) as unknown as NodeError<D["kind"]>;
+}
+
+/** True for errors made by `nodeError`, from any copy of this module; narrows on `kind` when given. */
+export function isNodeError<K extends NodeErrorKind>(e: unknown, kind?: K): e is NodeError<K> {
+  if (typeof e !== "object" || e === null || (e as { brand?: unknown }).brand !== BRAND) return false;
+  return kind === undefined || (e as { kind?: unknown }).kind === kind;
+}
+
+/** Errors that retrying cannot fix (and that could lock an account if retried). */
+export function isPermanent(e: unknown): boolean {
+  return isNodeError(e, "AuthFailed") || isNodeError(e, "HostKeyMismatch");
+}

@@ -1,0 +1,174 @@
+// The node-wide lock: an flock on /run/lock/<name>.lock held by one SSH channel for as long as the work runs.
+// Other processes, stacks and pipelines that use the same lock (or `flock` by hand) are excluded; if this process
+// or its connection dies, the channel closes, the remote shell exits and the kernel releases the lock.
+import { AsyncLocalStorage } from "node:async_hooks";
+import { hostname } from "node:os";
+import { type Connection, describeConnection, endpointIdentity } from "../model/connection";
+import { Commands } from "./commands";
+import { nodeError } from "./errors";
+import { KeyedMutex } from "./semaphore";
+import { type CommandEnd, defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
+import { classifySudoFailure } from "./sudo";
+
+export const DEFAULT_LOCK_NAME = "pulumi-docker-firewall";
+export const DEFAULT_LOCK_WAIT_SECONDS = 120;
+/** Extra time allowed on top of the remote wait for dialling and the channel round trip. */
+const ACQUIRE_MARGIN_MS = 15_000;
+/** How long a release may take before the channel is simply closed (which releases the lock too). */
+const RELEASE_GRACE_MS = 5_000;
+const LOCK_EXIT_TIMEOUT = 75;
+
+export interface LockOptions {
+  /** Seconds to wait for another holder before failing with LockTimeout. */
+  readonly waitSeconds?: number;
+  /** Lock file name under /run/lock, [a-z0-9-]. Only tests should need another one. */
+  readonly name?: string;
+  readonly signal?: AbortSignal;
+  readonly pool?: SshPool;
+}
+
+export interface HeldLock {
+  /** The owner text recorded on the node. */
+  readonly owner: string;
+  /** Aborted (with a ConnectionLost) if the lock is lost while held: stop changing the node. */
+  readonly signal: AbortSignal;
+}
+
+/** "controller-host pid 1234 <context>": who holds a lock, as other runs will be told. */
+export function describeOwner(context?: string): string {
+  return sanitizeOwner(`${hostname()} pid ${process.pid}${context ? ` ${context}` : ""}`);
+}
+
+/** One line of printable text, at most 200 characters: it is echoed into other runs' error messages. */
+export function sanitizeOwner(owner: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
+  const line = owner.replace(/[\u0000-\u001f\u007f\u2028\u2029]+/g, " ").trim();
+  return (line.length > 200 ? line.slice(0, 200) : line) || "unnamed";
+}
+
+// Within one process, lock waiters queue here rather than each holding a channel in a remote flock wait: waiting
+// channels would fill the connection's channel cap and starve the holder's own commands.
+const localLocks = new KeyedMutex();
+// The locks held by the current async call chain: taking one again would wait for itself forever.
+const heldHere = new AsyncLocalStorage<ReadonlySet<string>>();
+
+/** Runs `fn` while holding the node lock of `conn`'s node. Not re-entrant. */
+export async function withNodeLock<T>(
+  conn: Connection,
+  owner: string,
+  fn: (lock: HeldLock) => Promise<T>,
+  opts: LockOptions = {},
+): Promise<T> {
+  const name = opts.name ?? DEFAULT_LOCK_NAME;
+  if (!/^[a-z0-9-]{1,64}$/.test(name))
+    throw new Error(`lock name must be 1-64 of [a-z0-9-], got ${JSON.stringify(name)}`);
+  const waitSeconds = opts.waitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS;
+  if (!Number.isInteger(waitSeconds) || waitSeconds < 0) throw new Error("waitSeconds must be a whole number ≥ 0");
+  const ownerLine = sanitizeOwner(owner);
+
+  const key = `${endpointIdentity(conn)}|${name}`;
+  const held = heldHere.getStore() ?? new Set<string>();
+  if (held.has(key)) throw new Error(`withNodeLock is not re-entrant: this call already holds the lock of ${key}`);
+  const releaseLocal = await localLocks.lock(key, opts.signal);
+  try {
+    const run = await (opts.pool ?? defaultPool).start(conn, Commands.nodeLock, { signal: opts.signal });
+    run.stdin.write(`${waitSeconds}\n${name}\n${ownerLine}\n`);
+    await acquired(conn, run, waitSeconds, opts.signal);
+
+    let releasing = false;
+    const lost = new AbortController();
+    void run.end.then((end) => {
+      if (releasing) return;
+      const reason = end.kind === "lost" ? end.reason : `the lock holder exited unexpectedly (${describeEnd(end)})`;
+      lost.abort(
+        nodeError({
+          kind: "ConnectionLost",
+          host: describeConnection(conn),
+          operation: "holding the node lock",
+          reason,
+        }),
+      );
+    });
+    try {
+      return await heldHere.run(new Set([...held, key]), () => fn({ owner: ownerLine, signal: lost.signal }));
+    } finally {
+      releasing = true;
+      await release(run);
+    }
+  } finally {
+    releaseLocal();
+  }
+}
+
+function describeEnd(end: CommandEnd): string {
+  return end.kind === "exited" ? `exit ${end.code}` : end.kind === "signalled" ? `signal ${end.signal}` : end.reason;
+}
+
+/** Resolves once the remote side printed LOCKED; otherwise throws why not (and the channel is closed). */
+function acquired(conn: Connection, run: RunningCommand, waitSeconds: number, signal?: AbortSignal): Promise<void> {
+  const host = describeConnection(conn);
+  let stdout = "";
+  let stderr = "";
+  run.stdout.on("data", (b: Buffer) => {
+    stdout += b.toString();
+  });
+  run.stderr.on("data", (b: Buffer) => {
+    stderr += b.toString();
+  });
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const settle = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      run.stdout.off("data", onData);
+      if (err === undefined) return resolve();
+      run.kill();
+      reject(err);
+    };
+    const onData = () => {
+      if (/^LOCKED$/m.test(stdout)) settle();
+    };
+    const onAbort = () => settle(signal?.reason);
+    const afterMs = waitSeconds * 1000 + ACQUIRE_MARGIN_MS;
+    const timer = setTimeout(
+      () => settle(nodeError({ kind: "Timeout", host, operation: "acquiring the node lock", afterMs })),
+      afterMs,
+    );
+    run.stdout.on("data", onData);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    void run.end.then((end) => {
+      if (end.kind === "exited" && end.code === LOCK_EXIT_TIMEOUT) {
+        const recorded = /^HELD-BY (.*)$/m.exec(stdout)?.[1]?.trim();
+        const holder = recorded ? sanitizeOwner(recorded) : "an unknown holder (no owner recorded)";
+        return settle(nodeError({ kind: "LockTimeout", host, holder, waitedSeconds: waitSeconds }));
+      }
+      if (end.kind === "lost") {
+        return settle(
+          nodeError({ kind: "ConnectionLost", host, operation: "acquiring the node lock", reason: end.reason }),
+        );
+      }
+      const code = end.kind === "exited" ? end.code : null;
+      const sudo = conn.sudo ? classifySudoFailure(code, stderr) : undefined;
+      if (sudo?.kind === "password-required")
+        return settle(nodeError({ kind: "SudoNeedsPassword", host, user: conn.user }));
+      if (sudo?.kind === "denied")
+        return settle(nodeError({ kind: "SudoDenied", host, user: conn.user, reason: sudo.reason }));
+      const signalName = end.kind === "signalled" ? end.signal : undefined;
+      settle(nodeError({ kind: "CommandFailed", host, command: run.line, code, signal: signalName, stderr }));
+    });
+  });
+}
+
+/** Closes the holder's stdin (the remote `cat` ends, the shell exits, flock is released) and waits for it. */
+async function release(run: RunningCommand): Promise<void> {
+  run.stdin.end();
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), RELEASE_GRACE_MS);
+  });
+  // If the holder does not exit in time, closing the channel ends it just the same.
+  if ((await Promise.race([run.end, grace])) === "late") run.kill();
+  clearTimeout(timer);
+}

@@ -1,0 +1,71 @@
+// The constant remote scripts behind a transaction: one read of the whole netfilter state, and one apply of an
+// ordered list of restore steps (with cleanup and undo) followed by that same read, for verification. Rule and
+// set content only ever arrives on stdin, framed by a random nonce (see netfilter/steps.ts, host-state.ts).
+import { defineCommands } from "./commands";
+
+/** Prints every section parseHostState reads. Expects the nonce in $n. Legacy tables are read only when loaded:
+ * iptables-legacy-save would otherwise instantiate an empty legacy filter table as a side effect. */
+const READ_STATE = `s() { printf "\\n@@%s %s\\n" "$n" "$1"; }
+s tools
+for t in iptables-nft-restore ip6tables-nft-restore iptables-legacy-restore ip6tables-legacy-restore ipset nft flock; do command -v "$t" >/dev/null 2>&1 && echo "$t"; done
+s nft4
+command -v iptables-nft-save >/dev/null 2>&1 && iptables-nft-save -t filter 2>&1
+s nft6
+command -v ip6tables-nft-save >/dev/null 2>&1 && ip6tables-nft-save -t filter 2>&1
+s legacy4
+grep -qx filter /proc/net/ip_tables_names 2>/dev/null && iptables-legacy-save -t filter 2>&1
+s legacy6
+grep -qx filter /proc/net/ip6_tables_names 2>/dev/null && ip6tables-legacy-save -t filter 2>&1
+s ipset
+command -v ipset >/dev/null 2>&1 && ipset save 2>&1
+s nfttables
+command -v nft >/dev/null 2>&1 && nft list tables 2>&1
+s dockerconf
+cat /etc/docker/daemon.json 2>/dev/null
+s end` as const;
+
+const READ_NONCE = `IFS= read -r n || exit 64
+case $n in ""|*[!a-f0-9]*) exit 64;; esac` as const;
+
+/** Runs the steps in order; on a failure, the failing step's abort, then the undo of every earlier step. */
+const APPLY_STEPS = `d=$(mktemp -d) || exit 65
+trap "rm -rf \\"$d\\"" EXIT
+awk -v m="@@$n " -v d="$d" "index(\\$0,m)==1{if(f!=\\"\\")close(f);f=d \\"/\\" substr(\\$0,length(m)+1);next}f!=\\"\\"{print > f}" || exit 65
+run() {
+  case $1 in
+    ipset) ipset restore ;;
+    ipset-exist) ipset -exist restore ;;
+    nft-ipv4) iptables-nft-restore -w 10 --noflush ;;
+    nft-ipv6) ip6tables-nft-restore -w 10 --noflush ;;
+    legacy-ipv4) iptables-legacy-restore -w 10 --noflush ;;
+    legacy-ipv6) ip6tables-legacy-restore -w 10 --noflush ;;
+    *) echo "unknown step tool" >&2; return 64 ;;
+  esac
+}
+cleanup() {
+  [ -f "$d/$1.$2tool" ] || return 0
+  run "$(cat "$d/$1.$2tool")" <"$d/$1.$2" >"$d/out" 2>&1 || { printf "\\n@@%s cleanupfailed %s\\n" "$n" "$1 $2"; cat "$d/out"; }
+}
+k=1
+failed=0
+while [ -f "$d/$k.tool" ]; do
+  if ! run "$(cat "$d/$k.tool")" <"$d/$k.do" >"$d/out" 2>&1; then failed=$k; break; fi
+  k=$((k+1))
+done
+if [ "$failed" -ne 0 ]; then
+  printf "\\n@@%s failed %s\\n" "$n" "$failed"
+  cat "$d/out"
+  cleanup "$failed" abort
+  j=$((failed-1))
+  while [ "$j" -ge 1 ]; do cleanup "$j" undo; j=$((j-1)); done
+fi` as const;
+
+export const NetfilterCommands = defineCommands({
+  /** stdin: nonce. stdout: the state sections. */
+  readState: `sh -c '${READ_NONCE}
+${READ_STATE}'`,
+  /** stdin: nonce, then the step sections. stdout: failure sections if any, then the state sections. */
+  applySteps: `sh -c '${READ_NONCE}
+${APPLY_STEPS}
+${READ_STATE}'`,
+});

@@ -1,0 +1,21 @@
+// A HostSession is how the transaction layer talks to a node: run one constant command with stdin, and hold
+// the node lock around a unit of work. Over SSH it is the pooled connection and the flock-based node lock.
+import { type Connection, describeConnection } from "../model/connection";
+import type { RemoteCommand } from "./commands";
+import { type ExecOptions, type ExecResult, exec } from "./exec";
+import { type LockOptions, withNodeLock } from "./lock";
+
+export interface HostSession {
+  /** describeConnection() of the node: used in every error. */
+  readonly host: string;
+  run(command: RemoteCommand, stdin: string): Promise<ExecResult>;
+  locked<T>(owner: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export function sshSession(conn: Connection, opts: { exec?: ExecOptions; lock?: LockOptions } = {}): HostSession {
+  return {
+    host: describeConnection(conn),
+    run: (command, stdin) => exec(conn, command, stdin, opts.exec),
+    locked: (owner, fn) => withNodeLock(conn, owner, () => fn(), opts.lock),
+  };
+}

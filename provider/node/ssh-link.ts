@@ -1,0 +1,244 @@
+// One pooled SSH connection (a "link"): dialled with retries (through its bastion link, if any), kept alive with
+// keepalives, redialled after a drop, closed when idle, and unref'd while no operation needs it.
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import type { Client, ClientChannel } from "ssh2";
+import { describeConnection, type Endpoint, redactSecrets } from "../model/connection";
+import { isNodeError, nodeError } from "./errors";
+import { startKeepalive } from "./keepalive";
+import { isRetriesExhausted, messageOf, withRetry } from "./retry";
+import { type OpenChannel, watch } from "./running-command";
+import { Semaphore } from "./semaphore";
+import { dialSsh } from "./ssh-dial";
+
+/** A held node lock occupies one channel; its commands need another. */
+export const MIN_CHANNELS = 2;
+
+/** What a link needs from its pool. */
+export interface LinkOwner {
+  readonly options: {
+    readonly maxChannels: number;
+    readonly keepaliveIntervalMs: number;
+    readonly keepaliveCountMax: number;
+    readonly idleCloseMs: number;
+    readonly channelOpenTimeoutMs: number;
+  };
+  noteConnection(): void;
+}
+
+type LinkState =
+  | { readonly kind: "down" }
+  | { readonly kind: "dialing"; readonly ready: Promise<Client> }
+  | { readonly kind: "up"; readonly client: Client; readonly stopKeepalive: () => void };
+
+/** One pooled connection. `busy` counts operations in flight here or through it (as a bastion). */
+export class Link {
+  state: LinkState = { kind: "down" };
+  busy = 0;
+  readonly slots: Semaphore;
+  readonly host: string;
+  private socket: Socket | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly lossListeners = new Set<(reason: string) => void>();
+
+  constructor(
+    readonly conn: Endpoint,
+    readonly parent: Link | undefined,
+    private readonly pool: LinkOwner,
+  ) {
+    this.slots = new Semaphore(pool.options.maxChannels);
+    this.host = describeConnection(conn);
+  }
+
+  retain(): void {
+    if (++this.busy === 1) {
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.socket?.ref();
+      this.parent?.retain();
+    }
+  }
+
+  release(): void {
+    if (--this.busy > 0) return;
+    this.socket?.unref();
+    this.parent?.release();
+    this.armIdleClose();
+  }
+
+  private armIdleClose(): void {
+    const idleMs = this.pool.options.idleCloseMs;
+    if (idleMs > 0 && this.busy === 0 && this.state.kind === "up") {
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      this.idleTimer = setTimeout(() => this.drop("idle"), idleMs);
+      this.idleTimer.unref();
+    }
+  }
+
+  /** Calls `listener` if the connection goes down; returns the unsubscribe function. */
+  onLoss(listener: (reason: string) => void): () => void {
+    this.lossListeners.add(listener);
+    return () => this.lossListeners.delete(listener);
+  }
+
+  ready(): Promise<Client> {
+    if (this.state.kind === "up") return Promise.resolve(this.state.client);
+    if (this.state.kind === "dialing") return this.state.ready;
+    const ready = this.dial();
+    this.state = { kind: "dialing", ready };
+    ready.catch(() => {
+      if (this.state.kind === "dialing" && this.state.ready === ready) this.state = { kind: "down" };
+    });
+    return ready;
+  }
+
+  /** Closes the connection (if any); operations on it see a loss. */
+  drop(reason: string): void {
+    if (this.state.kind !== "up") return;
+    const { client } = this.state;
+    this.goDown(reason);
+    client.end(); // polite SSH disconnect; destroy if the peer does not close in time
+    setTimeout(() => client.destroy(), 1000).unref();
+  }
+
+  private async dial(): Promise<Client> {
+    const c = this.conn;
+    // The bastion first, with its own retries and errors, so it does not use up this hop's attempts.
+    if (this.parent) await this.parent.ready();
+    try {
+      const dialed = await withRetry(
+        `dial ${this.host}`,
+        {
+          limit: c.dialErrorLimit,
+          perAttemptTimeoutMs: c.perDialTimeout * 1000,
+          // Classified failures (auth, host key, an unreachable bastion that already retried) are final.
+          isPermanent: isNodeError,
+        },
+        async (signal) => dialSsh(c, { signal, sock: this.parent ? await this.tunnel(signal) : undefined }),
+      );
+      this.up(dialed.client, dialed.socket);
+      return dialed.client;
+    } catch (e) {
+      if (isRetriesExhausted(e)) {
+        throw nodeError({ kind: "Unreachable", host: this.host, attempts: e.attempts, reason: messageOf(e.lastError) });
+      }
+      throw e;
+    }
+  }
+
+  /** A direct-tcpip channel through the bastion to this hop's host:port. */
+  private async tunnel(signal: AbortSignal): Promise<Duplex> {
+    const parent = this.parent as Link;
+    const client = await parent.ready();
+    return new Promise((resolve, reject) => {
+      // Not a reason to drop the bastion: other nodes may be reached through it (keepalive finds a dead one).
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      client.forwardOut("127.0.0.1", 0, this.conn.host, this.conn.port, (err, stream) => {
+        signal.removeEventListener("abort", onAbort);
+        if (signal.aborted) return stream?.destroy();
+        if (err) return reject(new Error(`bastion ${parent.host} could not open a tunnel: ${err.message}`));
+        stream.on("error", () => undefined);
+        resolve(stream);
+      });
+    });
+  }
+
+  private up(client: Client, socket: Socket | undefined): void {
+    this.socket = socket;
+    if (this.busy === 0) socket?.unref();
+    const stopKeepalive = startKeepalive(
+      client,
+      { intervalMs: this.pool.options.keepaliveIntervalMs, countMax: this.pool.options.keepaliveCountMax },
+      (reason) => this.drop(reason),
+    );
+    this.state = { kind: "up", client, stopKeepalive };
+    this.pool.noteConnection();
+    this.armIdleClose();
+    let lastError = "";
+    client.on("error", (err: Error) => {
+      lastError = redactSecrets(err.message, this.conn);
+    });
+    client.on("close", () => {
+      if (this.state.kind === "up" && this.state.client === client) this.goDown(lastError || "connection closed");
+    });
+  }
+
+  private goDown(reason: string): void {
+    if (this.state.kind === "up") this.state.stopKeepalive();
+    this.state = { kind: "down" };
+    this.socket = undefined;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    for (const l of [...this.lossListeners]) l(reason);
+  }
+
+  /** Opens an exec channel; on a stale connection (the command certainly did not start) redials once. */
+  async openChannel(line: string, signal: AbortSignal | undefined): Promise<OpenChannel> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await abortable(this.ready(), signal);
+      try {
+        return await this.execOn(client, line, signal);
+      } catch (e) {
+        if (signal?.aborted) throw signal.reason;
+        // An open failure (it carries a reason code) comes from a live server refusing a session, usually because
+        // of MaxSessions; anything else (no answer, closed socket) means a stale connection.
+        const refused = typeof (e as { reason?: unknown }).reason === "number";
+        if (refused) {
+          // The server allows fewer sessions than our cap: adopt its limit (never below what a held lock plus
+          // one command needs). A refusal can also be brief: sshd frees a closed session a moment after the close.
+          if (this.slots.active > 1 && this.slots.capacity > MIN_CHANNELS) {
+            this.slots.setCapacity(Math.max(MIN_CHANNELS, this.slots.active - 1));
+          }
+          throw new SlotRetry(messageOf(e));
+        }
+        if (attempt === 1) {
+          this.drop(`channel could not be opened: ${messageOf(e)}`);
+          continue;
+        }
+        throw nodeError({ kind: "Unreachable", host: this.host, attempts: attempt, reason: messageOf(e) });
+      }
+    }
+  }
+
+  private execOn(client: Client, line: string, signal: AbortSignal | undefined): Promise<OpenChannel> {
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const finish = (err: unknown, ch?: ClientChannel) => {
+        if (done) {
+          ch?.close();
+          return;
+        }
+        done = true;
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        if (ch) resolve(watch(ch));
+        else reject(err);
+      };
+      const onAbort = () => finish(signal?.reason);
+      const timer = setTimeout(
+        () => finish(new Error(`no answer to a channel request within ${this.pool.options.channelOpenTimeoutMs} ms`)),
+        this.pool.options.channelOpenTimeoutMs,
+      );
+      signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        client.exec(line, (err, ch) => (err ? finish(err) : finish(undefined, ch)));
+      } catch (e) {
+        finish(e);
+      }
+    });
+  }
+}
+
+/** The server refused a session channel: wait for a free slot and try again. */
+export class SlotRetry extends Error {
+  readonly slotRetry = true;
+}
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}

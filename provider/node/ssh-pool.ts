@@ -1,0 +1,145 @@
+// One pooled SSH connection per (user, host, port, credentials, bastion) per process. Commands are multiplexed
+// as channels, capped below sshd's MaxSessions; dial errors and dropped connections are redialled with backoff.
+// An idle connection neither keeps the process alive (its socket is unref'd) nor lingers (closed after a while).
+import { createHash } from "node:crypto";
+import type { Connection, Endpoint } from "../model/connection";
+import { commandLine, isDefinedCommand, notifyCommandSent, type RemoteCommand } from "./commands";
+import { nodeError } from "./errors";
+import { sleep } from "./retry";
+import { type RunningCommand, running } from "./running-command";
+import { Link, type LinkOwner, MIN_CHANNELS, SlotRetry } from "./ssh-link";
+
+export type { CommandEnd, RunningCommand } from "./running-command";
+
+export interface PoolOptions {
+  /** Concurrent channels per connection; keep it below the server's MaxSessions (OpenSSH default 10). */
+  readonly maxChannels: number;
+  readonly keepaliveIntervalMs: number;
+  readonly keepaliveCountMax: number;
+  /** Close a connection after this long without an operation; 0 = never. */
+  readonly idleCloseMs: number;
+  /** A channel that does not open in this time means a dead connection: it is dropped and redialled once. */
+  readonly channelOpenTimeoutMs: number;
+}
+
+export const DEFAULT_POOL_OPTIONS: PoolOptions = {
+  maxChannels: 8,
+  keepaliveIntervalMs: 15_000,
+  keepaliveCountMax: 3,
+  idleCloseMs: 60_000,
+  channelOpenTimeoutMs: 15_000,
+};
+
+export interface PoolStats {
+  /** SSH connections established (bastion hops included). */
+  readonly connectionsOpened: number;
+  /** Commands started (each one channel). */
+  readonly execs: number;
+  /** The most channels ever open at once on one connection. */
+  readonly peakChannels: number;
+}
+
+/** Session refusals tolerated per command, waiting 50, 100, 150… ms in between (about 2.7 s in all). */
+const MAX_REFUSALS = 10;
+const REFUSAL_BACKOFF_MS = 50;
+
+function digest(parts: readonly (string | number | undefined)[]): string {
+  return createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16);
+}
+
+/** Pool key: who logs in where, through which bastion, with which credentials and host key expectation. */
+function linkKey(e: Endpoint): string {
+  const secretPart = digest([e.privateKey, e.privateKeyPassword, e.password, e.agentSocketPath, e.hostKey]);
+  const self = `${e.user}@${e.host}:${e.port}#${secretPart}`;
+  return "proxy" in e && e.proxy ? `${self} via ${linkKey(e.proxy)}` : self;
+}
+
+export class SshPool implements LinkOwner {
+  readonly options: PoolOptions;
+  private readonly links = new Map<string, Link>();
+  private counters = { connectionsOpened: 0, execs: 0, peakChannels: 0 };
+
+  constructor(options: Partial<PoolOptions> = {}) {
+    this.options = { ...DEFAULT_POOL_OPTIONS, ...options };
+  }
+
+  /**
+   * Starts `command` on the node. Resolves once the channel is open; waits for a free channel slot first.
+   * Every exit path frees the slot: the command's end (exit, signal or connection loss).
+   */
+  async start(conn: Connection, command: RemoteCommand, opts: { signal?: AbortSignal } = {}): Promise<RunningCommand> {
+    if (!isDefinedCommand(command)) throw new Error("refusing a command line that was not made by defineCommands");
+    const link = this.linkFor(conn);
+    const line = commandLine(command, conn.sudo);
+    link.retain();
+    try {
+      for (let refusals = 0; ; refusals++) {
+        const releaseSlot = await link.slots.acquire(opts.signal);
+        try {
+          const opened = await link.openChannel(line, opts.signal);
+          this.counters.execs++;
+          this.counters.peakChannels = Math.max(this.counters.peakChannels, link.slots.active);
+          notifyCommandSent({ host: link.host, line });
+          return running(
+            link.host,
+            line,
+            opened,
+            (l) => link.onLoss(l),
+            () => {
+              releaseSlot();
+              link.release();
+            },
+          );
+        } catch (e) {
+          releaseSlot();
+          if (!(e instanceof SlotRetry)) throw e;
+          if (refusals >= MAX_REFUSALS) {
+            const reason = `the server refused ${refusals + 1} session channels (${e.message}); ${MIN_CHANNELS} sessions per connection are needed (sshd MaxSessions)`;
+            throw nodeError({ kind: "Unreachable", host: link.host, attempts: refusals + 1, reason });
+          }
+          await sleep(REFUSAL_BACKOFF_MS * (refusals + 1), opts.signal);
+        }
+      }
+    } catch (e) {
+      link.release();
+      throw e;
+    }
+  }
+
+  stats(): PoolStats {
+    return { ...this.counters };
+  }
+
+  resetStats(): void {
+    this.counters = { connectionsOpened: 0, execs: 0, peakChannels: 0 };
+  }
+
+  /** Closes the pooled connection to `conn` (the next operation redials). */
+  drop(conn: Connection, reason = "dropped by caller"): void {
+    this.links.get(linkKey(conn))?.drop(reason);
+  }
+
+  /** Closes every pooled connection. */
+  closeAll(): void {
+    for (const link of this.links.values()) link.drop("pool closed");
+  }
+
+  /** @internal */
+  noteConnection(): void {
+    this.counters.connectionsOpened++;
+  }
+
+  private linkFor(e: Endpoint): Link {
+    const key = linkKey(e);
+    let link = this.links.get(key);
+    if (!link) {
+      const parent = "proxy" in e && e.proxy ? this.linkFor(e.proxy) : undefined;
+      link = new Link(e, parent, this);
+      this.links.set(key, link);
+    }
+    return link;
+  }
+}
+
+/** The process-wide pool every resource shares (module state; see DESIGN.md invariant 8). */
+export const defaultPool = new SshPool();

@@ -1,0 +1,187 @@
+// One transaction on one node: under the node lock, read the state, plan, apply every step in one remote
+// execution (which reads the state back), and verify the read-back against the plan. The kernel refusing a line
+// leaves the host as it was (the apply script aborts and undoes); a read-back that disagrees triggers a restore
+// of what we touched and a loud failure.
+import { randomBytes } from "node:crypto";
+import type { IpSetSpec } from "../model/ipset";
+import { deriveFacts, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
+import { DOCKER_USER } from "../netfilter/kernel-rule";
+import { chainRules } from "../netfilter/parse-iptables-save";
+import { TEMP_SET_PREFIX } from "../netfilter/plan-ipset";
+import { type Intent, planRestore, planTransaction, type TransactionPlan } from "../netfilter/plan-transaction";
+import { newNonce, parseStepsOutput, renderSteps, type Step } from "../netfilter/steps";
+import { NetfilterCommands } from "./netfilter-commands";
+import type { HostSession } from "./session";
+
+export type IntentResult = { readonly ok: true } | { readonly ok: false; readonly error: TransactionError };
+
+export type TransactionErrorDetail =
+  | { readonly kind: "Unsupported"; readonly host: string; readonly reason: string }
+  | { readonly kind: "Refused"; readonly host: string; readonly reason: string }
+  | {
+      readonly kind: "KernelRejected";
+      readonly host: string;
+      readonly step: string;
+      /** The script line the kernel refused, when the tool said which. */
+      readonly line?: string;
+      readonly message: string;
+      /** False when a cleanup failed too: the host may not be exactly as before. */
+      readonly hostUnchanged: boolean;
+    }
+  | { readonly kind: "VerifyFailed"; readonly host: string; readonly detail: string; readonly restored: boolean };
+
+export type TransactionError = Error & TransactionErrorDetail & { readonly brand: "pulumi-docker-firewall/tx-error" };
+
+function formatTxError(d: TransactionErrorDetail): string {
+  switch (d.kind) {
+    case "Unsupported":
+      return `${d.host}: cannot manage this host: ${d.reason}`;
+    case "Refused":
+      return `${d.host}: ${d.reason}`;
+    case "KernelRejected":
+      return (
+        `${d.host}: the kernel refused ${d.step}${d.line ? ` at ${JSON.stringify(d.line)}` : ""}: ${d.message}` +
+        (d.hostUnchanged ? " (nothing was changed on the host)" : " (WARNING: a cleanup failed too; check the host)")
+      );
+    case "VerifyFailed":
+      return `${d.host}: the state read back after applying differs from the plan (${d.detail}); ${
+        d.restored ? "what this run touched was restored" : "restoring what this run touched FAILED: check the host"
+      }. Another tool may be changing DOCKER-USER at the same time.`;
+  }
+}
+
+export function txError(d: TransactionErrorDetail): TransactionError {
+  return Object.assign(new Error(formatTxError(d)), d, { brand: "pulumi-docker-firewall/tx-error" as const });
+}
+
+export function isTxError(e: unknown): e is TransactionError {
+  return typeof e === "object" && e !== null && (e as { brand?: unknown }).brand === "pulumi-docker-firewall/tx-error";
+}
+
+export interface TransactionOutcome {
+  readonly facts: HostFacts;
+  readonly before: HostState;
+  readonly after: HostState;
+  readonly plan: TransactionPlan;
+  readonly results: readonly IntentResult[];
+  /** Index of an intent the failure is attributed to (the batch retries without it), if any. */
+  readonly culprit?: number;
+}
+
+const tempSetName = () => `${TEMP_SET_PREFIX}${randomBytes(4).toString("hex")}`;
+
+export async function readHostState(session: HostSession): Promise<{ state: HostState; facts: HostFacts }> {
+  const nonce = newNonce();
+  const r = await session.run(NetfilterCommands.readState, `${nonce}\n`);
+  const state = parseHostState(r.stdout, nonce);
+  const facts = deriveFacts(state);
+  if ("error" in facts) throw txError({ kind: "Unsupported", host: session.host, reason: facts.error });
+  return { state, facts };
+}
+
+/** Lines of DOCKER-USER or set contents that differ from what the plan expects, as a short description. */
+function verify(after: HostState, facts: HostFacts, plan: TransactionPlan): string | undefined {
+  for (const f of facts.families) {
+    const want = plan.expectedChains[f];
+    const save = after.saves[facts.backend][f];
+    const got = save ? chainRules(save, DOCKER_USER).map((r) => r.line) : [];
+    if (want && (want.length !== got.length || want.some((l, i) => l !== got[i]))) {
+      return `${f} DOCKER-USER has ${got.length} rules, expected ${want.length}`;
+    }
+  }
+  for (const [name, spec] of plan.expectedSets) {
+    const live = after.sets.get(name);
+    if (!spec) {
+      if (live) return `set ${name} still exists`;
+      continue;
+    }
+    if (!live) return `set ${name} is missing`;
+    if (!sameMembers(live.entries, spec)) return `set ${name} has other members than planned`;
+  }
+  return undefined;
+}
+
+function sameMembers(entries: ReadonlyMap<string, string | undefined>, spec: IpSetSpec): boolean {
+  return (
+    entries.size === spec.entries.length &&
+    spec.entries.every((e) => entries.has(e.entry) && entries.get(e.entry) === e.comment)
+  );
+}
+
+function blame(plan: TransactionPlan, failedStep: number, message: string): { intent?: number; line?: string } {
+  const owners = plan.stepOwners[failedStep] ?? [];
+  const lineNo = Number(/line:? (\d+)/.exec(message)?.[1] ?? Number.NaN);
+  const byLine = plan.lineOwners.get(failedStep);
+  const step = plan.steps[failedStep] as Step;
+  const line = Number.isNaN(lineNo) ? undefined : step.run.text.split("\n")[lineNo - 1];
+  const fromLine = byLine && !Number.isNaN(lineNo) ? byLine.get(lineNo) : undefined;
+  const intent = fromLine ?? (owners.length === 1 ? owners[0] : undefined);
+  return { ...(intent !== undefined && { intent }), ...(line && !/^(COMMIT|\*filter)$/.test(line) && { line }) };
+}
+
+async function applySteps(session: HostSession, steps: readonly Step[]) {
+  const nonce = newNonce();
+  const r = await session.run(NetfilterCommands.applySteps, renderSteps(nonce, steps));
+  return parseStepsOutput(r.stdout, nonce);
+}
+
+/** Runs one transaction for `intents` under the node lock. Never throws for per-intent problems: see results. */
+export async function runTransaction(
+  session: HostSession,
+  intents: readonly Intent[],
+  owner: string,
+): Promise<TransactionOutcome> {
+  return session.locked(owner, async () => {
+    const { state: before, facts } = await readHostState(session);
+    const names = new Map<string, string>();
+    const plan = planTransaction(
+      before,
+      facts,
+      intents,
+      (set) => names.get(set) ?? (names.set(set, tempSetName()).get(set) as string),
+    );
+    const refusedResult = (i: number): IntentResult | undefined => {
+      const reason = plan.refused.get(i);
+      return reason === undefined
+        ? undefined
+        : { ok: false, error: txError({ kind: "Refused", host: session.host, reason }) };
+    };
+    if (plan.steps.length === 0) {
+      return { facts, before, after: before, plan, results: intents.map((_, i) => refusedResult(i) ?? { ok: true }) };
+    }
+    const outcome = await applySteps(session, plan.steps);
+    if (!outcome.ok) {
+      const { intent, line } = blame(plan, outcome.failedStep, outcome.message);
+      const error = txError({
+        kind: "KernelRejected",
+        host: session.host,
+        step: plan.steps[outcome.failedStep]?.label ?? "a step",
+        ...(line && { line }),
+        message: outcome.message
+          .split("\n")
+          .filter((l) => l && !l.startsWith("Try "))
+          .join(" ")
+          .slice(0, 600),
+        hostUnchanged: outcome.cleanupFailures.length === 0,
+      });
+      const results = intents.map((_, i): IntentResult => refusedResult(i) ?? { ok: false, error });
+      return { facts, before, after: outcome.after, plan, results, ...(intent !== undefined && { culprit: intent }) };
+    }
+    const mismatch = verify(outcome.after, facts, plan);
+    if (mismatch) {
+      const touchedIds = intents.flatMap((x) => (x.kind === "rule" ? [x.id] : []));
+      const touchedSets = intents.flatMap((x) => (x.kind === "set" ? [x.name] : []));
+      const restore = planRestore(before, outcome.after, facts, touchedIds, touchedSets, tempSetName);
+      const restored = restore.length === 0 || (await applySteps(session, restore)).ok;
+      const error = txError({ kind: "VerifyFailed", host: session.host, detail: mismatch, restored });
+      return { facts, before, after: outcome.after, plan, results: intents.map(() => ({ ok: false, error })) };
+    }
+    return {
+      facts,
+      before,
+      after: outcome.after,
+      plan,
+      results: intents.map((_, i) => refusedResult(i) ?? { ok: true }),
+    };
+  });
+}

@@ -1,0 +1,350 @@
+// A throwaway OpenSSH server for tests: 127.0.0.1, a free port, its own host key and authorized user keys, all in a
+// temp dir made at test time. It runs as root in the root network namespace, so tests must run only harmless
+// commands through it (echo, cat, sleep, flock under /run/lock) and never iptables/ipset.
+//
+// sshd runs in a private mount namespace with test copies of /etc/passwd, /etc/shadow and /etc/sudoers bound over
+// the real ones (the host's files are never changed). There root's login shell is /bin/sh (sessions do not run this
+// machine's root dotfiles), and two extra users exist to exercise sudo: SUDO_NOPASSWD_USER may run anything with
+// NOPASSWD sudo, SUDO_PASSWORD_USER must give a password (which `sudo -n` cannot).
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { type Connection, type ConnectionArgs, parseConnection } from "../../provider/model/connection";
+
+const execFileAsync = promisify(execFile);
+const SSHD = "/usr/sbin/sshd";
+export const SUDO_NOPASSWD_USER = "pdf-sudo";
+export const SUDO_PASSWORD_USER = "pdf-pwsudo";
+const TEST_USERS = [
+  { name: SUDO_NOPASSWD_USER, uid: 64201, sudoers: `${SUDO_NOPASSWD_USER} ALL=(ALL:ALL) NOPASSWD: ALL` },
+  { name: SUDO_PASSWORD_USER, uid: 64202, sudoers: `${SUDO_PASSWORD_USER} ALL=(ALL:ALL) ALL` },
+];
+
+export interface KeyPair {
+  readonly path: string;
+  readonly privateKey: string;
+  /** OpenSSH public key line. */
+  readonly publicKey: string;
+}
+
+export interface SshdOptions {
+  /** Enables password login for root with this password. */
+  readonly rootPassword?: string;
+  /** sshd's MaxSessions (sessions per connection); default 10, as OpenSSH. */
+  readonly maxSessions?: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export async function generateKey(path: string, passphrase = ""): Promise<KeyPair> {
+  await rm(path, { force: true });
+  await rm(`${path}.pub`, { force: true });
+  await execFileAsync("ssh-keygen", ["-q", "-t", "ed25519", "-N", passphrase, "-C", "pdf-test", "-f", path]);
+  return {
+    path,
+    privateKey: await readFile(path, "utf8"),
+    publicKey: (await readFile(`${path}.pub`, "utf8")).trim(),
+  };
+}
+
+/** OpenSSH's own "SHA256:…" fingerprint of a key file, to check ours against. */
+export async function sshKeygenFingerprint(pubPath: string): Promise<string> {
+  const { stdout } = await execFileAsync("ssh-keygen", ["-l", "-E", "sha256", "-f", pubPath]);
+  const fp = stdout.split(/\s+/)[1];
+  if (!fp?.startsWith("SHA256:")) throw new Error(`unexpected ssh-keygen -l output: ${stdout}`);
+  return fp;
+}
+
+/** Pids of every descendant of `pid` (sshd's per-connection processes and their commands). */
+async function descendants(pid: number): Promise<number[]> {
+  const children = new Map<number, number[]>();
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (Number.isFinite(ppid)) children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+const replaceField = (line: string, index: number, value: string) => {
+  const f = line.split(":");
+  f[index] = value;
+  return f.join(":");
+};
+
+export class TestSshd {
+  private child: ChildProcess | undefined;
+  private log = "";
+  hostKey!: KeyPair;
+  hostKeyFingerprint!: string;
+
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    readonly userKey: KeyPair,
+    /** The same kind of key, encrypted with `encryptedKeyPassphrase`; also authorized. */
+    readonly encryptedUserKey: KeyPair,
+    readonly encryptedKeyPassphrase: string,
+    private readonly opts: SshdOptions,
+  ) {}
+
+  static async start(opts: SshdOptions = {}): Promise<TestSshd> {
+    const dir = await mkdtemp(join(tmpdir(), "pdf-sshd-"));
+    await chmod(dir, 0o755); // the sudo test users read authorized_keys from here
+    const port = await freePort();
+    const userKey = await generateKey(join(dir, "user_key"));
+    const passphrase = "correct horse battery staple";
+    const encrypted = await generateKey(join(dir, "user_key_enc"), passphrase);
+    await writeFile(join(dir, "authorized_keys"), `${userKey.publicKey}\n${encrypted.publicKey}\n`, { mode: 0o644 });
+    const sshd = new TestSshd(dir, port, userKey, encrypted, passphrase, opts);
+    await sshd.regenerateHostKey();
+    await sshd.writeConfig();
+    await sshd.writeAccounts();
+    await sshd.run();
+    return sshd;
+  }
+
+  get host(): string {
+    return "127.0.0.1";
+  }
+
+  /** A connection to this server as root with the unencrypted user key, plus `extra`. */
+  connection(extra: Partial<ConnectionArgs> = {}): Connection {
+    return parseConnection({
+      host: this.host,
+      port: this.port,
+      user: "root",
+      privateKey: this.userKey.privateKey,
+      ...extra,
+    });
+  }
+
+  /** Makes a new host key; takes effect at the next (re)start. */
+  async regenerateHostKey(): Promise<void> {
+    this.hostKey = await generateKey(join(this.dir, "host_ed25519"));
+    this.hostKeyFingerprint = await sshKeygenFingerprint(`${this.hostKey.path}.pub`);
+  }
+
+  /** Kills the listener and every session it spawned: clients see their connections drop. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid || child.exitCode !== null) return;
+    const pids = [child.pid, ...(await descendants(child.pid))];
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    await exited;
+    this.child = undefined;
+  }
+
+  /** Stops (SIGSTOP) every session process: their connections go silent, as behind a dead NAT. `restart` ends it. */
+  async freezeSessions(): Promise<void> {
+    if (!this.child?.pid) return;
+    for (const pid of await descendants(this.child.pid)) {
+      try {
+        process.kill(pid, "SIGSTOP");
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  /** Starts again on the same port (after `stop`, or killing it first), with the current host key. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.run();
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** What sshd logged (-e): useful in failure messages. */
+  get output(): string {
+    return this.log;
+  }
+
+  private async writeConfig(): Promise<void> {
+    const lines = [
+      `Port ${this.port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${this.hostKey.path}`,
+      `PidFile ${join(this.dir, "sshd.pid")}`,
+      `AuthorizedKeysFile ${join(this.dir, "authorized_keys")}`,
+      "UsePAM no",
+      "StrictModes no",
+      "PermitRootLogin yes",
+      "PubkeyAuthentication yes",
+      `PasswordAuthentication ${this.opts.rootPassword !== undefined ? "yes" : "no"}`,
+      "KbdInteractiveAuthentication no",
+      `MaxSessions ${this.opts.maxSessions ?? 10}`,
+      "MaxStartups 100:30:200",
+      "MaxAuthTries 6",
+      "AllowTcpForwarding yes",
+      "PrintMotd no",
+      "LogLevel INFO",
+    ];
+    await writeFile(join(this.dir, "sshd_config"), `${lines.join("\n")}\n`);
+  }
+
+  /** The private passwd, shadow and sudoers (see the file comment). */
+  private async writeAccounts(): Promise<void> {
+    const rootHash =
+      this.opts.rootPassword !== undefined
+        ? (await execFileAsync("openssl", ["passwd", "-6", this.opts.rootPassword])).stdout.trim()
+        : undefined;
+    const passwd = (await readFile("/etc/passwd", "utf8"))
+      .split("\n")
+      .filter((l) => l.length > 0)
+      .map((l) => (l.startsWith("root:") ? replaceField(l, 6, "/bin/sh") : l));
+    const shadow = (await readFile("/etc/shadow", "utf8"))
+      .split("\n")
+      .filter((l) => l.length > 0)
+      .map((l) => (l.startsWith("root:") && rootHash ? replaceField(l, 1, rootHash) : l));
+    for (const u of TEST_USERS) {
+      passwd.push(`${u.name}:x:${u.uid}:65534:pdf test:${this.dir}:/bin/sh`);
+      shadow.push(`${u.name}:*:20000:0:99999:7:::`); // "*": no password login, but not locked for keys
+    }
+    const sudoers = ["Defaults env_reset", "root ALL=(ALL:ALL) ALL", ...TEST_USERS.map((u) => u.sudoers)];
+    await writeFile(join(this.dir, "passwd"), `${passwd.join("\n")}\n`, { mode: 0o644 });
+    await writeFile(join(this.dir, "shadow"), `${shadow.join("\n")}\n`, { mode: 0o640 });
+    await writeFile(join(this.dir, "sudoers"), `${sudoers.join("\n")}\n`, { mode: 0o440 });
+  }
+
+  private async run(): Promise<void> {
+    await mkdir("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
+    const d = this.dir;
+    const script = [
+      'mount --bind "$1/passwd" /etc/passwd',
+      'mount --bind "$1/shadow" /etc/shadow',
+      'mount --bind "$1/sudoers" /etc/sudoers',
+      `exec ${SSHD} -D -e -f "$1/sshd_config"`,
+    ].join(" && ");
+    const child = spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, "sh", d], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    this.log = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`sshd did not start in 10 s:\n${this.log}`)), 10_000);
+      const onData = (b: Buffer) => {
+        this.log += b.toString();
+        if (this.log.includes(`Server listening on 127.0.0.1 port ${this.port}`)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout?.on("data", onData);
+      child.stderr?.on("data", onData);
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`sshd exited (${code}) while starting:\n${this.log}`));
+      });
+    });
+  }
+}
+
+/** A private ssh-agent holding `keys`; stop() kills it. */
+export async function startAgent(dir: string, keys: readonly KeyPair[]): Promise<{ socket: string; stop(): void }> {
+  const socket = join(dir, "agent.sock");
+  await rm(socket, { force: true });
+  const child = spawn("ssh-agent", ["-D", "-a", socket], { stdio: "ignore" });
+  for (let i = 0; i < 100; i++) {
+    if (
+      await stat(socket).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const env = { ...process.env, SSH_AUTH_SOCK: socket };
+  for (const k of keys) await execFileAsync("ssh-add", ["-q", k.path], { env });
+  return {
+    socket,
+    stop: () => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
+}
+
+/** A TypeScript script run as its own Node process (via tsx), as another controller would be. */
+export interface ScriptProcess {
+  readonly child: ChildProcess;
+  /** Resolves when stdout has printed `line`. */
+  waitFor(line: string, timeoutMs?: number): Promise<void>;
+  readonly exited: Promise<number | null>;
+  output(): string;
+}
+
+/** Writes `source` to `dir` and runs it with node + tsx from the repository (so its imports resolve). */
+export async function runScript(
+  dir: string,
+  name: string,
+  source: string,
+  env: Record<string, string>,
+): Promise<ScriptProcess> {
+  const repo = join(__dirname, "..", "..");
+  const path = join(dir, `${name}.ts`);
+  await writeFile(path, source);
+  const child = spawn(process.execPath, ["--import", "tsx", path], {
+    cwd: repo,
+    env: { ...process.env, ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout?.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr?.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    output: () => out,
+    waitFor: (line, timeoutMs = 20_000) =>
+      new Promise<void>((resolve, reject) => {
+        const t0 = Date.now();
+        const poll = setInterval(() => {
+          if (out.split("\n").includes(line)) {
+            clearInterval(poll);
+            resolve();
+          } else if (child.exitCode !== null || Date.now() - t0 > timeoutMs) {
+            clearInterval(poll);
+            reject(new Error(`script ${name} did not print ${line}:\n${out}`));
+          }
+        }, 20);
+      }),
+  };
+}
