@@ -27,10 +27,16 @@ s end` as const;
 const READ_NONCE = `IFS= read -r n || exit 64
 case $n in ""|*[!a-f0-9]*) exit 64;; esac` as const;
 
+/** Serialises with any apply still running on the node (one orphaned by a dropped connection finishes first). */
+const APPLY_LOCK = `exec 8>>/run/lock/pulumi-docker-firewall.apply || exit 65
+flock -w 300 8 || exit 75` as const;
+
 /** Runs the steps in order; on a failure, the failing step's abort, then the undo of every earlier step. */
-const APPLY_STEPS = `d=$(mktemp -d) || exit 65
+const APPLY_STEPS = `trap "" HUP PIPE
+d=$(mktemp -d) || exit 65
 trap "rm -rf \\"$d\\"" EXIT
-awk -v m="@@$n " -v d="$d" "index(\\$0,m)==1{if(f!=\\"\\")close(f);f=d \\"/\\" substr(\\$0,length(m)+1);next}f!=\\"\\"{print > f}" || exit 65
+awk -v m="@@$n " -v d="$d" "index(\\$0,m)==1{if(f!=\\"\\")close(f);f=d \\"/\\" substr(\\$0,length(m)+1);printf \\"\\" > f;next}f!=\\"\\"{print > f}" || exit 65
+[ -f "$d/end" ] || { echo "the step list arrived incomplete: nothing was applied" >&2; exit 66; }
 run() {
   case $1 in
     ipset) ipset restore ;;
@@ -63,9 +69,14 @@ fi` as const;
 export const NetfilterCommands = defineCommands({
   /** stdin: nonce. stdout: the state sections. */
   readState: `sh -c '${READ_NONCE}
+${APPLY_LOCK}
 ${READ_STATE}'`,
-  /** stdin: nonce, then the step sections. stdout: failure sections if any, then the state sections. */
+  /**
+   * stdin: nonce, then the step sections. stdout: failure sections if any, then the state sections. Runs to the
+   * end even if the connection drops (HUP and PIPE ignored), and runs nothing unless the whole input arrived.
+   */
   applySteps: `sh -c '${READ_NONCE}
+${APPLY_LOCK}
 ${APPLY_STEPS}
 ${READ_STATE}'`,
 });

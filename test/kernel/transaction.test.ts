@@ -4,7 +4,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import type { Intent } from "../../provider/netfilter/plan-transaction";
+import { newNonce, renderSteps } from "../../provider/netfilter/steps";
 import { HostBatcher } from "../../provider/node/batch";
+import { NetfilterCommands } from "../../provider/node/netfilter-commands";
 import type { HostSession } from "../../provider/node/session";
 import { runTransaction } from "../../provider/node/transaction";
 import { ScratchNamespace, savedChain } from "../support/netns";
@@ -131,6 +133,20 @@ describe.each(["nft", "legacy"] as const)("transactions on iptables-%s", (backen
     const out = await runTransaction(racy, [rule("a", 1, { protocol: "tcp", publishedPorts: [80] })], "test");
     expect(out.results[0]).toMatchObject({ ok: false, error: { kind: "VerifyFailed", restored: true } });
     expect(await chain()).toEqual(["-A DOCKER-USER -s 192.0.2.9/32 -j DROP", "-A DOCKER-USER -j RETURN"]);
+  });
+
+  it("runs nothing when the step list arrives cut short (connection dropped while sending)", async () => {
+    const nonce = newNonce();
+    const full = renderSteps(nonce, [
+      { label: "set", run: { tool: "ipset", text: "create cut hash:net\n" } },
+      { label: "rule", run: { tool: `${backend}-ipv4`, text: "*filter\n-I DOCKER-USER 1 -j ACCEPT\nCOMMIT\n" } },
+    ]);
+    const cut = full.slice(0, full.indexOf(`@@${nonce} end`));
+    const r = await ns.exec(["sh", "-c", NetfilterCommands.applySteps], cut);
+    expect(r.code).toBe(66);
+    expect(r.stderr).toMatch(/incomplete/);
+    expect(await sets()).toEqual([]);
+    expect(await chain()).toEqual(["-A DOCKER-USER -j RETURN"]);
   });
 
   it("coalesces 40 concurrent operations into one transaction and pins a failure on its cause", async () => {
