@@ -65,7 +65,20 @@ export function hostIdentityChanged(oldConn: unknown, newConn: unknown): boolean
   return o?.host !== n?.host || (o?.port ?? 22) !== (n?.port ?? 22);
 }
 
+/** JSON with object keys sorted: values that crossed the engine's protobuf Struct (which sorts keys) compare equal. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v ?? null, (_k, val) =>
+    val && typeof val === "object" && !Array.isArray(val)
+      ? Object.fromEntries(
+          Object.entries(val)
+            .filter(([, x]) => x !== undefined)
+            .sort(([a], [b]) => (a < b ? -1 : 1)),
+        )
+      : val,
+  );
+}
+
 /** Any connection change other than the host (credentials, user, sudo, bastion): an update, never a replace. */
 export function connectionChanged(oldConn: unknown, newConn: unknown): boolean {
-  return JSON.stringify(oldConn ?? null) !== JSON.stringify(newConn ?? null);
+  return canonicalJson(oldConn) !== canonicalJson(newConn);
 }

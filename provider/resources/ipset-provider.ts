@@ -10,6 +10,7 @@ import { headerOf, type SetHeader } from "../netfilter/ipset-text";
 import { observedHostKey } from "../node/host-key";
 import {
   argsOf,
+  canonicalJson,
   connectionChanged,
   connectionFailures,
   failuresOf,
@@ -87,7 +88,7 @@ export const ipSetProvider: dynamic.ResourceProvider<IpSetProps, IpSetProps> = {
     const args = argsOf(news, COMPUTED);
     if (containsUnknown(args)) return { changes: true, replaces, deleteBeforeReplace: !replaces.includes("name") };
     const want = members(ipSetArgs.parse(args));
-    const same = JSON.stringify(want) === JSON.stringify(olds.live ?? null);
+    const same = canonicalJson(want) === canonicalJson(olds.live);
     const changes = replaces.length > 0 || !same || connectionChanged(olds.connection, news.connection);
     // Same name, new type or family: the old set must go before the new one can be created.
     return { changes, replaces, deleteBeforeReplace: replaces.length > 0 && !replaces.includes("name") };

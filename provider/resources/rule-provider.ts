@@ -15,6 +15,7 @@ import { makeRuleId, RULE_ID } from "../netfilter/tag";
 import { observedHostKey } from "../node/host-key";
 import {
   argsOf,
+  canonicalJson,
   connectionChanged,
   connectionFailures,
   failuresOf,
@@ -110,7 +111,7 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
     const families = olds.families ?? ["ipv4"];
     const want = render(newRule, olds.ruleId as string, families);
     const have = olds.lines ?? { ipv4: [], ipv6: [] };
-    const linesDiffer = families.some((f) => JSON.stringify(want[f]) !== JSON.stringify(have[f] ?? []));
+    const linesDiffer = families.some((f) => canonicalJson(want[f]) !== canonicalJson(have[f] ?? []));
     const changes =
       replaces.length > 0 ||
       linesDiffer ||
