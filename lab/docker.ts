@@ -1,0 +1,96 @@
+// A node's own dockerd (Debian docker.io 20.10) and its published services.
+
+import { spawn } from "node:child_process";
+import { createReadStream } from "node:fs";
+import { IMAGE_NAME } from "./image";
+import { mustRunOnNode, NODE_ENV, type NodeRef, nodeArgv, runOnNode } from "./node-ns";
+import type { LabPaths } from "./paths";
+import type { NodePlan } from "./plan";
+import { PUBLISHED } from "./plan";
+import { spawnDaemon, waitFor } from "./proc";
+
+export const DOCKER_SOCKET = "/var/run/docker.sock";
+
+/** PURE. dockerd's command line: vfs storage, its own bridge subnet, iptables on, optionally IPv6 with ip6tables. */
+export function dockerdArgv(docker: NodePlan["docker"], ipv6: boolean): string[] {
+  const argv = [
+    "/usr/sbin/dockerd",
+    "--storage-driver=vfs",
+    // /var and /run are the node's own (overlay and tmpfs): the default places are private already, named anyway.
+    "--data-root=/var/lib/docker",
+    "--exec-root=/run/docker",
+    "--pidfile=/run/docker.pid",
+    `--host=unix://${DOCKER_SOCKET}`,
+    `--bip=${docker.bip}`,
+    `--default-address-pool=${docker.addressPool}`,
+    "--iptables=true",
+    // Published ports are reached through DNAT only, as on a host with the proxy off; saves a process per port.
+    "--userland-proxy=false",
+    "--log-level=warn",
+  ];
+  if (ipv6 && docker.fixedCidrV6) {
+    argv.push("--ipv6", `--fixed-cidr-v6=${docker.fixedCidrV6}`, "--experimental", "--ip6tables");
+  }
+  return argv;
+}
+
+export function startDockerd(paths: LabPaths, node: NodeRef, argv: readonly string[]): number {
+  return spawnDaemon(nodeArgv(paths, node, argv), paths.log(`${node.name}-dockerd`), { ...NODE_ENV });
+}
+
+export async function dockerServerVersion(paths: LabPaths, node: NodeRef): Promise<string | undefined> {
+  const r = await runOnNode(paths, node, ["docker", "version", "--format", "{{.Server.Version}}"], { timeoutMs: 5000 });
+  return r.code === 0 && r.stdout.trim() !== "" ? r.stdout.trim() : undefined;
+}
+
+export const waitForDocker = (paths: LabPaths, node: NodeRef, timeoutMs = 60_000) =>
+  waitFor(`dockerd on ${node.name}`, timeoutMs, () => dockerServerVersion(paths, node), 150);
+
+/** Streams the rootfs tarball into `docker import` inside the node. */
+export function importImage(paths: LabPaths, node: NodeRef): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = nodeArgv(paths, node, ["docker", "import", "-", IMAGE_NAME]);
+    const child = spawn(cmd as string, args, { env: { ...NODE_ENV }, stdio: ["pipe", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0 ? resolve() : reject(new Error(`docker import on ${node.name} failed: ${stderr}`)),
+    );
+    createReadStream(paths.imageTar).on("error", reject).pipe(child.stdin);
+  });
+}
+
+/** PURE. `docker run` argv for one published service; --init so SIGTERM stops it at once, restart policy so it
+ * comes back whenever dockerd starts. */
+export function serviceRunArgv(nodeName: string, service: (typeof PUBLISHED)[number], ipv6: boolean): string[] {
+  const publish = `${service.port}:${service.containerPort}/${service.protocol}`;
+  const base = ["docker", "run", "-d", "--name", service.container, "--restart", "always", "--init", "-p", publish];
+  if (service.protocol === "tcp") {
+    // The page names its node, so a probe can tell which node answered.
+    const script = `echo "dfwlab ${nodeName} web" > /www/index.html && exec httpd -f -p ${service.containerPort} -h /www`;
+    return [...base, IMAGE_NAME, "sh", "-c", script];
+  }
+  const listen = ipv6
+    ? `UDP6-RECVFROM:${service.containerPort},ipv6only=0,fork`
+    : `UDP4-RECVFROM:${service.containerPort},fork`;
+  return [...base, IMAGE_NAME, "socat", "-T", "2", listen, "EXEC:/bin/cat"];
+}
+
+export async function runServices(paths: LabPaths, node: NodeRef, ipv6: boolean): Promise<void> {
+  for (const service of PUBLISHED) await mustRunOnNode(paths, node, serviceRunArgv(node.name, service, ipv6));
+}
+
+/** Names of running containers (empty when dockerd does not answer). */
+export async function runningContainers(paths: LabPaths, node: NodeRef): Promise<string[]> {
+  const r = await runOnNode(paths, node, ["docker", "ps", "--format", "{{.Names}}"], { timeoutMs: 5000 });
+  return r.code === 0 ? r.stdout.split("\n").filter((s) => s !== "") : [];
+}
+
+export const waitForServices = (paths: LabPaths, node: NodeRef, timeoutMs = 60_000) =>
+  waitFor(`published containers on ${node.name}`, timeoutMs, async () => {
+    const running = await runningContainers(paths, node);
+    return PUBLISHED.every((s) => running.includes(s.container)) ? running : undefined;
+  });

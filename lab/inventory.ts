@@ -1,0 +1,92 @@
+// The lab's inventory: what `up` built, written to <stateDir>/inventory.json for tests, examples and benchmarks.
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+const protocol = z.enum(["tcp", "udp"]);
+
+export const PublishedPortSchema = z.object({
+  port: z.number().int(),
+  protocol,
+  containerPort: z.number().int(),
+  container: z.string(),
+});
+
+export const LabNodeSchema = z.object({
+  name: z.string(),
+  netns: z.string(),
+  hostname: z.string(),
+  ssh: z.object({
+    host: z.string(),
+    port: z.number().int(),
+    /** OpenSSH public key line of the node's host key: "ssh-ed25519 AAAA...". */
+    hostKey: z.string().startsWith("ssh-ed25519 "),
+    hostKeyFingerprint: z.string().startsWith("SHA256:"),
+  }),
+  privateKeyPath: z.string(),
+  rootUser: z.literal("root"),
+  /** Non-root, passwordless sudo. */
+  sudoUser: z.string(),
+  /** Non-root whose sudo asks for a password (which nobody knows): `sudo -n` fails with "a password is required". */
+  nosudoUser: z.string(),
+  wan: z.object({ interface: z.string(), ipv4: z.string(), ipv6: z.string().optional() }),
+  lan: z.object({ interface: z.string(), ipv4: z.string(), ipv6: z.string().optional() }),
+  docker: z.object({
+    socketPath: z.string(),
+    bridgeSubnet: z.string(),
+    bridgeSubnetV6: z.string().optional(),
+    version: z.string(),
+    ipv6: z.boolean(),
+  }),
+  published: z.array(PublishedPortSchema),
+  /** The backend the node's `iptables` command (and so dockerd) uses; the other one is installed too. */
+  iptablesBackend: z.enum(["nft", "legacy"]),
+});
+
+export const LabClientSchema = z.object({
+  name: z.string(),
+  netns: z.string(),
+  segment: z.enum(["wan", "lan"]),
+  ipv4: z.string(),
+  ipv6: z.string().optional(),
+});
+
+export const LabInventorySchema = z.object({
+  labId: z.string(),
+  stateDir: z.string(),
+  rttMs: z.number(),
+  createdAt: z.string(),
+  /** The "load balancer" CIDR: the allowed client is inside it, the denied client outside. */
+  lbCidr: z.string(),
+  lbCidr6: z.string().optional(),
+  ipv6: z.boolean(),
+  /** How long `up` took, ms. */
+  upMs: z.number(),
+  nodes: z.array(LabNodeSchema),
+  clients: z.array(LabClientSchema),
+});
+
+export type PublishedPort = z.infer<typeof PublishedPortSchema>;
+export type LabNode = z.infer<typeof LabNodeSchema>;
+export type LabClient = z.infer<typeof LabClientSchema>;
+export type LabInventory = z.infer<typeof LabInventorySchema>;
+
+export function parseInventory(text: string): LabInventory {
+  return LabInventorySchema.parse(JSON.parse(text));
+}
+
+export function loadInventory(path: string): LabInventory {
+  return parseInventory(readFileSync(path, "utf8"));
+}
+
+export function findNode(inventory: LabInventory, name: string): LabNode {
+  const node = inventory.nodes.find((n) => n.name === name);
+  if (!node)
+    throw new Error(`no node ${name} in lab ${inventory.labId} (nodes: ${inventory.nodes.map((n) => n.name)})`);
+  return node;
+}
+
+export function findClient(inventory: LabInventory, name: string): LabClient {
+  const client = inventory.clients.find((c) => c.name === name);
+  if (!client) throw new Error(`no client ${name} in lab ${inventory.labId}`);
+  return client;
+}
