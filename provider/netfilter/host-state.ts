@@ -11,6 +11,20 @@ export type Backend = "nft" | "legacy";
 export const SECTIONS = ["tools", "nft4", "nft6", "legacy4", "legacy6", "ipset", "nfttables", "dockerconf"] as const;
 export type Section = (typeof SECTIONS)[number];
 
+/** What the node has persisted for boot (see persistence/files.ts), as read. */
+export interface PersistedState {
+  /** persistence.json, when persistence is on. */
+  readonly config?: { readonly backend: string; readonly exclusive: boolean };
+  /** sha256 of each persisted file present, by path. */
+  readonly hashes: ReadonlyMap<string, string>;
+  /** Enabling symlinks of the boot unit that exist. */
+  readonly links: readonly string[];
+  /** Sets our IpSet resources own on the node. */
+  readonly managedSets: readonly string[];
+  /** Other tools' saved rulesets restored at boot (path -> number of lines mentioning DOCKER). */
+  readonly otherPersisters: ReadonlyMap<string, number>;
+}
+
 export interface HostState {
   readonly tools: ReadonlySet<string>;
   readonly saves: Readonly<Record<Backend, Partial<Record<IpFamily, IptablesSave>>>>;
@@ -18,6 +32,7 @@ export interface HostState {
   /** `nft list tables` lines, e.g. "table ip docker-bridges" (Docker 29's nftables backend). */
   readonly nftTables: readonly string[];
   readonly dockerConfig?: string;
+  readonly persisted: PersistedState;
 }
 
 export class HostStateError extends Error {
@@ -75,7 +90,32 @@ export function parseHostState(text: string, nonce: string): HostState {
     ),
     nftTables: (s.get("nfttables") ?? "").split("\n").filter((l) => l.startsWith("table ")),
     ...(s.get("dockerconf")?.trim() && { dockerConfig: s.get("dockerconf")?.trim() }),
+    persisted: parsePersisted(s),
   };
+}
+
+function parsePersisted(s: Map<string, string>): PersistedState {
+  let config: PersistedState["config"];
+  try {
+    const c = JSON.parse(s.get("persistconfig")?.trim() || "null") as { backend?: unknown; exclusive?: unknown } | null;
+    if (c && typeof c.backend === "string") config = { backend: c.backend, exclusive: c.exclusive === true };
+  } catch {
+    // A corrupt config reads as "persistence off": the next persisting apply rewrites it.
+  }
+  const hashes = new Map<string, string>();
+  const links: string[] = [];
+  for (const line of (s.get("persisted") ?? "").split("\n")) {
+    const m = /^([0-9a-f]{64}) {2}(\/\S+)$/.exec(line);
+    if (m) hashes.set(m[2] as string, m[1] as string);
+    else if (line.startsWith("link /")) links.push(line.slice(5));
+  }
+  const otherPersisters = new Map<string, number>();
+  for (const line of (s.get("otherpersisters") ?? "").split("\n")) {
+    const m = /^(\/\S+) (\d+)$/.exec(line);
+    if (m) otherPersisters.set(m[1] as string, Number(m[2]));
+  }
+  const managedSets = (s.get("managedsets") ?? "").split("\n").filter((l) => /^[A-Za-z][A-Za-z0-9_.-]{0,30}$/.test(l));
+  return { ...(config && { config }), hashes, links, managedSets, otherPersisters };
 }
 
 export interface HostFacts {

@@ -5,6 +5,8 @@
 import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
 import type { DockerUserRule } from "../model/rule";
+import { type PersistenceConfig, renderPersistedFiles } from "../persistence/files";
+import { liveSetOf, managedStateOf, staleFiles } from "../persistence/managed-state";
 import { expandRule } from "./expand";
 import type { Backend, HostFacts, HostState } from "./host-state";
 import { type LiveSet, renderAdd, renderCreate } from "./ipset-text";
@@ -17,7 +19,9 @@ import type { Step, StepTool } from "./steps";
 
 export type Intent =
   | { readonly kind: "rule"; readonly id: string; readonly priority: number; readonly rule: DockerUserRule | null }
-  | { readonly kind: "set"; readonly name: string; readonly spec: IpSetSpec | null };
+  | { readonly kind: "set"; readonly name: string; readonly spec: IpSetSpec | null }
+  /** Turn boot persistence on (with its mode) or off for the node. */
+  | { readonly kind: "persistence"; readonly config: PersistenceConfig | null };
 
 export interface TransactionPlan {
   readonly steps: readonly Step[];
@@ -30,6 +34,8 @@ export interface TransactionPlan {
   readonly changes: readonly Change[];
   /** Intents refused before anything runs, by index, with the reason. */
   readonly refused: ReadonlyMap<number, string>;
+  /** Persisted files this transaction rewrites (by fixed name), and the persistence mode after it. */
+  readonly persisted: { readonly written: readonly string[]; readonly config?: PersistenceConfig };
 }
 
 const tool = (backend: Backend, family: IpFamily): StepTool => `${backend}-${family}` as StepTool;
@@ -81,6 +87,10 @@ export function planTransaction(
         );
     });
   }
+
+  const persistenceIntent = intents.find((x) => x.kind === "persistence");
+  const persistenceAfter: PersistenceConfig | undefined =
+    persistenceIntent?.kind === "persistence" ? (persistenceIntent.config ?? undefined) : state.persisted.config;
 
   // Rules: one block change per (intent, host family); a family the rule no longer covers loses its block.
   const blockChanges: Record<IpFamily, Array<{ change: BlockChange; owner: number }>> = { ipv4: [], ipv6: [] };
@@ -139,6 +149,7 @@ export function planTransaction(
       f,
       live,
       blockChanges[f].map((b) => b.change),
+      { exclusive: persistenceAfter?.exclusive ?? false },
     );
     chainPlans.set(f, { plan, live });
     expectedChains[f] = [...plan.expected];
@@ -248,14 +259,30 @@ export function planTransaction(
     stepOwners.push([i]);
     changes.push(...planIpSet(null, live, "").changes);
   }
+  // Persisted files follow every change (when persistence is on), after the kernel steps, so that a failed write
+  // (a full disk) undoes the kernel steps too; and the list of sets our IpSets own is kept either way.
+  const persisted = planPersistence(state, facts, intents, refused, expectedChains, expectedSets, persistenceAfter);
+  if (persisted.step) {
+    steps.push(persisted.step);
+    stepOwners.push(persisted.owners);
+  }
   if (swapped.length > 0) {
     steps.push({
       label: "temporary sets",
-      run: { tool: "ipset-exist", text: swapped.map((t) => `destroy ${t}\n`).join("") },
+      run: { tool: "ipset-cleanup", text: swapped.map((t) => `destroy ${t}\n`).join("") },
     });
     stepOwners.push([]);
   }
-  return { steps, stepOwners, lineOwners, expectedChains, expectedSets, changes, refused };
+  return {
+    steps,
+    stepOwners,
+    lineOwners,
+    expectedChains,
+    expectedSets,
+    changes,
+    refused,
+    persisted: { written: persisted.written, ...(persistenceAfter && { config: persistenceAfter }) },
+  };
 }
 
 function tagOf(live: readonly SavedRule[], changes: ReadonlyArray<{ change: BlockChange }>, line: string) {
@@ -308,4 +335,66 @@ export function planRestore(
 
 function parseEmpty() {
   return { backend: "unknown" as const, tables: new Map(), warnings: [] };
+}
+
+function planPersistence(
+  state: HostState,
+  facts: HostFacts,
+  intents: readonly Intent[],
+  refused: ReadonlyMap<number, string>,
+  expectedChains: Readonly<Partial<Record<IpFamily, readonly string[]>>>,
+  expectedSets: ReadonlyMap<string, IpSetSpec | null>,
+  config: PersistenceConfig | undefined,
+): { step?: Step; owners: number[]; written: string[] } {
+  const owners: number[] = [];
+  const registry = new Set(state.persisted.managedSets);
+  intents.forEach((x, i) => {
+    if (refused.has(i)) return;
+    if (x.kind === "set") {
+      if (x.spec) registry.add(x.name);
+      else registry.delete(x.name);
+    }
+    if (x.kind === "persistence") owners.push(i);
+  });
+  const files: Record<string, string> = {};
+  const registryText = [...registry]
+    .sort()
+    .map((n) => `${n}\n`)
+    .join("");
+  if (registryText !== state.persisted.managedSets.map((n) => `${n}\n`).join("")) files["managed-sets"] = registryText;
+
+  if (!config) {
+    // Turning persistence off removes the files; the registry is written again by the next apply.
+    if (state.persisted.config !== undefined) {
+      return {
+        step: { label: "remove persisted files", run: { tool: "unpersist", text: "" } },
+        owners,
+        written: ["(all removed)"],
+      };
+    }
+    return Object.keys(files).length > 0 ? persistStep(files, owners) : { owners, written: [] };
+  }
+  const sets = [...registry].flatMap((name) => {
+    const planned = expectedSets.get(name);
+    if (planned) return [liveSetOf(planned)];
+    if (planned === null) return [];
+    const live = state.sets.get(name);
+    return live ? [live] : [];
+  });
+  const rendered = renderPersistedFiles(managedStateOf(facts, expectedChains, sets), config);
+  const { stale, linksMissing } = staleFiles(state, rendered);
+  for (const name of stale) files[name] = rendered[name];
+  if (linksMissing) files.unit = rendered.unit;
+  return Object.keys(files).length > 0 ? persistStep(files, owners) : { owners, written: [] };
+}
+
+function persistStep(
+  files: Record<string, string>,
+  owners: number[],
+): { step: Step; owners: number[]; written: string[] } {
+  return {
+    step: { label: `persisted files (${Object.keys(files).join(", ")})`, run: { tool: "persist", text: "" }, files },
+    owners,
+    written: Object.keys(files),
+  };
 }

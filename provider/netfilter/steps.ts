@@ -4,7 +4,19 @@
 import { randomBytes } from "node:crypto";
 import { type HostState, parseHostState, splitSections } from "./host-state";
 
-export type StepTool = "ipset" | "ipset-exist" | "nft-ipv4" | "nft-ipv6" | "legacy-ipv4" | "legacy-ipv6";
+export type StepTool =
+  | "ipset"
+  | "ipset-exist"
+  /** `ipset -exist restore` whose failure is ignored: for leftovers that the next apply also removes. */
+  | "ipset-cleanup"
+  | "nft-ipv4"
+  | "nft-ipv6"
+  | "legacy-ipv4"
+  | "legacy-ipv6"
+  /** Writes the step's `files` to their fixed paths (all or none) and enables the boot unit if written. */
+  | "persist"
+  /** Removes the persisted files and the boot unit (the managed-sets list stays). */
+  | "unpersist";
 
 export interface Script {
   readonly tool: StepTool;
@@ -19,6 +31,8 @@ export interface Step {
   readonly abort?: Script;
   /** Reverts this step after it succeeded, when a later step fails. */
   readonly undo?: Script;
+  /** For `persist`: file contents by fixed name (persistence/files.ts); never a path. */
+  readonly files?: Readonly<Record<string, string>>;
 }
 
 export function newNonce(): string {
@@ -43,6 +57,12 @@ export function renderSteps(nonce: string, steps: readonly Step[]): string {
     if (s.undo) {
       section(`${k}.undotool`, s.undo.tool);
       section(`${k}.undo`, s.undo.text);
+    }
+    for (const [name, text] of Object.entries(s.files ?? {})) {
+      if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`bad persisted file name ${name}`);
+      // A file's last newline is the section's; an empty file still gets its (empty) section.
+      out.push(`@@${nonce} ${k}.p.${name}`);
+      if (text !== "") out.push(text.endsWith("\n") ? text.slice(0, -1) : text);
     }
   });
   out.push(`@@${nonce} end`, "");

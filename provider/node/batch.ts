@@ -16,7 +16,7 @@ interface Pending {
   reject(e: unknown): void;
 }
 
-const keyOf = (x: Intent) => (x.kind === "rule" ? `rule:${x.id}` : `set:${x.name}`);
+const keyOf = (x: Intent) => (x.kind === "rule" ? `rule:${x.id}` : x.kind === "set" ? `set:${x.name}` : "persistence");
 
 export class HostBatcher {
   private queue: Pending[] = [];

@@ -22,6 +22,15 @@ s nfttables
 command -v nft >/dev/null 2>&1 && nft list tables 2>&1
 s dockerconf
 cat /etc/docker/daemon.json 2>/dev/null
+s persistconfig
+cat /etc/docker-firewall/persistence.json 2>/dev/null
+s managedsets
+cat /etc/docker-firewall/managed-sets 2>/dev/null
+s persisted
+for f in /etc/docker-firewall/persistence.json /etc/docker-firewall/ipsets.restore /etc/docker-firewall/rules-ipv4.restore /etc/docker-firewall/rules-ipv6.restore /etc/docker-firewall/restore /etc/systemd/system/docker-firewall.service; do [ -f "$f" ] && sha256sum "$f"; done
+for f in /etc/systemd/system/multi-user.target.wants/docker-firewall.service /etc/systemd/system/docker.service.wants/docker-firewall.service; do [ -L "$f" ] && echo "link $f"; done
+s otherpersisters
+for f in /etc/iptables/rules.v4 /etc/iptables/rules.v6 /etc/sysconfig/iptables /etc/sysconfig/ip6tables; do [ -f "$f" ] && echo "$f $(grep -c DOCKER "$f" 2>/dev/null)"; done
 s end` as const;
 
 const READ_NONCE = `IFS= read -r n || exit 64
@@ -48,6 +57,51 @@ run() {
     *) echo "unknown step tool" >&2; return 64 ;;
   esac
 }
+target() {
+  case $1 in
+    config) echo /etc/docker-firewall/persistence.json ;;
+    ipsets) echo /etc/docker-firewall/ipsets.restore ;;
+    rules-ipv4) echo /etc/docker-firewall/rules-ipv4.restore ;;
+    rules-ipv6) echo /etc/docker-firewall/rules-ipv6.restore ;;
+    restore) echo /etc/docker-firewall/restore ;;
+    unit) echo /etc/systemd/system/docker-firewall.service ;;
+    managed-sets) echo /etc/docker-firewall/managed-sets ;;
+    *) return 1 ;;
+  esac
+}
+names="config ipsets rules-ipv4 rules-ipv6 restore unit managed-sets"
+persist() {
+  for f in $names; do
+    [ -f "$d/$1.p.$f" ] || continue
+    t=$(target "$f")
+    if ! { mkdir -p "\${t%/*}" && cat "$d/$1.p.$f" >"$t.dfw-new"; }; then
+      for g in $names; do rm -f "$(target "$g").dfw-new"; done
+      echo "cannot write $t (disk full or read-only?): no persisted file was changed" >&2
+      return 1
+    fi
+  done
+  for f in $names; do [ -f "$d/$1.p.$f" ] && mv -f "$(target "$f").dfw-new" "$(target "$f")"; done
+  if [ -f "$d/$1.p.unit" ]; then
+    for w in multi-user.target.wants docker.service.wants; do
+      mkdir -p "/etc/systemd/system/$w" && ln -sfn /etc/systemd/system/docker-firewall.service "/etc/systemd/system/$w/docker-firewall.service" || return 1
+    done
+    systemctl daemon-reload >/dev/null 2>&1 || true
+  fi
+}
+unpersist() {
+  for f in config ipsets rules-ipv4 rules-ipv6 restore unit; do rm -f "$(target "$f")"; done
+  rm -f /etc/systemd/system/multi-user.target.wants/docker-firewall.service /etc/systemd/system/docker.service.wants/docker-firewall.service
+  systemctl daemon-reload >/dev/null 2>&1 || true
+}
+step() {
+  tool=$(cat "$d/$1.tool")
+  case $tool in
+    persist) persist "$1" ;;
+    unpersist) unpersist ;;
+    ipset-cleanup) ipset -exist restore <"$d/$1.do" || true ;;
+    *) run "$tool" <"$d/$1.do" ;;
+  esac
+}
 cleanup() {
   [ -f "$d/$1.$2tool" ] || return 0
   run "$(cat "$d/$1.$2tool")" <"$d/$1.$2" >"$d/out" 2>&1 || { printf "\\n@@%s cleanupfailed %s\\n" "$n" "$1 $2"; cat "$d/out"; }
@@ -55,7 +109,7 @@ cleanup() {
 k=1
 failed=0
 while [ -f "$d/$k.tool" ]; do
-  if ! run "$(cat "$d/$k.tool")" <"$d/$k.do" >"$d/out" 2>&1; then failed=$k; break; fi
+  if ! step "$k" >"$d/out" 2>&1; then failed=$k; break; fi
   k=$((k+1))
 done
 if [ "$failed" -ne 0 ]; then

@@ -1,5 +1,7 @@
 // The transaction and batching layers on the real kernel, through the same constant scripts sshd would run.
 // (The same layers over real SSH on lab nodes are covered in test/lab.)
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
@@ -33,12 +35,16 @@ describe.each(["nft", "legacy"] as const)("transactions on iptables-%s", (backen
   beforeAll(async () => {
     ns = await ScratchNamespace.create();
   });
-  afterAll(async () => ns?.destroy());
+  afterAll(async () => {
+    session?.dispose();
+    await ns?.destroy();
+  });
   beforeEach(async () => {
     await ns.exec(["ipset", "destroy"]);
     await ns.exec([`iptables-${backend}`, "-F"]);
     await ns.exec([`iptables-${backend}`, "-X"]);
     await ns.installDockerUserChain(backend, "ipv4");
+    session?.dispose();
     session = netnsSession(ns);
   });
 
@@ -55,6 +61,8 @@ describe.each(["nft", "legacy"] as const)("transactions on iptables-%s", (backen
       "-A DOCKER-USER -j RETURN",
     ]);
     expect(await sets()).toEqual(["lbs"]);
+    // The node remembers which sets are ours (in its /etc; here a private overlay).
+    expect(readFileSync(path.join(session.etcDir, "docker-firewall/managed-sets"), "utf8")).toBe("lbs\n");
     const again = await runTransaction(session, intents, "test");
     expect(again.plan.steps).toEqual([]);
     expect(session.executions()).toBe(3);

@@ -1,0 +1,137 @@
+// PURE. The files that make a node's managed rules and sets survive a reboot without a Docker restart: an
+// ipset restore file, one iptables-restore body per family, an idempotent restore script, and a systemd unit
+// ordered before docker.service. Only managed state is written (never Docker's or foreign rules), so the
+// restore neither duplicates rules nor fights Docker. The same paths on Debian and RHEL families.
+import { createHash } from "node:crypto";
+import type { IpFamily } from "../model/address";
+import type { Backend } from "../netfilter/host-state";
+import { type LiveSet, renderAdd, renderCreate } from "../netfilter/ipset-text";
+import { DOCKER_USER } from "../netfilter/kernel-rule";
+
+export const PERSIST_DIR = "/etc/docker-firewall";
+export const UNIT_NAME = "docker-firewall.service";
+
+/** Every file we write, by the fixed name the apply script maps to a fixed path (never a path from data). */
+export const PERSISTED_PATHS = {
+  config: `${PERSIST_DIR}/persistence.json`,
+  ipsets: `${PERSIST_DIR}/ipsets.restore`,
+  "rules-ipv4": `${PERSIST_DIR}/rules-ipv4.restore`,
+  "rules-ipv6": `${PERSIST_DIR}/rules-ipv6.restore`,
+  restore: `${PERSIST_DIR}/restore`,
+  unit: `/etc/systemd/system/${UNIT_NAME}`,
+} as const;
+export type PersistedName = keyof typeof PERSISTED_PATHS;
+/** The list of sets our IpSet resources own on the node (kept whether or not persistence is on). */
+export const MANAGED_SETS_PATH = `${PERSIST_DIR}/managed-sets`;
+/** The enabling symlinks `systemctl enable` would make for the unit's WantedBy=. */
+export const UNIT_LINKS = [
+  `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`,
+  `/etc/systemd/system/docker.service.wants/${UNIT_NAME}`,
+] as const;
+
+export interface PersistenceConfig {
+  /** DOCKER-USER holds only managed rules (Docker's RETURN aside): the boot restore rebuilds it whole. */
+  readonly exclusive: boolean;
+}
+
+export interface ManagedState {
+  readonly backend: Backend;
+  readonly families: readonly IpFamily[];
+  /** Managed `-A DOCKER-USER …` lines per family, in chain order. */
+  readonly rules: Readonly<Partial<Record<IpFamily, readonly string[]>>>;
+  readonly sets: readonly LiveSet[];
+}
+
+const tools = (backend: Backend, family: IpFamily) => {
+  const base = family === "ipv4" ? "iptables" : "ip6tables";
+  return { save: `${base}-${backend}-save`, restore: `${base}-${backend}-restore` };
+};
+
+function restoreScript(state: ManagedState, config: PersistenceConfig): string {
+  // Non-exclusive: remove our tagged rules still present (a re-run), then insert ours at the top, in one atomic
+  // restore. Exclusive: we own the chain wholly, so declaring it (which flushes it) is right.
+  const clear = config.exclusive
+    ? '  echo ":DOCKER-USER - [0:0]"'
+    : `  "$1" -t filter | grep -E '^-A ${DOCKER_USER} .*--comment "dfw:[0-9]{4}:' | sed 's/^-A /-D /'`;
+  const calls = state.families.map((f) => {
+    const t = tools(state.backend, f);
+    return `rules ${t.save} ${t.restore} "$dir/rules-${f}.restore" || exit 1`;
+  });
+  return [
+    "#!/bin/sh",
+    "# Written by pulumi-docker-firewall; do not edit (the next `pulumi up` rewrites it).",
+    "# Restores the ipsets and DOCKER-USER rules it manages, before Docker starts. Idempotent: running it again",
+    "# never duplicates a rule and never touches rules or sets it does not manage.",
+    "set -u",
+    `dir=${PERSIST_DIR}`,
+    'if [ -s "$dir/ipsets.restore" ]; then ipset -exist restore <"$dir/ipsets.restore" || exit 1; fi',
+    "rules() {",
+    '  [ -f "$3" ] || return 0',
+    `  if ! "$1" -t filter 2>/dev/null | grep -q '^:${DOCKER_USER} '; then`,
+    `    printf '*filter\\n:${DOCKER_USER} - [0:0]\\nCOMMIT\\n' | "$2" -w 10 --noflush || return 1`,
+    "  fi",
+    "  {",
+    "  echo '*filter'",
+    clear,
+    '  cat "$3"',
+    "  echo COMMIT",
+    '  } | "$2" -w 10 --noflush',
+    "}",
+    ...calls,
+    "",
+  ].join("\n");
+}
+
+function unitFile(): string {
+  return [
+    "[Unit]",
+    "Description=Restore the DOCKER-USER rules and ipsets managed by pulumi-docker-firewall",
+    "DefaultDependencies=no",
+    "Wants=network-pre.target",
+    "After=local-fs.target systemd-modules-load.service",
+    "Before=network-pre.target docker.service shutdown.target",
+    "Conflicts=shutdown.target",
+    "",
+    "[Service]",
+    "Type=oneshot",
+    "RemainAfterExit=yes",
+    `ExecStart=/bin/sh ${PERSIST_DIR}/restore`,
+    "",
+    "[Install]",
+    "WantedBy=multi-user.target docker.service",
+    "",
+  ].join("\n");
+}
+
+function rulesBody(lines: readonly string[]): string {
+  const prefix = `-A ${DOCKER_USER} `;
+  return lines.map((l, i) => `-I ${DOCKER_USER} ${i + 1} ${l.slice(prefix.length)}\n`).join("");
+}
+
+function ipsetsFile(sets: readonly LiveSet[]): string {
+  return [...sets]
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .flatMap((s) => [
+      renderCreate(s.name, s.header),
+      ...[...s.entries]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([entry, comment]) => renderAdd(s.name, comment === undefined ? { entry } : { entry, comment })),
+    ])
+    .map((l) => `${l}\n`)
+    .join("");
+}
+
+export function renderPersistedFiles(state: ManagedState, config: PersistenceConfig): Record<PersistedName, string> {
+  return {
+    config: `${JSON.stringify({ version: 1, backend: state.backend, exclusive: config.exclusive })}\n`,
+    ipsets: ipsetsFile(state.sets),
+    "rules-ipv4": rulesBody(state.rules.ipv4 ?? []),
+    "rules-ipv6": state.families.includes("ipv6") ? rulesBody(state.rules.ipv6 ?? []) : "",
+    restore: restoreScript(state, config),
+    unit: unitFile(),
+  };
+}
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}

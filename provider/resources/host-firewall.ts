@@ -1,0 +1,95 @@
+// DockerHostFirewall: one Docker host's whole DOCKER-USER policy as one declarative object, so a fleet is one
+// line per host. It creates the host's IpSets and DockerUserRules as children; a rule that names one of the
+// component's sets (`source: { set: "lbs" }`) gets the set resource's `name` output instead, so it depends on
+// the set (created first, deleted last).
+import * as pulumi from "@pulumi/pulumi";
+import type { IpFamily } from "../model/address";
+import type { ConnectionArgs } from "../model/connection";
+import { DockerUserRule, type DockerUserRuleArgs } from "./docker-user-rule";
+import { IpSet, type IpSetArgs } from "./ip-set";
+
+/** An IpSet of the host: the set's name on the host defaults to its key in `sets`. */
+export type HostSetArgs = Omit<IpSetArgs, "connection" | "name"> & { readonly name?: pulumi.Input<string> };
+
+/** A DockerUserRule of the host: the priority defaults to the rule's position in `rules` × 10 (10, 20, …). */
+export type HostRuleArgs = Omit<DockerUserRuleArgs, "connection" | "priority"> & {
+  readonly priority?: pulumi.Input<number>;
+};
+
+export interface DockerHostFirewallArgs {
+  /** How to reach the Docker host (shared by every child). Secret in state. */
+  readonly connection: pulumi.Input<ConnectionArgs>;
+  /** The host's ipsets, by key. A rule names one by key (or by its host name) in `source`/`destination.set`. */
+  readonly sets?: Readonly<Record<string, HostSetArgs>>;
+  /** The host's rules, by key, in the order they should sit in DOCKER-USER (unless priorities say otherwise). */
+  readonly rules: Readonly<Record<string, HostRuleArgs>>;
+}
+
+/** Step between default priorities, leaving room to slot a rule in between with an explicit priority. */
+export const PRIORITY_STEP = 10;
+
+type AddressInput = DockerUserRuleArgs["source"];
+
+/** `{ set: "lbs" }` naming one of the component's sets → `{ set: <that IpSet>.name }`; anything else unchanged. */
+function linkSet(match: AddressInput, sets: ReadonlyMap<string, IpSet>): AddressInput {
+  if (match === undefined || typeof match !== "object" || pulumi.Output.isInstance(match)) return match;
+  if (!("set" in match) || typeof match.set !== "string") return match;
+  const set = sets.get(match.set);
+  return set ? { ...match, set: set.name } : match;
+}
+
+export class DockerHostFirewall extends pulumi.ComponentResource {
+  /** The child IpSets, by key. */
+  readonly sets: Readonly<Record<string, IpSet>>;
+  /** The child DockerUserRules, by key. */
+  readonly rules: Readonly<Record<string, DockerUserRule>>;
+  /** The iptables lines of every rule, in chain order (priority, then key), per family: what a preview shows. */
+  readonly rendered: pulumi.Output<Record<IpFamily, string[]>>;
+
+  constructor(name: string, args: DockerHostFirewallArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("docker-firewall:index:DockerHostFirewall", name, {}, opts);
+    const child = { parent: this };
+
+    const sets: Record<string, IpSet> = {};
+    const byName = new Map<string, IpSet>();
+    for (const [key, { name: setName, ...rest }] of Object.entries(args.sets ?? {})) {
+      const set = new IpSet(`${name}-${key}`, { ...rest, connection: args.connection, name: setName ?? key }, child);
+      sets[key] = set;
+      byName.set(key, set);
+      if (typeof setName === "string") byName.set(setName, set);
+    }
+
+    const rules: Record<string, DockerUserRule> = {};
+    const order: Array<{ key: string; priority: pulumi.Output<number> }> = [];
+    Object.entries(args.rules).forEach(([key, rule], index) => {
+      const priority = rule.priority ?? (index + 1) * PRIORITY_STEP;
+      rules[key] = new DockerUserRule(
+        `${name}-${key}`,
+        {
+          ...rule,
+          priority,
+          source: linkSet(rule.source, byName),
+          destination: linkSet(rule.destination, byName),
+          connection: args.connection,
+        },
+        child,
+      );
+      order.push({ key, priority: pulumi.output(priority) });
+    });
+
+    this.sets = sets;
+    this.rules = rules;
+    this.rendered = pulumi
+      .all(order.map((o) => pulumi.all([o.priority, rules[o.key]?.rendered ?? pulumi.output(undefined)])))
+      .apply((entries) => {
+        const sorted = entries
+          .map(([priority, lines], i) => ({ priority, key: order[i]?.key ?? "", lines }))
+          .sort((a, b) => a.priority - b.priority || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        return {
+          ipv4: sorted.flatMap((e) => e.lines?.ipv4 ?? []),
+          ipv6: sorted.flatMap((e) => e.lines?.ipv6 ?? []),
+        };
+      });
+    this.registerOutputs({ rendered: this.rendered });
+  }
+}
