@@ -5,3 +5,4 @@ export type { IpSetInput } from "./model/ipset";
 export type { DockerUserRuleInput } from "./model/rule";
 export { DockerUserRule, type DockerUserRuleArgs } from "./resources/docker-user-rule";
 export { IpSet, type IpSetArgs } from "./resources/ip-set";
+export { PersistentRuleset, type PersistentRulesetArgs } from "./resources/persistent-ruleset";

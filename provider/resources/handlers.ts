@@ -2,6 +2,7 @@
 // one copy per provider process, so connection pools, batchers and locks are shared by all resources.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { ipSetProvider } from "./ipset-provider";
+import { persistentProvider } from "./persistent-provider";
 import { storeStackConfig } from "./provider-config";
 import { ruleProvider } from "./rule-provider";
 
@@ -11,3 +12,4 @@ export async function configure(req: dynamic.ConfigureRequest): Promise<void> {
 
 export const rule = ruleProvider;
 export const ipset = ipSetProvider;
+export const persistent = persistentProvider;

@@ -7,6 +7,7 @@ import type { IpFamily } from "../model/address";
 import type { ConnectionArgs } from "../model/connection";
 import { DockerUserRule, type DockerUserRuleArgs } from "./docker-user-rule";
 import { IpSet, type IpSetArgs } from "./ip-set";
+import { PersistentRuleset } from "./persistent-ruleset";
 
 /** An IpSet of the host: the set's name on the host defaults to its key in `sets`. */
 export type HostSetArgs = Omit<IpSetArgs, "connection" | "name"> & { readonly name?: pulumi.Input<string> };
@@ -23,6 +24,11 @@ export interface DockerHostFirewallArgs {
   readonly sets?: Readonly<Record<string, HostSetArgs>>;
   /** The host's rules, by key, in the order they should sit in DOCKER-USER (unless priorities say otherwise). */
   readonly rules: Readonly<Record<string, HostRuleArgs>>;
+  /**
+   * Make the host's managed rules and sets survive a reboot (a PersistentRuleset child). `exclusive: true` also
+   * treats rules nobody manages in DOCKER-USER as drift. Default: off.
+   */
+  readonly persistence?: pulumi.Input<boolean> | { readonly exclusive?: pulumi.Input<boolean> };
 }
 
 /** Step between default priorities, leaving room to slot a rule in between with an explicit priority. */
@@ -43,6 +49,8 @@ export class DockerHostFirewall extends pulumi.ComponentResource {
   readonly sets: Readonly<Record<string, IpSet>>;
   /** The child DockerUserRules, by key. */
   readonly rules: Readonly<Record<string, DockerUserRule>>;
+  /** The host's PersistentRuleset, when `persistence` is on. */
+  readonly persistence?: PersistentRuleset;
   /** The iptables lines of every rule, in chain order (priority, then key), per family: what a preview shows. */
   readonly rendered: pulumi.Output<Record<IpFamily, string[]>>;
 
@@ -76,6 +84,16 @@ export class DockerHostFirewall extends pulumi.ComponentResource {
       );
       order.push({ key, priority: pulumi.output(priority) });
     });
+
+    const persist = args.persistence;
+    if (persist === true || (typeof persist === "object" && !pulumi.Output.isInstance(persist) && !isPromise(persist))) {
+      const exclusive = typeof persist === "object" ? persist.exclusive : undefined;
+      this.persistence = new PersistentRuleset(
+        `${name}-persistence`,
+        { connection: args.connection, ...(exclusive !== undefined && { exclusive }) },
+        child,
+      );
+    }
 
     this.sets = sets;
     this.rules = rules;

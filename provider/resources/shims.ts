@@ -3,7 +3,7 @@
 // diffs), and reads/deletes run the installed code, not code frozen at creation (research/pulumi-dynamic.md §3).
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 
-type HandlerKey = "rule" | "ipset";
+type HandlerKey = "rule" | "ipset" | "persistent";
 
 function shimFor(kind: HandlerKey): dynamic.ResourceProvider {
   return {
@@ -19,3 +19,4 @@ function shimFor(kind: HandlerKey): dynamic.ResourceProvider {
 
 export const ruleShim = shimFor("rule");
 export const ipSetShim = shimFor("ipset");
+export const persistentShim = shimFor("persistent");

@@ -20,16 +20,35 @@ const client = (name: string) => lab.clients.find((c) => c.name === name);
 
 function policy(extraLbEntries: string[] = [], dropFamily?: "ipv4"): Declared[] {
   return [
-    { type: "IpSet", name: "lbs", inputs: { connection: connection(), name: "lbs", type: "hash:net", entries: [lab.lbCidr, ...extraLbEntries] } },
+    {
+      type: "IpSet",
+      name: "lbs",
+      inputs: { connection: connection(), name: "lbs", type: "hash:net", entries: [lab.lbCidr, ...extraLbEntries] },
+    },
     {
       type: "DockerUserRule",
       name: "established",
-      inputs: { connection: connection(), ruleName: "established", priority: 10, action: "RETURN", inInterface: node.wan.interface, connectionStates: ["RELATED", "ESTABLISHED"] },
+      inputs: {
+        connection: connection(),
+        ruleName: "established",
+        priority: 10,
+        action: "RETURN",
+        inInterface: node.wan.interface,
+        connectionStates: ["RELATED", "ESTABLISHED"],
+      },
     },
     {
       type: "DockerUserRule",
       name: "web-from-lbs",
-      inputs: { connection: connection(), ruleName: "web-from-lbs", priority: 100, action: "ACCEPT", protocol: "tcp", publishedPorts: [8080], source: { set: "lbs" } },
+      inputs: {
+        connection: connection(),
+        ruleName: "web-from-lbs",
+        priority: 100,
+        action: "ACCEPT",
+        protocol: "tcp",
+        publishedPorts: [8080],
+        source: { set: "lbs" },
+      },
     },
     {
       type: "DockerUserRule",
@@ -48,15 +67,25 @@ function policy(extraLbEntries: string[] = [], dropFamily?: "ipv4"): Declared[] 
 }
 
 const snapshot = async () => ({
-  chain: (await sshExec(node, "iptables-save -t filter")).stdout.split("\n").filter((l) => l.startsWith("-A DOCKER-USER")),
-  chain6: (await sshExec(node, "ip6tables-save -t filter")).stdout.split("\n").filter((l) => l.startsWith("-A DOCKER-USER")),
+  chain: (await sshExec(node, "iptables-save -t filter")).stdout
+    .split("\n")
+    .filter((l) => l.startsWith("-A DOCKER-USER")),
+  chain6: (await sshExec(node, "ip6tables-save -t filter")).stdout
+    .split("\n")
+    .filter((l) => l.startsWith("-A DOCKER-USER")),
   sets: (await sshExec(node, "ipset list -n")).stdout.split("\n").filter(Boolean).sort(),
 });
 
 async function probe(): Promise<Record<string, string>> {
   const rows = await probeLab(lab, { nodes: [node.name], clients: ["allowed", "denied"], families: ["ipv4"] });
-  const r = (c: string, port: number, protocol: "tcp" | "udp") => probeResult(rows, { client: c, node: node.name, port, protocol });
-  return { allowedWeb: r("allowed", 8080, "tcp"), deniedWeb: r("denied", 8080, "tcp"), allowedUdp: r("allowed", 5353, "udp"), deniedUdp: r("denied", 5353, "udp") };
+  const r = (c: string, port: number, protocol: "tcp" | "udp") =>
+    probeResult(rows, { client: c, node: node.name, port, protocol });
+  return {
+    allowedWeb: r("allowed", 8080, "tcp"),
+    deniedWeb: r("denied", 8080, "tcp"),
+    allowedUdp: r("allowed", 5353, "udp"),
+    deniedUdp: r("denied", 5353, "udp"),
+  };
 }
 
 beforeAll(async () => {
@@ -77,11 +106,22 @@ describe("DockerUserRule and IpSet through the engine protocol on a lab node", (
     const unknownSet = await stack.preview({
       type: "DockerUserRule",
       name: "p",
-      inputs: { connection: connection(), ruleName: "p", action: "ACCEPT", protocol: "tcp", publishedPorts: [443], source: { set: UNKNOWN } },
+      inputs: {
+        connection: connection(),
+        ruleName: "p",
+        action: "ACCEPT",
+        protocol: "tcp",
+        publishedPorts: [443],
+        source: { set: UNKNOWN },
+      },
     });
     expect(unknownSet.step).toBe("create");
     await expect(
-      stack.preview({ type: "DockerUserRule", name: "bad", inputs: { connection: { host: "$(reboot)" }, ruleName: "bad", action: "ALLOW" } }),
+      stack.preview({
+        type: "DockerUserRule",
+        name: "bad",
+        inputs: { connection: { host: "$(reboot)" }, ruleName: "bad", action: "ALLOW" },
+      }),
     ).rejects.toThrow(/connection.host.*action/s);
     const shown = await stack.preview(policy()[2] as Declared);
     expect((shown.inputs.rendered as { ipv4: string[] }).ipv4[0]).toMatch(
@@ -92,7 +132,12 @@ describe("DockerUserRule and IpSet through the engine protocol on a lab node", (
 
   it("up creates the policy, which the probe proves; a second up changes nothing", async () => {
     for (const d of policy()) expect(await stack.up(d)).toBe("create");
-    expect(await probe()).toEqual({ allowedWeb: "open", deniedWeb: "blocked", allowedUdp: "blocked", deniedUdp: "blocked" });
+    expect(await probe()).toEqual({
+      allowedWeb: "open",
+      deniedWeb: "blocked",
+      allowedUdp: "blocked",
+      deniedUdp: "blocked",
+    });
     const live = await snapshot();
     expect(live.chain).toHaveLength(5); // established, web, LOG + DROP, Docker's RETURN
     expect(live.chain.at(-1)).toBe("-A DOCKER-USER -j RETURN");
@@ -111,7 +156,12 @@ describe("DockerUserRule and IpSet through the engine protocol on a lab node", (
     expect(await stack.up(policy([], "ipv4")[3] as Declared)).toBe("replace");
     const live = await snapshot();
     expect(live.chain.filter((l) => l.includes("drop-wan"))).toHaveLength(2);
-    expect(await probe()).toEqual({ allowedWeb: "open", deniedWeb: "blocked", allowedUdp: "blocked", deniedUdp: "blocked" });
+    expect(await probe()).toEqual({
+      allowedWeb: "open",
+      deniedWeb: "blocked",
+      allowedUdp: "blocked",
+      deniedUdp: "blocked",
+    });
   });
 
   it("refresh detects rules deleted, edited and reordered by hand and a set member added; up repairs all", async () => {
@@ -139,12 +189,27 @@ describe("DockerUserRule and IpSet through the engine protocol on a lab node", (
     const steps = [];
     for (const d of policy([], "ipv4")) steps.push(await stack.up(d));
     expect(steps).toEqual(["update", "create", "update", "update"]);
-    expect(await probe()).toEqual({ allowedWeb: "open", deniedWeb: "blocked", allowedUdp: "blocked", deniedUdp: "blocked" });
+    expect(await probe()).toEqual({
+      allowedWeb: "open",
+      deniedWeb: "blocked",
+      allowedUdp: "blocked",
+      deniedUdp: "blocked",
+    });
     const verdicts: Record<string, string> = {};
-    for (const [t, n] of [["IpSet", "lbs"], ["DockerUserRule", "established"], ["DockerUserRule", "web-from-lbs"], ["DockerUserRule", "drop-wan"]] as const) {
+    for (const [t, n] of [
+      ["IpSet", "lbs"],
+      ["DockerUserRule", "established"],
+      ["DockerUserRule", "web-from-lbs"],
+      ["DockerUserRule", "drop-wan"],
+    ] as const) {
       verdicts[n] = await stack.refresh(t, n);
     }
-    expect(verdicts).toEqual({ lbs: "in-sync", established: "in-sync", "web-from-lbs": "in-sync", "drop-wan": "in-sync" });
+    expect(verdicts).toEqual({
+      lbs: "in-sync",
+      established: "in-sync",
+      "web-from-lbs": "in-sync",
+      "drop-wan": "in-sync",
+    });
   });
 
   it("deleting a set still used by a rule fails and names the rule", async () => {

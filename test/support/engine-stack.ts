@@ -1,13 +1,14 @@
 // A small stand-in for the Pulumi engine's step logic on top of EngineHost: keeps each resource's state
 // (inputs, outputs, id) and makes the call sequences `pulumi preview`, `up`, `refresh` and `destroy` make
 // (research/pulumi-dynamic.md §1): check -> diff -> create | update | replace (in the order the provider asks).
-import { type EngineHost, serializeProvider, urnOf } from "./engine";
+
 import type * as pulumi from "@pulumi/pulumi";
+import { type EngineHost, serializeProvider, urnOf } from "./engine";
 
 type Props = Record<string, unknown>;
 
 export interface Declared {
-  readonly type: "DockerUserRule" | "IpSet";
+  readonly type: "DockerUserRule" | "IpSet" | "PersistentRuleset";
   readonly name: string;
   readonly inputs: Props;
 }
@@ -26,13 +27,15 @@ export class EngineStack {
 
   constructor(
     private readonly host: EngineHost,
-    private readonly shims: Record<Declared["type"], pulumi.dynamic.ResourceProvider>,
+    private readonly shims: Partial<Record<Declared["type"], pulumi.dynamic.ResourceProvider>>,
   ) {}
 
   private async provider(type: Declared["type"]): Promise<string> {
     let p = this.providers.get(type);
     if (!p) {
-      p = await serializeProvider(this.shims[type]);
+      const shim = this.shims[type];
+      if (!shim) throw new Error(`no provider shim for ${type}`);
+      p = await serializeProvider(shim);
       this.providers.set(type, p);
     }
     return p;
