@@ -33,6 +33,8 @@ export interface HostState {
   readonly nftTables: readonly string[];
   readonly dockerConfig?: string;
   readonly persisted: PersistedState;
+  /** DNAT rules in ip6tables' nat table: Docker publishing container ports over IPv6. */
+  readonly ipv6Dnat: number;
 }
 
 export class HostStateError extends Error {
@@ -91,6 +93,7 @@ export function parseHostState(text: string, nonce: string): HostState {
     nftTables: (s.get("nfttables") ?? "").split("\n").filter((l) => l.startsWith("table ")),
     ...(s.get("dockerconf")?.trim() && { dockerConfig: s.get("dockerconf")?.trim() }),
     persisted: parsePersisted(s),
+    ipv6Dnat: (s.get("v6dnat") ?? "").split("\n").reduce((n, l) => n + (/^\d+$/.test(l) ? Number(l) : 0), 0),
   };
 }
 
@@ -164,5 +167,11 @@ export function deriveFacts(state: HostState): HostFacts | { error: string } {
     ...(state.saves[backend].ipv4?.warnings ?? []),
     ...(state.saves[backend].ipv6?.warnings ?? []),
   ].filter((w) => !/iptables-legacy tables present/.test(w));
+  if (!families.includes("ipv6") && state.ipv6Dnat > 0) {
+    // Measured on Docker 20.10 with ip6tables enabled: ports are published over IPv6, yet no ip6tables DOCKER-USER.
+    warnings.push(
+      `Docker publishes container ports over IPv6 (${state.ipv6Dnat} DNAT rules in ip6tables) but ip6tables has no DOCKER-USER chain: IPv6 traffic to containers is NOT filtered by these rules. Upgrade Docker (27+ creates the IPv6 DOCKER-USER chain) or stop publishing over IPv6.`,
+    );
+  }
   return { backend, families, ipset: state.tools.has("ipset"), warnings };
 }

@@ -28,7 +28,7 @@ export interface DockerHostFirewallArgs {
    * Make the host's managed rules and sets survive a reboot (a PersistentRuleset child). `exclusive: true` also
    * treats rules nobody manages in DOCKER-USER as drift. Default: off.
    */
-  readonly persistence?: pulumi.Input<boolean> | { readonly exclusive?: pulumi.Input<boolean> };
+  readonly persistence?: boolean | { readonly exclusive?: boolean };
 }
 
 /** Step between default priorities, leaving room to slot a rule in between with an explicit priority. */
@@ -86,8 +86,8 @@ export class DockerHostFirewall extends pulumi.ComponentResource {
     });
 
     const persist = args.persistence;
-    if (persist === true || (typeof persist === "object" && !pulumi.Output.isInstance(persist) && !isPromise(persist))) {
-      const exclusive = typeof persist === "object" ? persist.exclusive : undefined;
+    if (persist) {
+      const exclusive = persist === true ? undefined : persist.exclusive;
       this.persistence = new PersistentRuleset(
         `${name}-persistence`,
         { connection: args.connection, ...(exclusive !== undefined && { exclusive }) },

@@ -8,6 +8,17 @@ import { sshSession } from "../node/session";
 import { readHostState } from "../node/transaction";
 
 const batchers = new Map<string, HostBatcher>();
+const warned = new Set<string>();
+
+/** Host-level warnings (e.g. unfiltered IPv6) are printed once per node and provider process. */
+export function warnOnce(conn: Connection, warnings: readonly string[]): void {
+  for (const w of warnings) {
+    const key = `${keyOf(conn)} ${w}`;
+    if (warned.has(key)) continue;
+    warned.add(key);
+    console.warn(`docker-firewall: ${keyOf(conn)}: ${w}`);
+  }
+}
 const reads = new Map<string, Promise<{ state: HostState; facts: HostFacts }>>();
 
 function keyOf(conn: Connection): string {

@@ -23,7 +23,7 @@ import {
   resolveConnection,
   resourceError,
 } from "./common";
-import { batcherFor, readShared } from "./hosts";
+import { batcherFor, readShared, warnOnce } from "./hosts";
 
 export const RULE_TYPE = "DockerUserRule";
 const COMPUTED = ["ruleName", "ruleId", "rendered", "host", "hostKey", "families", "lines", "inPlace"] as const;
@@ -76,6 +76,7 @@ async function apply(props: RuleProps, rule: DockerUserRule | null): Promise<Rul
       rule,
     });
     if (!settled.result.ok) throw settled.result.error;
+    warnOnce(conn, settled.outcome.facts.warnings);
     return outputs(props, settled.outcome.after, settled.outcome.facts);
   } catch (e) {
     throw resourceError(RULE_TYPE, `${props.ruleName} (${id})`, conn, e);
