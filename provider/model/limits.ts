@@ -20,3 +20,14 @@ export const PRIORITY_MAX = 9999;
 export const MAX_KERNEL_RULES_PER_RULE = 64;
 /** A `limit` rate per hour overflows xt_limit's u32 avg*burst check on iptables-legacy for large bursts. */
 export const LIMIT_BURST_MAX = 100;
+/** `--limit` units iptables accepts (per day is left out: it overflows xt_limit on iptables-legacy). */
+export const RATE_UNIT_SECONDS: Readonly<Record<string, number>> = {
+  sec: 1,
+  second: 1,
+  s: 1,
+  min: 60,
+  minute: 60,
+  m: 60,
+  hour: 3600,
+  h: 3600,
+};

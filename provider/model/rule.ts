@@ -2,7 +2,7 @@
 // allowlist); netfilter/expand.ts turns a validated rule into kernel rules.
 import { z } from "zod";
 import { type IpFamily, parseCidr, parseRange } from "./address";
-import { MAX_KERNEL_RULES_PER_RULE, PRIORITY_MAX, PRIORITY_MIN } from "./limits";
+import { MAX_KERNEL_RULES_PER_RULE, PRIORITY_MAX, PRIORITY_MIN, RATE_UNIT_SECONDS } from "./limits";
 import {
   addressOrCidr,
   burst,
@@ -102,17 +102,6 @@ export const logOptions = z
     }
   });
 export type LogOptions = z.output<typeof logOptions>;
-
-const RATE_UNIT_SECONDS: Record<string, number> = {
-  sec: 1,
-  second: 1,
-  s: 1,
-  min: 60,
-  minute: 60,
-  m: 60,
-  hour: 3600,
-  h: 3600,
-};
 
 /**
  * xt_limit (iptables-legacy) refuses a rule when seconds-per-packet x burst overflows its u32 credit counter:

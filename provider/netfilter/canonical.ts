@@ -1,18 +1,9 @@
 // Canonical spellings the kernel tools print back: rate reduction (libxt_limit print_rate), ICMP type numbers,
 // REJECT reasons per family. Kept in one place so render and the model never disagree.
 import type { IpFamily } from "../model/address";
+import { RATE_UNIT_SECONDS } from "../model/limits";
 
 const XT_LIMIT_SCALE = 10000;
-const UNIT_SECONDS: Record<string, number> = {
-  sec: 1,
-  second: 1,
-  s: 1,
-  min: 60,
-  minute: 60,
-  m: 60,
-  hour: 3600,
-  h: 3600,
-};
 const PRINT_UNITS = [
   { name: "day", mult: XT_LIMIT_SCALE * 86400 },
   { name: "hour", mult: XT_LIMIT_SCALE * 3600 },
@@ -23,7 +14,7 @@ const PRINT_UNITS = [
 /** The kernel stores a rate as a period; iptables-save prints it back reduced (60/min -> 1/sec). */
 export function canonicalRate(rate: string): string {
   const m = /^(\d+)\/(\w+)$/.exec(rate);
-  const seconds = m ? UNIT_SECONDS[m[2] as string] : undefined;
+  const seconds = m ? RATE_UNIT_SECONDS[m[2] as string] : undefined;
   if (!m || seconds === undefined) throw new Error(`invalid rate ${JSON.stringify(rate)}`);
   const period = Math.floor((XT_LIMIT_SCALE * seconds) / Number(m[1]));
   if (period < 1) throw new Error(`rate ${rate} is faster than the kernel can express (max 10000/sec)`);

@@ -2,6 +2,7 @@
 // (stack-config credentials, defaults), and error wording that names the resource and host, never a secret.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { z } from "zod";
+import { canonicalJson } from "../model/canonical-json";
 import {
   type Connection,
   type ConnectionArgs,
@@ -11,6 +12,7 @@ import {
   redactSecrets,
 } from "../model/connection";
 import { containsUnknown, isUnknown } from "../model/unknown";
+
 import { type FieldFailure, fieldFailures } from "../model/validation";
 import { withStackCredentials } from "./provider-config";
 
@@ -63,19 +65,6 @@ export function hostIdentityChanged(oldConn: unknown, newConn: unknown): boolean
   const n = newConn as { host?: unknown; port?: unknown } | undefined;
   if (isUnknown(newConn) || isUnknown(n?.host) || isUnknown(n?.port)) return true;
   return o?.host !== n?.host || (o?.port ?? 22) !== (n?.port ?? 22);
-}
-
-/** JSON with object keys sorted: values that crossed the engine's protobuf Struct (which sorts keys) compare equal. */
-export function canonicalJson(v: unknown): string {
-  return JSON.stringify(v ?? null, (_k, val) =>
-    val && typeof val === "object" && !Array.isArray(val)
-      ? Object.fromEntries(
-          Object.entries(val)
-            .filter(([, x]) => x !== undefined)
-            .sort(([a], [b]) => (a < b ? -1 : 1)),
-        )
-      : val,
-  );
 }
 
 /** Any connection change other than the host (credentials, user, sudo, bastion): an update, never a replace. */

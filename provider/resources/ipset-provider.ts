@@ -2,6 +2,7 @@
 // change atomically (temporary set + swap); type and family changes replace the set; deleting a set that rules
 // still use fails with the rules named.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { canonicalJson } from "../model/canonical-json";
 import { describeConnection } from "../model/connection";
 import { type IpSetSpec, ipSetArgs } from "../model/ipset";
 import { containsUnknown, isUnknown } from "../model/unknown";
@@ -10,7 +11,6 @@ import { headerOf, type SetHeader } from "../netfilter/ipset-text";
 import { observedHostKey } from "../node/host-key";
 import {
   argsOf,
-  canonicalJson,
   connectionChanged,
   connectionFailures,
   failuresOf,

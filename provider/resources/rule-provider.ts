@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { IpFamily } from "../model/address";
+import { canonicalJson } from "../model/canonical-json";
 import { describeConnection } from "../model/connection";
 import { type DockerUserRule, dockerUserRuleArgs } from "../model/rule";
 import { containsUnknown } from "../model/unknown";
@@ -15,7 +16,6 @@ import { makeRuleId, RULE_ID } from "../netfilter/tag";
 import { observedHostKey } from "../node/host-key";
 import {
   argsOf,
-  canonicalJson,
   connectionChanged,
   connectionFailures,
   failuresOf,

@@ -3,11 +3,12 @@
 // replace, refresh after tampering by hand (each drift detected, then repaired), and destroy back to the start.
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LabInventory, type LabNode, probeLab, probeResult, sshExec } from "../../lab/index";
+import { type LabInventory, type LabNode, sshExec } from "../../lab/index";
 import { ipSetShim, ruleShim } from "../../provider/resources/shims";
 import { EngineHost, serializeProvider, UNKNOWN } from "../support/engine";
 import { type Declared, EngineStack } from "../support/engine-stack";
 import { sharedLab } from "../support/lab";
+import { probeNode } from "../support/node-probe";
 
 let lab: LabInventory;
 let node: LabNode;
@@ -76,17 +77,7 @@ const snapshot = async () => ({
   sets: (await sshExec(node, "ipset list -n")).stdout.split("\n").filter(Boolean).sort(),
 });
 
-async function probe(): Promise<Record<string, string>> {
-  const rows = await probeLab(lab, { nodes: [node.name], clients: ["allowed", "denied"], families: ["ipv4"] });
-  const r = (c: string, port: number, protocol: "tcp" | "udp") =>
-    probeResult(rows, { client: c, node: node.name, port, protocol });
-  return {
-    allowedWeb: r("allowed", 8080, "tcp"),
-    deniedWeb: r("denied", 8080, "tcp"),
-    allowedUdp: r("allowed", 5353, "udp"),
-    deniedUdp: r("denied", 5353, "udp"),
-  };
-}
+const probe = () => probeNode(lab, node);
 
 beforeAll(async () => {
   lab = await sharedLab();

@@ -17,6 +17,7 @@ import { ipSetShim, persistentShim, ruleShim } from "../../provider/resources/sh
 import { EngineHost } from "../support/engine";
 import { type Declared, EngineStack } from "../support/engine-stack";
 import { sharedLab } from "../support/lab";
+import { probeNode } from "../support/node-probe";
 
 let lab: LabInventory;
 let node: LabNode;
@@ -93,16 +94,7 @@ const chain = async () =>
 const dockerPid = async () =>
   (await sshExec(node, "cat /run/docker.pid 2>/dev/null || pgrep -o dockerd")).stdout.trim();
 
-async function probe() {
-  const rows = await probeLab(lab, { nodes: [node.name], clients: ["allowed", "denied"], families: ["ipv4"] });
-  const r = (c: string, port: number, protocol: "tcp" | "udp") =>
-    probeResult(rows, { client: c, node: node.name, port, protocol });
-  return {
-    allowedWeb: r("allowed", 8080, "tcp"),
-    deniedWeb: r("denied", 8080, "tcp"),
-    allowedUdp: r("allowed", 5353, "udp"),
-  };
-}
+const probe = () => probeNode(lab, node);
 
 beforeAll(async () => {
   lab = await sharedLab();
@@ -130,7 +122,12 @@ describe("PersistentRuleset on a lab node (as the sudo user)", () => {
     const rules = (await sshExec(node, "cat /etc/docker-firewall/rules-ipv4.restore")).stdout;
     expect(rules.split("\n").filter(Boolean)).toHaveLength(2);
     expect(rules).not.toContain("RETURN"); // never Docker's or foreign rules
-    expect(await probe()).toEqual({ allowedWeb: "open", deniedWeb: "blocked", allowedUdp: "blocked" });
+    expect(await probe()).toEqual({
+      allowedWeb: "open",
+      deniedWeb: "blocked",
+      allowedUdp: "blocked",
+      deniedUdp: "blocked",
+    });
   });
 
   it("survives a power cycle: restored by the boot unit before dockerd starts", async () => {
@@ -138,13 +135,23 @@ describe("PersistentRuleset on a lab node (as the sudo user)", () => {
     expect(JSON.stringify(r)).toMatch(/docker-firewall\.service/);
     expect(await chain()).toEqual(applied);
     expect((await sshExec(node, "ipset list lbs")).stdout).toContain(lab.lbCidr);
-    expect(await probe()).toEqual({ allowedWeb: "open", deniedWeb: "blocked", allowedUdp: "blocked" });
+    expect(await probe()).toEqual({
+      allowedWeb: "open",
+      deniedWeb: "blocked",
+      allowedUdp: "blocked",
+      deniedUdp: "blocked",
+    });
   });
 
   it("survives a Docker restart", async () => {
     await restartDocker(lab, node.name);
     expect(await chain()).toEqual(applied);
-    expect(await probe()).toEqual({ allowedWeb: "open", deniedWeb: "blocked", allowedUdp: "blocked" });
+    expect(await probe()).toEqual({
+      allowedWeb: "open",
+      deniedWeb: "blocked",
+      allowedUdp: "blocked",
+      deniedUdp: "blocked",
+    });
   });
 
   it("keeps the files in step with a later change, so the next boot has it", async () => {

@@ -4,6 +4,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IpFamily } from "../../provider/model/address";
+import { canonicalJson } from "../../provider/model/canonical-json";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { fieldFailures } from "../../provider/model/validation";
 import { expandRule } from "../../provider/netfilter/expand";
@@ -12,19 +13,6 @@ import { parseRuleLine } from "../../provider/netfilter/parse-rule";
 import { renderRule } from "../../provider/netfilter/render-rule";
 import { ruleInput } from "../support/arbitraries";
 import { type Backend, ScratchNamespace, savedChain, tools } from "../support/netns";
-
-/** JSON with sorted keys and undefined members dropped, for structural equality. */
-function canonicalJson(v: unknown): string {
-  return JSON.stringify(v, (_k, val) =>
-    val && typeof val === "object" && !Array.isArray(val)
-      ? Object.fromEntries(
-          Object.entries(val)
-            .filter(([, x]) => x !== undefined)
-            .sort(([a], [b]) => (a < b ? -1 : 1)),
-        )
-      : val,
-  );
-}
 
 const CASES = Number(process.env.DFW_ROUNDTRIP_CASES ?? 1000);
 const SEED = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
