@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // One shared 3-node lab per run, brought up lazily by the first test that needs it and torn down at the end.
-    globalSetup: ["./test/support/lab-global-setup.ts"],
+    globalSetup: ["./test/support/lab-global-setup.ts", "./test/support/reliability-setup.ts"],
     // Kernel and lab tests share namespaces and the CPU of a 2-core machine: keep files sequential.
     fileParallelism: false,
     testTimeout: 120_000,

@@ -92,7 +92,8 @@ export const logOptions = z
     message: "burst needs rate (a burst limits nothing without a rate)",
   })
   .superRefine((l, ctx) => {
-    const max = l.rate ? maxBurstFor(l.rate) : Number.POSITIVE_INFINITY;
+    // Only a rate that passed its own check is interpreted (and echoed in the message).
+    const max = l.rate && rate.safeParse(l.rate).success ? maxBurstFor(l.rate) : Number.POSITIVE_INFINITY;
     if ((l.burst ?? 5) > max) {
       ctx.addIssue({
         code: "custom",
