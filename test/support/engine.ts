@@ -26,7 +26,11 @@ function stripSecrets(v: unknown): unknown {
   if (v && typeof v === "object") {
     const o = v as Props;
     if (o[SECRET_SIG] !== undefined) return stripSecrets(o.value);
-    return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined).map(([k, x]) => [k, stripSecrets(x)]));
+    return Object.fromEntries(
+      Object.entries(o)
+        .filter(([, x]) => x !== undefined)
+        .map(([k, x]) => [k, stripSecrets(x)]),
+    );
   }
   return v;
 }
@@ -40,7 +44,9 @@ export interface DiffReply {
 export class EngineHost {
   private constructor(
     private readonly child: ChildProcess,
-    private readonly client: { [m: string]: (r: unknown, cb: (e: Error | null, v: unknown) => void) => void } & { close(): void },
+    private readonly client: { [m: string]: (r: unknown, cb: (e: Error | null, v: unknown) => void) => void } & {
+      close(): void;
+    },
     readonly logs: string[],
   ) {}
 
@@ -74,12 +80,19 @@ export class EngineHost {
     });
   }
 
-  async check(urn: string, olds: Props, news: Props): Promise<{ inputs?: Props; failures: Array<{ property: string; reason: string }> }> {
+  async check(
+    urn: string,
+    olds: Props,
+    news: Props,
+  ): Promise<{ inputs?: Props; failures: Array<{ property: string; reason: string }> }> {
     const r = new provproto.CheckRequest();
     r.setUrn(urn);
     r.setOlds(Struct.fromJavaScript(stripSecrets(olds)));
     r.setNews(Struct.fromJavaScript(stripSecrets(news)));
-    const res = await this.call<{ getInputs(): { toJavaScript(): Props } | undefined; getFailuresList(): Array<{ getProperty(): string; getReason(): string }> }>("check", r);
+    const res = await this.call<{
+      getInputs(): { toJavaScript(): Props } | undefined;
+      getFailuresList(): Array<{ getProperty(): string; getReason(): string }>;
+    }>("check", r);
     const failures = res.getFailuresList().map((f) => ({ property: f.getProperty(), reason: f.getReason() }));
     const inputs = res.getInputs()?.toJavaScript();
     return { ...(inputs && { inputs }), failures };
@@ -91,7 +104,11 @@ export class EngineHost {
     r.setUrn(urn);
     r.setOlds(Struct.fromJavaScript(stripSecrets(olds)));
     r.setNews(Struct.fromJavaScript(stripSecrets(news)));
-    const res = await this.call<{ getChanges(): number; getReplacesList(): string[]; getDeletebeforereplace(): boolean }>("diff", r);
+    const res = await this.call<{
+      getChanges(): number;
+      getReplacesList(): string[];
+      getDeletebeforereplace(): boolean;
+    }>("diff", r);
     return {
       changes: (["unknown", "none", "some"] as const)[res.getChanges()] ?? "unknown",
       replaces: res.getReplacesList(),
@@ -147,4 +164,5 @@ export async function serializeProvider(provider: pulumi.dynamic.ResourceProvide
   return r.text;
 }
 
-export const urnOf = (type: string, name: string) => `urn:pulumi:test::fw::pulumi-nodejs:dynamic/docker-firewall:${type}::${name}`;
+export const urnOf = (type: string, name: string) =>
+  `urn:pulumi:test::fw::pulumi-nodejs:dynamic/docker-firewall:${type}::${name}`;
