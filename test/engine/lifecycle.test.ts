@@ -205,6 +205,15 @@ describe("DockerUserRule and IpSet through the engine protocol on a lab node", (
     });
   });
 
+  it("a credentials-only change (another user, with sudo) is an update, not a replace", async () => {
+    const d = policy([], "ipv4")[2] as Declared;
+    const viaSudo = { ...d, inputs: { ...d.inputs, connection: { ...connection(), user: node.sudoUser, sudo: true } } };
+    const preview = await stack.preview(viaSudo);
+    expect(preview).toMatchObject({ step: "update", replaces: [] });
+    expect(await stack.up(viaSudo)).toBe("update");
+    expect(await stack.refresh("DockerUserRule", "web-from-lbs")).toBe("in-sync");
+  });
+
   it("deleting a set still used by a rule fails and names the rule", async () => {
     await expect(stack.destroy("IpSet", "lbs")).rejects.toThrow(/still used by 1 rule.*web-from-lbs/);
   });
