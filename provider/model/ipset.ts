@@ -2,7 +2,7 @@
 // sets compare as plain string sets.
 import { z } from "zod";
 import { bitsOf, formatCidrIpset, type IpFamily, parseCidr } from "./address";
-import { setEntryComment, setName } from "./primitives";
+import { quoteValue, setEntryComment, setName } from "./primitives";
 import { isUnknown, orUnknown } from "./unknown";
 
 export const SET_TYPES = ["hash:ip", "hash:net", "hash:ip,port", "hash:net,port"] as const;
@@ -90,7 +90,7 @@ export const ipSetArgs = z
         ctx.addIssue({
           code: "custom",
           path: ["entries", i],
-          message: `${JSON.stringify(text.slice(0, 60))} ${c.error}`,
+          message: `${quoteValue(text)} ${c.error}`,
         });
         return;
       }

@@ -15,7 +15,8 @@ import {
 export function quoteValue(value: unknown): string {
   const text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
   const shown = text.length > 60 ? `${text.slice(0, 57)}...` : text;
-  return JSON.stringify(shown);
+  // JSON escapes C0 controls but leaves U+2028/U+2029 raw, which some log viewers treat as line breaks.
+  return JSON.stringify(shown).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
 // C0 controls, DEL, and the Unicode line/paragraph separators that some tools treat as newlines.

@@ -55,9 +55,7 @@ export function fieldFailures(error: z.ZodError, input: unknown): FieldFailure[]
     const value = valueAt(input, i.path);
     const shown = value === undefined || typeof value === "object" ? "" : ` (got ${quoteValue(value)})`;
     const message =
-      i.code === "unrecognized_keys"
-        ? `unknown argument(s) ${i.keys.map((k) => JSON.stringify(k)).join(", ")}`
-        : i.message;
+      i.code === "unrecognized_keys" ? `unknown argument(s) ${i.keys.map((k) => quoteValue(k)).join(", ")}` : i.message;
     return { property, reason: `${message}${shown}` };
   });
 }

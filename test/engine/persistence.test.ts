@@ -4,15 +4,7 @@
 // exclusive mode removes unmanaged rules; the restore script is idempotent.
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type LabInventory,
-  type LabNode,
-  probeLab,
-  probeResult,
-  rebootNode,
-  restartDocker,
-  sshExec,
-} from "../../lab/index";
+import { type LabInventory, type LabNode, rebootNode, restartDocker, sshExec } from "../../lab/index";
 import { ipSetShim, persistentShim, ruleShim } from "../../provider/resources/shims";
 import { EngineHost } from "../support/engine";
 import { type Declared, EngineStack } from "../support/engine-stack";

@@ -1,0 +1,73 @@
+// `npm run demo` end to end (minus the install step): its own 3-node lab, the top-level program applied through
+// the real dynamic-provider host, tampering, refresh, repair, destroy; then the final traffic matrix is checked
+// here against the policy, cell by cell, and the lab must be gone.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { DemoResult } from "../../demo/demo";
+import { isEmptyFootprint, labFootprint, labPaths, locateLab } from "../../lab/index";
+import { claimLab, uniqueLabId } from "../../lab/owner";
+import { REPO_ROOT } from "../../lab/paths";
+
+const LAB = { labId: uniqueLabId("dfwtm"), stateDir: "" };
+LAB.stateDir = join(REPO_ROOT, ".lab", LAB.labId);
+
+afterAll(() => rmSync(LAB.stateDir, { recursive: true, force: true }));
+
+function runDemo(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "demo/main.ts", ...args], { cwd: REPO_ROOT });
+    let output = "";
+    child.stdout.on("data", (b: Buffer) => {
+      output += b.toString();
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      output += b.toString();
+    });
+    child.on("close", (code) => resolve({ code, output }));
+  });
+}
+
+describe("npm run demo", () => {
+  it("applies, detects tampering, repairs, and leaves the policy's traffic matrix, then nothing behind", { timeout: 240_000 }, async () => {
+    mkdirSync(LAB.stateDir, { recursive: true });
+    claimLab(locateLab(LAB)); // the next test run tears the lab down should this one die first
+    const json = join(mkdtempSync(join(tmpdir(), "dfw-demo-")), "result.json");
+    const { code, output } = await runDemo(["--lab-id", LAB.labId, "--destroy", "--json", json]);
+    expect(output, output).toMatch(/demo OK: 11 checks passed/);
+    expect(code).toBe(0);
+    for (let stage = 1; stage <= 9; stage++) expect(output).toContain(`[${stage}/9] `);
+
+    const result = JSON.parse(readFileSync(json, "utf8")) as DemoResult;
+    expect(result.ok).toBe(true);
+    expect(result.engine).toMatch(/engine-less driver|pulumi CLI/);
+    if (result.drifted) expect([...result.drifted].sort()).toEqual(["node1-drop-wan", "node1-persistence", "node2-lbs", "node2-persistence"]);
+
+    // Before: everything open. After the repair: the policy, on all three nodes (node3 runs iptables-legacy).
+    expect(result.matrices.before.every((r) => r.result === "open")).toBe(true);
+    const cells = (rows: DemoResult["matrices"]["repaired"]) =>
+      Object.fromEntries(rows.map((r) => [`${r.client} ${r.node} ${r.port}/${r.protocol}`, r.result]));
+    const want: Record<string, string> = {};
+    for (const node of ["node1", "node2", "node3"]) {
+      Object.assign(want, {
+        [`allowed ${node} 8080/tcp`]: "open",
+        [`allowed ${node} 5353/udp`]: "blocked",
+        [`denied ${node} 8080/tcp`]: "blocked",
+        [`denied ${node} 5353/udp`]: "open",
+        [`lanpeer ${node} 8080/tcp`]: "open",
+        [`lanpeer ${node} 5353/udp`]: "open",
+      });
+    }
+    expect(cells(result.matrices.applied)).toEqual(want);
+    expect(cells(result.matrices.repaired)).toEqual(want);
+    // The tampering was real: the denied client got in where the rule was deleted and where it joined the set.
+    expect(cells(result.matrices.tampered)).toMatchObject({ "denied node1 8080/tcp": "open", "denied node2 8080/tcp": "open" });
+
+    // The private key never reached the saved state.
+    const state = readFileSync(join(LAB.stateDir, "demo", "state.json"), "utf8");
+    expect(state).not.toContain("PRIVATE KEY");
+    expect(isEmptyFootprint(await labFootprint(labPaths(locateLab(LAB))))).toBe(true);
+  });
+});
