@@ -16,6 +16,8 @@ export interface ExecOptions {
   readonly timeoutMs?: number;
   /** Aborting kills the command and rejects with the signal's reason. */
   readonly signal?: AbortSignal;
+  /** Aborting stops the command from starting (e.g. the node lock it needs was lost); a started one runs on. */
+  readonly startSignal?: AbortSignal;
   readonly pool?: SshPool;
 }
 
@@ -53,7 +55,11 @@ export async function execRaw(
   const host = describeConnection(conn);
   const operation = `running ${command}`;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
-  const run: RunningCommand = await (opts.pool ?? defaultPool).start(conn, command, { signal: opts.signal });
+  const startSignal =
+    opts.signal && opts.startSignal
+      ? AbortSignal.any([opts.signal, opts.startSignal])
+      : (opts.signal ?? opts.startSignal);
+  const run: RunningCommand = await (opts.pool ?? defaultPool).start(conn, command, { signal: startSignal });
 
   const out = collect(run.stdout);
   const err = collect(run.stderr);

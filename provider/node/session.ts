@@ -1,5 +1,6 @@
 // A HostSession is how the transaction layer talks to a node: run one constant command with stdin, and hold
 // the node lock around a unit of work. Over SSH it is the pooled connection and the flock-based node lock.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { type Connection, describeConnection } from "../model/connection";
 import type { RemoteCommand } from "./commands";
 import { type ExecOptions, type ExecResult, exec } from "./exec";
@@ -12,10 +13,18 @@ export interface HostSession {
   locked<T>(owner: string, fn: () => Promise<T>): Promise<T>;
 }
 
+// The held lock's signal, for commands run inside `locked`: once the lock is lost (its connection dropped), no
+// further command may start, not even on a redialed connection.
+const heldLock = new AsyncLocalStorage<AbortSignal>();
+
 export function sshSession(conn: Connection, opts: { exec?: ExecOptions; lock?: LockOptions } = {}): HostSession {
   return {
     host: describeConnection(conn),
-    run: (command, stdin) => exec(conn, command, stdin, opts.exec),
-    locked: (owner, fn) => withNodeLock(conn, owner, () => fn(), opts.lock),
+    run: (command, stdin) => {
+      const lock = heldLock.getStore();
+      if (lock?.aborted) return Promise.reject(lock.reason);
+      return exec(conn, command, stdin, { ...opts.exec, ...(lock && { startSignal: lock }) });
+    },
+    locked: (owner, fn) => withNodeLock(conn, owner, (lock) => heldLock.run(lock.signal, fn), opts.lock),
   };
 }

@@ -5,12 +5,13 @@
 // - two OS processes applying different rule sets to the node at the same time: nothing lost, doubled or misordered;
 // - the sudo user works, the password-sudo user gets SudoNeedsPassword, a wrong pinned host key is refused.
 // Trial count: DFW_FAULT_TRIALS (default 50); the cut points come from DFW_FAULT_SEED (printed).
+
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { presentIn, RULES_PER_WORKER, roundIntents, type WorkerConfig } from "../../bench/support/rounds-worker";
+import { presentIn, RULES_PER_WORKER, roundIntents, type WorkerConfig } from "../support/rounds-worker";
 import { downLab, execOnNode, type LabInventory, type LabNode, locateLab, upLab } from "../../lab/index";
 import { claimLab, uniqueLabId } from "../../lab/owner";
 import { REPO_ROOT } from "../../lab/paths";
@@ -25,6 +26,7 @@ import { isNodeError } from "../../provider/node/errors";
 import { type HostSession, sshSession } from "../../provider/node/session";
 import { SshPool } from "../../provider/node/ssh-pool";
 import { runTransaction, type TransactionOutcome } from "../../provider/node/transaction";
+import { recordCase } from "../reliability/results";
 import { FaultProxy } from "../support/fault-proxy";
 
 const TRIALS = Number(process.env.DFW_FAULT_TRIALS ?? 50);
@@ -379,12 +381,14 @@ describe.sequential(`the SSH connection severed mid-transaction (${TRIALS} trial
         `observed overall: before ${count((r) => r.observed === "before")}, after ${count((r) => r.observed === "after")}, partial 0`,
         `client saw: ${[...clients].map(([k, v]) => `${k} ${v}`).join(", ")}`,
         `orphaned remote executions (read or apply) still holding the apply lock when the client had its answer: ${count((r) => r.orphanRunning)}`,
-        `transactions that went on over a redialed connection after losing the node lock (bug, see below): ${count((r) => r.unlockedRuns > 0)}`,
+        `transactions that went on over a redialed connection after losing the node lock: ${count((r) => r.unlockedRuns > 0)}`,
         `retries needed: ${[1, 2, 3, 4, 5].map((n) => `${n}: ${count((r) => r.retries === n)}`).join(", ")}`,
         `worst time from the cut until a retry confirmed the after state: ${Math.round(worst)} ms; ` +
           `worst time from a cut to the client's error: ${Math.round(worstSurfaced)} ms`,
       ].join("\n"),
     );
+    recordCase("SSH cut mid-apply: exactly before or after", records.length, records.length, 0, worst);
+    expect(count((r) => r.unlockedRuns > 0)).toBe(0);
     expect(mid.length).toBeGreaterThanOrEqual(Math.floor(TRIALS * 0.4));
     expect(count((r) => r.cut === "mid-transaction" && r.observed === "before")).toBeGreaterThan(0);
     expect(count((r) => r.cut === "mid-transaction" && r.observed === "after")).toBeGreaterThan(0);
@@ -400,7 +404,7 @@ class Worker {
   stderr = "";
 
   constructor(config: WorkerConfig) {
-    const script = join(REPO_ROOT, "bench", "support", "rounds-worker.ts");
+    const script = join(REPO_ROOT, "test", "support", "rounds-worker.ts");
     // A separate OS process (node with the tsx loader, as `npx tsx` runs it), with its own SSH pool and locks.
     this.child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(config)], { cwd: REPO_ROOT });
     createInterface({ input: this.child.stdout }).on("line", (l) => {
@@ -566,11 +570,10 @@ describe("who may change the node", () => {
 
 describe("the node lock lost while a transaction holds it", () => {
   let beforeLockTest: string | undefined;
-  // KNOWN BUG (reported, not fixed here): when the connection drops after the lock is taken but before the next
-  // execution starts, the pool redials and the read/apply run on the new connection although the lock's channel
-  // (and so the remote flock) died with the old one. `it.fails` passes while the bug is there; once the session
-  // stops running commands after its lock is lost, turn this into a plain `it`.
-  it.fails("does not run the read or the apply once the lock is gone", async () => {
+  // Regression: when the connection dropped after the lock was taken but before the next execution, the pool
+  // redialed and the read/apply ran on the new connection although the remote flock died with the old one. The
+  // session now refuses to start a command once its lock is lost.
+  it("does not run the read or the apply once the lock is gone", async () => {
     await resetNode();
     const pool = new SshPool();
     const inner = sshSession(connection(proxy.port, "root"), { exec: { pool }, lock: { pool } });

@@ -1,0 +1,384 @@
+// Applying and reading 40 DOCKER-USER rules on each of 5 lab nodes (real sshd, real dockerd, real iptables), at
+// 0 ms and 50 ms simulated round trip, side by side with what people do today with @pulumi/command: a NEW SSH
+// connection and ONE iptables command per rule.
+//
+//   ours      40 concurrent intents through one HostBatcher per host (lock + read + apply), all hosts in parallel;
+//             reading = readHostState (one execution), on a cold pool (the connection is dialled too)
+//   naive     per rule: new ssh2 connection, `iptables -C … || iptables -I DOCKER-USER <n> …` (in declared order,
+//             as a dependsOn chain runs them), all hosts in parallel; reading = `iptables -S DOCKER-USER` per rule
+//   naive ∥8  the same without a chain: 8 rules at a time per host, `-C || -I DOCKER-USER` (order is lost)
+//   per host  reading only: one connection and one `iptables -S DOCKER-USER` per host (for reference)
+//
+// Run: npx tsx bench/node-apply.ts            (env: BENCH_RTTS=0,50 BENCH_NODES=5 BENCH_RULES=40 BENCH_REPS=3)
+// Writes bench/results/node-apply.json (ignored by git). Brings up its own labs (ids dfwb<rtt>) and always tears them
+// down. Exits 1 when a target of issue 4 is missed (≤ 3 executions per host to apply, ≤ 1 to read, ≥ 10× faster
+// than the naive baseline at 50 ms).
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { downLab, execOnNode, type LabInventory, type LabNode, locateLab, sshExec, upLab } from "../lab/index";
+import { claimLab } from "../lab/owner";
+import { REPO_ROOT } from "../lab/paths";
+import { type Connection, parseConnection } from "../provider/model/connection";
+import { type DockerUserRule, dockerUserRuleArgs } from "../provider/model/rule";
+import { expandRule } from "../provider/netfilter/expand";
+import type { Intent } from "../provider/netfilter/plan-transaction";
+import { renderRule } from "../provider/netfilter/render-rule";
+import { HostBatcher } from "../provider/node/batch";
+import { sshSession } from "../provider/node/session";
+import { SshPool } from "../provider/node/ssh-pool";
+import { readHostState } from "../provider/node/transaction";
+
+const RTTS = (process.env.BENCH_RTTS ?? "0,50").split(",").map(Number);
+const NODES = Number(process.env.BENCH_NODES ?? 5);
+const RULES = Number(process.env.BENCH_RULES ?? 40);
+const REPS = Number(process.env.BENCH_REPS ?? 3);
+const NAIVE_PARALLEL = 8;
+const RESULTS = join(REPO_ROOT, "bench", "results", "node-apply.json");
+
+// ---- the 40 rules --------------------------------------------------------------------------------------------
+
+interface BenchRule {
+  readonly id: string;
+  readonly priority: number;
+  readonly rule: DockerUserRule;
+  /** The kernel's own line for it (iptables-save form): what both approaches must leave in DOCKER-USER. */
+  readonly line: string;
+}
+
+function benchRules(n: number): BenchRule[] {
+  return Array.from({ length: n }, (_, i) => {
+    const args = [
+      { action: "ACCEPT", protocol: "tcp", publishedPorts: [8000 + i], source: "198.51.100.0/26" },
+      { action: "ACCEPT", protocol: "udp", publishedPorts: [9000 + i] },
+      { action: "DROP", protocol: "tcp", publishedPorts: [10_000 + i], source: "203.0.113.0/24" },
+      { action: "ACCEPT", protocol: "tcp", publishedPorts: [11_000 + i], inInterface: "eth0" },
+    ][i % 4];
+    const rule = dockerUserRuleArgs.parse(args);
+    const tag = { priority: 100 + i, id: `bench-${i}` };
+    const lines = expandRule(rule, tag, ["ipv4"]).ipv4.map(renderRule);
+    if (lines.length !== 1) throw new Error(`rule ${i} expands to ${lines.length} kernel rules`);
+    return { ...tag, rule, line: lines[0] as string };
+  });
+}
+
+const specOf = (line: string) => line.slice("-A DOCKER-USER ".length);
+
+// ---- measuring -------------------------------------------------------------------------------------------------
+
+interface Measure {
+  readonly wallMs: number;
+  readonly connections: number;
+  readonly executions: number;
+}
+
+interface Row {
+  readonly rttMs: number;
+  readonly operation: "apply" | "read";
+  readonly approach: string;
+  readonly wallMs: number;
+  /** Per host (totals divided by the number of hosts). */
+  readonly connectionsPerHost: number;
+  readonly executionsPerHost: number;
+  /** ours: transactions per host; naive: - */
+  readonly transactionsPerHost?: number;
+  readonly reps: number;
+  readonly wallMsAll: readonly number[];
+  /** DOCKER-USER afterwards holds exactly the 40 rules (then Docker's RETURN); and in declared order. */
+  readonly rulesPresent?: boolean;
+  readonly inDeclaredOrder?: boolean;
+}
+
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+async function resetNodes(lab: LabInventory) {
+  await Promise.all(
+    lab.nodes.map(async (n) => {
+      const r = await execOnNode(lab, n.name, [
+        "sh",
+        "-c",
+        "iptables -F DOCKER-USER && iptables -A DOCKER-USER -j RETURN && ipset destroy",
+      ]);
+      if (r.code !== 0) throw new Error(`reset ${n.name}: ${r.stderr}`);
+    }),
+  );
+}
+
+async function chainOf(lab: LabInventory, n: LabNode): Promise<string[]> {
+  const r = await execOnNode(lab, n.name, ["iptables-save", "-t", "filter"]);
+  return r.stdout.split("\n").filter((l) => l.startsWith("-A DOCKER-USER "));
+}
+
+async function checkChains(lab: LabInventory, rules: readonly BenchRule[]) {
+  const want = rules.map((r) => r.line);
+  let present = true;
+  let ordered = true;
+  for (const n of lab.nodes) {
+    const got = (await chainOf(lab, n)).filter((l) => l !== "-A DOCKER-USER -j RETURN");
+    if (got.length !== want.length || [...got].sort().join("\n") !== [...want].sort().join("\n")) present = false;
+    if (got.join("\n") !== want.join("\n")) ordered = false;
+  }
+  return { rulesPresent: present, inDeclaredOrder: ordered };
+}
+
+/** Runs `fn(i)` for i in [0, n) with at most `limit` at once. */
+async function limited(n: number, limit: number, fn: (i: number) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, n) }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}
+
+// ---- ours ----------------------------------------------------------------------------------------------------------
+
+function connectionOf(n: LabNode): Connection {
+  return parseConnection({
+    host: n.ssh.host,
+    port: n.ssh.port,
+    user: "root",
+    privateKey: readFileSync(n.privateKeyPath, "utf8"),
+    hostKey: n.ssh.hostKey,
+  });
+}
+
+async function oursApply(lab: LabInventory, rules: readonly BenchRule[]): Promise<Measure & { transactions: number }> {
+  const pool = new SshPool();
+  const t0 = performance.now();
+  const batchers = lab.nodes.map(
+    (n) => new HostBatcher(sshSession(connectionOf(n), { exec: { pool }, lock: { pool } }), "bench"),
+  );
+  await Promise.all(
+    batchers.map(async (b) => {
+      const intents: Intent[] = rules.map((r) => ({ kind: "rule", id: r.id, priority: r.priority, rule: r.rule }));
+      const settled = await Promise.all(intents.map((x) => b.submit(x)));
+      const bad = settled.find((s) => !s.result.ok);
+      if (bad && !bad.result.ok) throw bad.result.error;
+    }),
+  );
+  const wallMs = performance.now() - t0;
+  const s = pool.stats();
+  pool.closeAll();
+  const transactions = batchers.reduce((sum, b) => sum + b.transactions, 0);
+  return { wallMs, connections: s.connectionsOpened, executions: s.execs, transactions };
+}
+
+async function oursRead(lab: LabInventory, rules: readonly BenchRule[]): Promise<Measure> {
+  const pool = new SshPool();
+  const t0 = performance.now();
+  await Promise.all(
+    lab.nodes.map(async (n) => {
+      const { state } = await readHostState(sshSession(connectionOf(n), { exec: { pool }, lock: { pool } }));
+      const chain = state.saves.nft.ipv4?.tables.get("filter")?.rules ?? [];
+      const count = chain.filter((r) => r.line.includes('--comment "dfw:')).length;
+      if (count !== rules.length) throw new Error(`${n.name}: read ${count} managed rules, expected ${rules.length}`);
+    }),
+  );
+  const wallMs = performance.now() - t0;
+  const s = pool.stats();
+  pool.closeAll();
+  return { wallMs, connections: s.connectionsOpened, executions: s.execs };
+}
+
+// ---- the naive baseline: a new connection and one command per rule ---------------------------------------------
+
+function naiveCounter() {
+  let connections = 0;
+  let executions = 0;
+  return {
+    /** One new ssh2 connection (host key pinned), one command, disconnect: lab/ssh-client's sshExec. */
+    async run(n: LabNode, command: string): Promise<string> {
+      connections++;
+      executions++;
+      const r = await sshExec(n, command, { timeoutMs: 30_000 });
+      if (r.code !== 0) throw new Error(`${n.name}: ${command}: exit ${r.code}: ${r.stderr}`);
+      return r.stdout;
+    },
+    get counts() {
+      return { connections, executions };
+    },
+  };
+}
+
+async function naiveApply(lab: LabInventory, rules: readonly BenchRule[], parallel: number): Promise<Measure> {
+  const c = naiveCounter();
+  const t0 = performance.now();
+  await Promise.all(
+    lab.nodes.map((n) =>
+      limited(rules.length, parallel, async (i) => {
+        const spec = specOf((rules[i] as BenchRule).line);
+        // In a chain the rule knows its position; without one it can only insert at the top.
+        const at = parallel === 1 ? `${i + 1} ` : "";
+        await c.run(n, `iptables -C DOCKER-USER ${spec} 2>/dev/null || iptables -I DOCKER-USER ${at}${spec}`);
+      }),
+    ),
+  );
+  return { wallMs: performance.now() - t0, ...c.counts };
+}
+
+async function naiveRead(lab: LabInventory, rules: readonly BenchRule[], perRule: boolean): Promise<Measure> {
+  const c = naiveCounter();
+  const t0 = performance.now();
+  await Promise.all(
+    lab.nodes.map(async (n) => {
+      if (!perRule) {
+        const out = await c.run(n, "iptables -S DOCKER-USER");
+        if (!rules.every((r) => out.includes(`"dfw:${String(r.priority).padStart(4, "0")}:${r.id}"`)))
+          throw new Error(`${n.name}: rule missing`);
+        return;
+      }
+      for (const r of rules) {
+        const out = await c.run(n, "iptables -S DOCKER-USER");
+        if (!out.includes(`"dfw:${String(r.priority).padStart(4, "0")}:${r.id}"`))
+          throw new Error(`${n.name}: ${r.id} missing`);
+      }
+    }),
+  );
+  return { wallMs: performance.now() - t0, ...c.counts };
+}
+
+// ---- one lab per round trip time -------------------------------------------------------------------------------------
+
+async function scenario(rttMs: number, rules: readonly BenchRule[], log: (m: string) => void): Promise<Row[]> {
+  const loc = { labId: `dfwb${rttMs}`, stateDir: join(REPO_ROOT, ".lab", `dfwb${rttMs}`) };
+  mkdirSync(locateLab(loc).stateDir, { recursive: true });
+  claimLab(locateLab(loc));
+  const rows: Row[] = [];
+  const t0 = performance.now();
+  try {
+    const lab = await upLab({ ...loc, nodes: NODES, rttMs });
+    log(`rtt ${rttMs} ms: lab ${loc.labId} with ${NODES} nodes up in ${Math.round(performance.now() - t0)} ms`);
+    const hosts = lab.nodes.length;
+    const row = (operation: Row["operation"], approach: string, ms: Measure[], extra: Partial<Row> = {}): Row => {
+      const r: Row = {
+        rttMs,
+        operation,
+        approach,
+        wallMs: Math.round(median(ms.map((m) => m.wallMs))),
+        connectionsPerHost: (ms[0] as Measure).connections / hosts,
+        executionsPerHost: (ms[0] as Measure).executions / hosts,
+        reps: ms.length,
+        wallMsAll: ms.map((m) => Math.round(m.wallMs)),
+        ...extra,
+      };
+      log(
+        `  ${operation} ${approach}: ${r.wallMs} ms (${r.wallMsAll.join(", ")}), per host ${r.connectionsPerHost} conn / ${r.executionsPerHost} exec`,
+      );
+      rows.push(r);
+      return r;
+    };
+
+    // ours: apply REPS times from an empty chain, then read REPS times (cold pool each time)
+    const applies: Array<Measure & { transactions: number }> = [];
+    let check = { rulesPresent: false, inDeclaredOrder: false };
+    for (let k = 0; k < REPS; k++) {
+      await resetNodes(lab);
+      applies.push(await oursApply(lab, rules));
+      check = await checkChains(lab, rules);
+    }
+    row("apply", "ours", applies, { transactionsPerHost: (applies[0]?.transactions ?? 0) / hosts, ...check });
+    const reads: Measure[] = [];
+    for (let k = 0; k < REPS; k++) reads.push(await oursRead(lab, rules));
+    row("read", "ours", reads);
+
+    // naive, in declared order (one rule after the other per host)
+    await resetNodes(lab);
+    const seq = await naiveApply(lab, rules, 1);
+    row("apply", "naive (new conn + 1 cmd per rule, ordered)", [seq], await checkChains(lab, rules));
+    row("read", "naive (iptables -S per rule)", [await naiveRead(lab, rules, true)]);
+    row("read", "naive (iptables -S once per host)", [await naiveRead(lab, rules, false)]);
+
+    // naive, 8 at a time per host
+    await resetNodes(lab);
+    const par = await naiveApply(lab, rules, NAIVE_PARALLEL);
+    row(
+      "apply",
+      `naive (new conn + 1 cmd per rule, ${NAIVE_PARALLEL} at a time)`,
+      [par],
+      await checkChains(lab, rules),
+    );
+    await resetNodes(lab);
+    return rows;
+  } finally {
+    const d0 = performance.now();
+    await downLab(loc);
+    rmSync(locateLab(loc).stateDir, { recursive: true, force: true });
+    log(`rtt ${rttMs} ms: lab down in ${Math.round(performance.now() - d0)} ms`);
+  }
+}
+
+function table(rows: readonly Row[]): string {
+  const head = ["rtt", "op", "approach", "wall ms", "conn/host", "exec/host", "tx/host", "exact", "ordered", "ours ×"];
+  const body = rows.map((r) => {
+    const ours = rows.find((o) => o.rttMs === r.rttMs && o.operation === r.operation && o.approach === "ours");
+    const speedup = ours && r.approach !== "ours" ? `${(r.wallMs / Math.max(1, ours.wallMs)).toFixed(1)}` : "";
+    const yn = (b: boolean | undefined) => (b === undefined ? "" : b ? "yes" : "NO");
+    return [
+      `${r.rttMs} ms`,
+      r.operation,
+      r.approach,
+      String(r.wallMs),
+      String(r.connectionsPerHost),
+      String(r.executionsPerHost),
+      r.transactionsPerHost === undefined ? "" : String(r.transactionsPerHost),
+      yn(r.rulesPresent),
+      yn(r.inDeclaredOrder),
+      speedup,
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const fmt = (cells: string[]) =>
+    cells.map((c, i) => (i === 2 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join("  ");
+  return [fmt(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(fmt)].join("\n");
+}
+
+async function main() {
+  const started = performance.now();
+  const log = (m: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(1)} s] ${m}`);
+  const rules = benchRules(RULES);
+  const rows: Row[] = [];
+  for (const rtt of RTTS) rows.push(...(await scenario(rtt, rules, log)));
+  const totalMs = Math.round(performance.now() - started);
+  console.log(`\n${NODES} nodes × ${RULES} rules; "ours ×" = how many times longer than ours\n${table(rows)}`);
+  const targets = RTTS.map((rtt) => {
+    const ours = rows.find((r) => r.rttMs === rtt && r.operation === "apply" && r.approach === "ours") as Row;
+    const oursRead = rows.find((r) => r.rttMs === rtt && r.operation === "read" && r.approach === "ours") as Row;
+    const naive = rows.find(
+      (r) => r.rttMs === rtt && r.approach.startsWith("naive (new conn + 1 cmd per rule, ordered"),
+    ) as Row;
+    return {
+      rttMs: rtt,
+      applyExecutionsPerHost: ours.executionsPerHost,
+      applyWithin3: ours.executionsPerHost <= 3,
+      readExecutionsPerHost: oursRead.executionsPerHost,
+      readWithin1: oursRead.executionsPerHost <= 1,
+      applySpeedupVsNaive: Number((naive.wallMs / ours.wallMs).toFixed(1)),
+    };
+  });
+  for (const t of targets) {
+    console.log(
+      `rtt ${t.rttMs} ms: apply ${t.applyExecutionsPerHost} executions/host (target ≤ 3: ${t.applyWithin3 ? "met" : "MISSED"}), ` +
+        `read ${t.readExecutionsPerHost} (target ≤ 1: ${t.readWithin1 ? "met" : "MISSED"}), ` +
+        `apply ${t.applySpeedupVsNaive}× faster than the ordered naive baseline${t.rttMs >= 50 ? ` (target ≥ 10×: ${t.applySpeedupVsNaive >= 10 ? "met" : "MISSED"})` : ""}`,
+    );
+  }
+  console.log(`benchmark took ${(totalMs / 1000).toFixed(1)} s`);
+  const missed = targets.some(
+    (t) => !t.applyWithin3 || !t.readWithin1 || (t.rttMs >= 50 && t.applySpeedupVsNaive < 10),
+  );
+  if (missed) process.exitCode = 1;
+  mkdirSync(join(REPO_ROOT, "bench", "results"), { recursive: true });
+  writeFileSync(
+    RESULTS,
+    `${JSON.stringify({ date: new Date().toISOString(), nodes: NODES, rules: RULES, reps: REPS, totalMs, rows, targets }, null, 2)}\n`,
+  );
+  console.log(`wrote ${RESULTS}`);
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
