@@ -6,6 +6,15 @@ import path from "node:path";
 const root = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "..");
 const link = path.join(root, "node_modules", "pulumi-docker-firewall");
 mkdirSync(path.dirname(link), { recursive: true });
-if (!existsSync(link) && !(() => { try { return lstatSync(link).isSymbolicLink(); } catch { return false; } })()) {
+if (
+  !existsSync(link) &&
+  !(() => {
+    try {
+      return lstatSync(link).isSymbolicLink();
+    } catch {
+      return false;
+    }
+  })()
+) {
   symlinkSync("..", link, "dir");
 }
