@@ -11,7 +11,6 @@ import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { presentIn, RULES_PER_WORKER, roundIntents, type WorkerConfig } from "../support/rounds-worker";
 import { downLab, execOnNode, type LabInventory, type LabNode, locateLab, upLab } from "../../lab/index";
 import { claimLab, uniqueLabId } from "../../lab/owner";
 import { REPO_ROOT } from "../../lab/paths";
@@ -28,6 +27,7 @@ import { SshPool } from "../../provider/node/ssh-pool";
 import { runTransaction, type TransactionOutcome } from "../../provider/node/transaction";
 import { recordCase } from "../reliability/results";
 import { FaultProxy } from "../support/fault-proxy";
+import { presentIn, RULES_PER_WORKER, roundIntents, type WorkerConfig } from "../support/rounds-worker";
 
 const TRIALS = Number(process.env.DFW_FAULT_TRIALS ?? 50);
 const SEED = Number(process.env.DFW_FAULT_SEED ?? 4242);
