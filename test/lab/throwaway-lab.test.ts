@@ -166,9 +166,15 @@ describe("throwaway lab", () => {
     expect(procs.filter((p) => isAlive(p.pid, p.startTime))).toEqual([]);
     // No process anywhere still holds one of the lab's namespaces, and no mount refers to them or the state folder.
     const inodes = new Set(before.nsInodes.map(String));
-    const linked = readdirSync("/proc")
-      .filter((d) => /^\d+$/.test(d))
-      .filter((pid) => ["net", "mnt", "uts"].some((k) => inodes.has(nsInode(`/proc/${pid}/ns/${k}`) ?? "")));
+    const holders = () =>
+      readdirSync("/proc")
+        .filter((d) => /^\d+$/.test(d))
+        .filter((pid) => ["net", "mnt", "uts"].some((k) => inodes.has(nsInode(`/proc/${pid}/ns/${k}`) ?? "")));
+    // A process killed by down may take a moment to be gone from /proc; anything still there after 5 s is a leak.
+    for (let i = 0; i < 50 && holders().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const linked = holders().map(
+      (pid) => `${pid} ${readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ")}`,
+    );
     expect(linked).toEqual([]);
     const mountinfo = readFileSync("/proc/self/mountinfo", "utf8");
     expect(mountinfo.split("\n").filter((l) => l.includes(paths.stateDir) || l.includes(LAB.labId))).toEqual([]);
