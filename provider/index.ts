@@ -4,5 +4,11 @@ export type { ConnectionArgs } from "./model/connection";
 export type { IpSetInput } from "./model/ipset";
 export type { DockerUserRuleInput } from "./model/rule";
 export { DockerUserRule, type DockerUserRuleArgs } from "./resources/docker-user-rule";
+export {
+  DockerHostFirewall,
+  type DockerHostFirewallArgs,
+  type HostRuleArgs,
+  type HostSetArgs,
+} from "./resources/host-firewall";
 export { IpSet, type IpSetArgs } from "./resources/ip-set";
 export { PersistentRuleset, type PersistentRulesetArgs } from "./resources/persistent-ruleset";

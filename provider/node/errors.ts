@@ -60,7 +60,8 @@ export function formatNodeError(d: NodeErrorDetail): string {
     case "SudoNeedsPassword":
       return (
         `sudo on ${d.host} asks user ${d.user} for a password, but commands run non-interactively (sudo -n): ` +
-        `grant ${d.user} NOPASSWD sudo for the firewall commands, or connect as root.`
+        `grant ${d.user} passwordless sudo for /bin/sh (the provider runs \`sudo -n sh -c '<constant script>'\`, ` +
+        `which is as powerful as root), e.g. "${d.user} ALL=(root) NOPASSWD: /bin/sh" in /etc/sudoers.d, or connect as root.`
       );
     case "SudoDenied":
       return `sudo on ${d.host} refused user ${d.user}: ${d.reason}`;

@@ -53,8 +53,11 @@ export function argsOf(props: Record<string, unknown>, computed: readonly string
 
 /** An error for the engine: "<Type> <name> on <host>: <cause>", with any credential of the connection redacted. */
 export function resourceError(type: string, name: string, conn: Connection | undefined, cause: unknown): Error {
-  const message = cause instanceof Error ? cause.message : String(cause);
+  const raw = cause instanceof Error ? cause.message : String(cause);
   const where = conn ? ` on ${describeConnection(conn)}` : "";
+  // Transaction errors already start with the host; say it once.
+  const message =
+    conn && raw.startsWith(`${describeConnection(conn)}: `) ? raw.slice(describeConnection(conn).length + 2) : raw;
   const text = `${type} ${JSON.stringify(name)}${where}: ${message}`;
   return new Error(conn ? redactSecrets(text, conn) : text);
 }

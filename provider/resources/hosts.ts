@@ -1,5 +1,7 @@
 // Module state shared by every resource in the provider process (the serialized providers all `require` this
 // package by name, so they share one copy): one batcher per node, and one in-flight state read per node.
+import { createHash } from "node:crypto";
+import { canonicalJson } from "../model/canonical-json";
 import { type Connection, endpointIdentity } from "../model/connection";
 import type { HostFacts, HostState } from "../netfilter/host-state";
 import { HostBatcher } from "../node/batch";
@@ -13,17 +15,22 @@ const warned = new Set<string>();
 /** Host-level warnings (e.g. unfiltered IPv6) are printed once per node and provider process. */
 export function warnOnce(conn: Connection, warnings: readonly string[]): void {
   for (const w of warnings) {
-    const key = `${keyOf(conn)} ${w}`;
+    const key = `${endpointIdentity(conn)} ${w}`;
     if (warned.has(key)) continue;
     warned.add(key);
-    console.warn(`docker-firewall: ${keyOf(conn)}: ${w}`);
+    console.warn(`docker-firewall: ${nameOf(conn)}: ${w}`);
   }
 }
 const reads = new Map<string, Promise<{ state: HostState; facts: HostFacts }>>();
 
+/** One batcher per node and way in: a different user, host key pin or credential gets its own session. */
 function keyOf(conn: Connection): string {
-  return `${conn.user}@${endpointIdentity(conn)}${conn.sudo ? " sudo" : ""}`;
+  const digest = createHash("sha256").update(canonicalJson(conn)).digest("hex").slice(0, 16);
+  return `${conn.user}@${endpointIdentity(conn)}${conn.sudo ? " sudo" : ""} ${digest}`;
 }
+
+/** How a node is named in warnings: never with the digest (it is derived from credentials). */
+const nameOf = (conn: Connection) => `${conn.user}@${endpointIdentity(conn)}`;
 
 export function batcherFor(conn: Connection): HostBatcher {
   const key = keyOf(conn);

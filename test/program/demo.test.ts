@@ -31,19 +31,27 @@ function runDemo(args: string[]): Promise<{ code: number | null; output: string 
 }
 
 describe("npm run demo", () => {
-  it("applies, detects tampering, repairs, and leaves the policy's traffic matrix, then nothing behind", { timeout: 240_000 }, async () => {
+  it("applies, detects tampering, repairs, and leaves the policy's traffic matrix, then nothing behind", {
+    timeout: 240_000,
+  }, async () => {
     mkdirSync(LAB.stateDir, { recursive: true });
     claimLab(locateLab(LAB)); // the next test run tears the lab down should this one die first
     const json = join(mkdtempSync(join(tmpdir(), "dfw-demo-")), "result.json");
-    const { code, output } = await runDemo(["--lab-id", LAB.labId, "--destroy", "--json", json]);
-    expect(output, output).toMatch(/demo OK: 11 checks passed/);
+    const { code, output } = await runDemo(["--lab-id", LAB.labId, "--engine", "driver", "--destroy", "--json", json]);
+    expect(output, output).toMatch(/demo OK: \d+ checks passed/);
     expect(code).toBe(0);
     for (let stage = 1; stage <= 9; stage++) expect(output).toContain(`[${stage}/9] `);
 
     const result = JSON.parse(readFileSync(json, "utf8")) as DemoResult;
     expect(result.ok).toBe(true);
     expect(result.engine).toMatch(/engine-less driver|pulumi CLI/);
-    if (result.drifted) expect([...result.drifted].sort()).toEqual(["node1-drop-wan", "node1-persistence", "node2-lbs", "node2-persistence"]);
+    if (result.drifted)
+      expect([...result.drifted].sort()).toEqual([
+        "node1-drop-wan",
+        "node1-persistence",
+        "node2-lbs",
+        "node2-persistence",
+      ]);
 
     // Before: everything open. After the repair: the policy, on all three nodes (node3 runs iptables-legacy).
     expect(result.matrices.before.every((r) => r.result === "open")).toBe(true);
@@ -63,7 +71,10 @@ describe("npm run demo", () => {
     expect(cells(result.matrices.applied)).toEqual(want);
     expect(cells(result.matrices.repaired)).toEqual(want);
     // The tampering was real: the denied client got in where the rule was deleted and where it joined the set.
-    expect(cells(result.matrices.tampered)).toMatchObject({ "denied node1 8080/tcp": "open", "denied node2 8080/tcp": "open" });
+    expect(cells(result.matrices.tampered)).toMatchObject({
+      "denied node1 8080/tcp": "open",
+      "denied node2 8080/tcp": "open",
+    });
 
     // The private key never reached the saved state.
     const state = readFileSync(join(LAB.stateDir, "demo", "state.json"), "utf8");

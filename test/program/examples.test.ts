@@ -79,24 +79,31 @@ describe("single-host-allowlist", () => {
 });
 
 describe("whitelist-ipset", () => {
-  it("returns whitelisted sources and 80/443, and logs (rate-limited, 29-character prefix) before the drop", T, async () => {
-    const g = await run("whitelist-ipset", { ...onLab, "docker-firewall:whitelist": '["203.0.113.7","203.0.113.8"]' });
-    expect(g.get(IPSET, "whitelist").inputs).toMatchObject({
-      name: "whitelist",
-      type: "hash:ip",
-      entries: ["203.0.113.7", "203.0.113.8"],
-    });
-    expect(rendered(g)).toEqual([
-      '-A DOCKER-USER -m comment --comment "dfw:0010:established-<id>" -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
-      '-A DOCKER-USER -i docker0 -m comment --comment "dfw:0020:from-containers-<id>" -j RETURN',
-      '-A DOCKER-USER -m comment --comment "dfw:0030:whitelisted-<id>" -m set --match-set whitelist src -j RETURN',
-      '-A DOCKER-USER -p tcp -m comment --comment "dfw:0040:web-<id>" -m conntrack --ctorigdstport 80 --ctdir ORIGINAL -j RETURN',
-      '-A DOCKER-USER -p tcp -m comment --comment "dfw:0040:web-<id>" -m conntrack --ctorigdstport 443 --ctdir ORIGINAL -j RETURN',
-      '-A DOCKER-USER -m comment --comment "dfw:0900:drop-rest-<id>" -m limit --limit 2/min -j LOG --log-prefix "DOCKER-USER dropped: "',
-      '-A DOCKER-USER -m comment --comment "dfw:0900:drop-rest-<id>" -j DROP',
-    ]);
-    expect(g.get(RULE, "whitelisted").dependencies).toEqual([g.get(IPSET, "whitelist").urn]);
-  });
+  it(
+    "returns whitelisted sources and 80/443, and logs (rate-limited, 29-character prefix) before the drop",
+    T,
+    async () => {
+      const g = await run("whitelist-ipset", {
+        ...onLab,
+        "docker-firewall:whitelist": '["203.0.113.7","203.0.113.8"]',
+      });
+      expect(g.get(IPSET, "whitelist").inputs).toMatchObject({
+        name: "whitelist",
+        type: "hash:ip",
+        entries: ["203.0.113.7", "203.0.113.8"],
+      });
+      expect(rendered(g)).toEqual([
+        '-A DOCKER-USER -m comment --comment "dfw:0010:established-<id>" -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN',
+        '-A DOCKER-USER -i docker0 -m comment --comment "dfw:0020:from-containers-<id>" -j RETURN',
+        '-A DOCKER-USER -m comment --comment "dfw:0030:whitelisted-<id>" -m set --match-set whitelist src -j RETURN',
+        '-A DOCKER-USER -p tcp -m comment --comment "dfw:0040:web-<id>" -m conntrack --ctorigdstport 80 --ctdir ORIGINAL -j RETURN',
+        '-A DOCKER-USER -p tcp -m comment --comment "dfw:0040:web-<id>" -m conntrack --ctorigdstport 443 --ctdir ORIGINAL -j RETURN',
+        '-A DOCKER-USER -m comment --comment "dfw:0900:drop-rest-<id>" -m limit --limit 2/min -j LOG --log-prefix "DOCKER-USER dropped: "',
+        '-A DOCKER-USER -m comment --comment "dfw:0900:drop-rest-<id>" -j DROP',
+      ]);
+      expect(g.get(RULE, "whitelisted").dependencies).toEqual([g.get(IPSET, "whitelist").urn]);
+    },
+  );
 });
 
 describe("filtering-container-traffic", () => {
@@ -119,32 +126,40 @@ describe("filtering-container-traffic", () => {
 });
 
 describe("fleet (the top-level program)", () => {
-  it("gives every lab node the same policy: lbs set, web from lbs, admin from one address, logged WAN drop, persistence", T, async () => {
-    const g = await run("fleet", onLab);
-    expect(g.byType(COMPONENT).map((c) => c.name)).toEqual(["node1", "node2", "node3"]);
-    for (const node of ["node1", "node2", "node3"]) {
-      const parent = g.get(COMPONENT, node).urn;
-      expect(g.get(IPSET, `${node}-lbs`).inputs).toMatchObject({ name: "lbs", type: "hash:net", entries: ["198.51.100.0/26"] });
-      expect(g.get(PERSISTENT, `${node}-persistence`).parent).toBe(parent);
-      expect(
-        g
-          .byType(RULE)
-          .filter((r) => r.parent === parent)
-          .map((r) => r.name)
-          .sort(),
-      ).toEqual([`${node}-admin`, `${node}-drop-wan`, `${node}-established`, `${node}-web-from-lbs`]);
-      expect((g.outputs.rendered as Record<string, { ipv4: string[] }>)[node]?.ipv4.map(stableLine)).toEqual([
-        `-A DOCKER-USER -i eth0 -m comment --comment "dfw:0010:${node}-established-<id>" -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
-        `-A DOCKER-USER -p tcp -m comment --comment "dfw:0100:${node}-web-from-lbs-<id> web port from the load balancers" -m set --match-set lbs src -m conntrack --ctorigdstport 8080 --ctdir ORIGINAL -j ACCEPT`,
-        `-A DOCKER-USER -s 198.51.100.200/32 -p udp -m comment --comment "dfw:0200:${node}-admin-<id> admin port from one address" -m conntrack --ctorigdstport 5353 --ctdir ORIGINAL -j ACCEPT`,
-        `-A DOCKER-USER -i eth0 -m comment --comment "dfw:0900:${node}-drop-wan-<id> everything else from the WAN" -m limit --limit 10/min -j LOG --log-prefix "dfw drop: "`,
-        `-A DOCKER-USER -i eth0 -m comment --comment "dfw:0900:${node}-drop-wan-<id> everything else from the WAN" -j DROP`,
-      ]);
-    }
-    // Rules without a literal address also cover IPv6 wherever the host's Docker has an IPv6 DOCKER-USER.
-    expect(g.get(RULE, "node1-drop-wan").checked.rendered).toMatchObject({ ipv6: expect.any(Array) });
-    expect((g.get(RULE, "node1-drop-wan").checked.rendered as { ipv6: string[] }).ipv6).toHaveLength(2);
-  });
+  it(
+    "gives every lab node the same policy: lbs set, web from lbs, admin from one address, logged WAN drop, persistence",
+    T,
+    async () => {
+      const g = await run("fleet", onLab);
+      expect(g.byType(COMPONENT).map((c) => c.name)).toEqual(["node1", "node2", "node3"]);
+      for (const node of ["node1", "node2", "node3"]) {
+        const parent = g.get(COMPONENT, node).urn;
+        expect(g.get(IPSET, `${node}-lbs`).inputs).toMatchObject({
+          name: "lbs",
+          type: "hash:net",
+          entries: ["198.51.100.0/26"],
+        });
+        expect(g.get(PERSISTENT, `${node}-persistence`).parent).toBe(parent);
+        expect(
+          g
+            .byType(RULE)
+            .filter((r) => r.parent === parent)
+            .map((r) => r.name)
+            .sort(),
+        ).toEqual([`${node}-admin`, `${node}-drop-wan`, `${node}-established`, `${node}-web-from-lbs`]);
+        expect((g.outputs.rendered as Record<string, { ipv4: string[] }>)[node]?.ipv4.map(stableLine)).toEqual([
+          `-A DOCKER-USER -i eth0 -m comment --comment "dfw:0010:${node}-established-<id>" -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
+          `-A DOCKER-USER -p tcp -m comment --comment "dfw:0100:${node}-web-from-lbs-<id> web port from the load balancers" -m set --match-set lbs src -m conntrack --ctorigdstport 8080 --ctdir ORIGINAL -j ACCEPT`,
+          `-A DOCKER-USER -s 198.51.100.200/32 -p udp -m comment --comment "dfw:0200:${node}-admin-<id> admin port from one address" -m conntrack --ctorigdstport 5353 --ctdir ORIGINAL -j ACCEPT`,
+          `-A DOCKER-USER -i eth0 -m comment --comment "dfw:0900:${node}-drop-wan-<id> everything else from the WAN" -m limit --limit 10/min -j LOG --log-prefix "dfw drop: "`,
+          `-A DOCKER-USER -i eth0 -m comment --comment "dfw:0900:${node}-drop-wan-<id> everything else from the WAN" -j DROP`,
+        ]);
+      }
+      // Rules without a literal address also cover IPv6 wherever the host's Docker has an IPv6 DOCKER-USER.
+      expect(g.get(RULE, "node1-drop-wan").checked.rendered).toMatchObject({ ipv6: expect.any(Array) });
+      expect((g.get(RULE, "node1-drop-wan").checked.rendered as { ipv6: string[] }).ipv6).toHaveLength(2);
+    },
+  );
 
   it("targets the hosts of stack config, adding IPv6 allow rules for hosts marked ipv6", T, async () => {
     const hosts = [
@@ -172,7 +187,11 @@ describe("fleet (the top-level program)", () => {
       user: "ops",
     });
     expect(unwrapSecrets(g.get(RULE, "web1-admin").inputs.connection)).toMatchObject({ user: "deploy", sudo: true });
-    expect(g.get(IPSET, "web1-lbs6").inputs).toMatchObject({ name: "lbs6", family: "ipv6", entries: ["2001:db8:1b::/64"] });
+    expect(g.get(IPSET, "web1-lbs6").inputs).toMatchObject({
+      name: "lbs6",
+      family: "ipv6",
+      entries: ["2001:db8:1b::/64"],
+    });
     expect(() => g.get(IPSET, "web2-lbs6")).toThrow();
     expect(g.get(RULE, "web1-web-from-lbs6").propertyDependencies.source).toEqual([g.get(IPSET, "web1-lbs6").urn]);
     const v6 = g.get(RULE, "web1-admin6").checked.rendered as { ipv4: string[]; ipv6: string[] };

@@ -17,7 +17,9 @@ describe("README argument tables", () => {
     const saved = { ...RULE_DOCS };
     try {
       delete RULE_DOCS.publishedPorts;
-      expect(() => argumentTables()).toThrow(/DockerUserRule: the schema and the README table disagree: undocumented publishedPorts/);
+      expect(() => argumentTables()).toThrow(
+        /DockerUserRule: the schema and the README table disagree: undocumented publishedPorts/,
+      );
       Object.assign(RULE_DOCS, saved, { bogus: { what: "x" } });
       expect(() => argumentTables()).toThrow(/documented but not in the schema bogus/);
     } finally {
@@ -30,7 +32,7 @@ describe("README argument tables", () => {
   it("show rendered lines, e.g. a published port as conntrack's original destination port", () => {
     const tables = argumentTables();
     expect(tables).toContain(
-      "<code>-p tcp -m comment --comment \"dfw:0500:&lt;id&gt;\" -m conntrack --ctorigdstport 443 --ctdir ORIGINAL -j ACCEPT</code>",
+      '<code>-p tcp -m comment --comment "dfw:0500:&lt;id&gt;" -m conntrack --ctorigdstport 443 --ctdir ORIGINAL -j ACCEPT</code>',
     );
     expect(tables).toContain("<code>create lbs hash:net family inet maxelem 65536</code>");
   });

@@ -55,7 +55,10 @@ export const RULE_DOCS: Record<string, Doc> = {
     what: "Syslog level, 0-7 or its name.",
     examples: [{ action: "LOG", log: { level: "info" } }],
   },
-  "log.rate": { what: "At most this many log lines (`N/sec`, `N/min`, `N/hour`).", examples: [{ action: "LOG", log: { rate: "10/min" } }] },
+  "log.rate": {
+    what: "At most this many log lines (`N/sec`, `N/min`, `N/hour`).",
+    examples: [{ action: "LOG", log: { rate: "10/min" } }],
+  },
   "log.burst": {
     what: "Lines allowed in a burst before `rate` applies (needs `rate`; bounded so iptables-legacy accepts it).",
     examples: [{ action: "LOG", log: { rate: "10/min", burst: 20 } }],
@@ -67,7 +70,10 @@ export const RULE_DOCS: Record<string, Doc> = {
   },
   protocol: {
     what: "`tcp+udp` makes one kernel rule per protocol; `icmp` is ICMPv6 in IPv6.",
-    examples: [{ protocol: "udp", action: "DROP" }, { protocol: "tcp+udp", publishedPorts: [53] }],
+    examples: [
+      { protocol: "udp", action: "DROP" },
+      { protocol: "tcp+udp", publishedPorts: [53] },
+    ],
   },
   source: {
     what: "Where the connection comes from: an address or CIDR, `{ range }`, or `{ set }` (an IpSet; `setFlags` for multi-dimension sets); `not: true` negates.",
@@ -101,7 +107,10 @@ export const RULE_DOCS: Record<string, Doc> = {
   },
   inInterface: {
     what: "Interface the packet came in on, e.g. the WAN; `eth+` matches a prefix; `{ name, not: true }` negates.",
-    examples: [{ inInterface: "eth0", action: "DROP" }, { inInterface: { name: "docker0", not: true }, action: "DROP" }],
+    examples: [
+      { inInterface: "eth0", action: "DROP" },
+      { inInterface: { name: "docker0", not: true }, action: "DROP" },
+    ],
   },
   outInterface: {
     what: "Interface the packet leaves by (a Docker bridge for inbound traffic).",
@@ -127,7 +136,7 @@ export const SET_DOCS: Record<string, Doc> = {
   },
   family: { what: "One family per set; a rule using the set gets the same family.", examples: [{ family: "ipv6" }] },
   entries: {
-    what: 'Members: strings, or `{ entry, comment }`. Changes are swapped in atomically (a temporary set, then `ipset swap`).',
+    what: "Members: strings, or `{ entry, comment }`. Changes are swapped in atomically (a temporary set, then `ipset swap`).",
     examples: [{ entries: ["198.51.100.0/26", { entry: "203.0.113.0/24", comment: "office" }] }],
   },
   timeout: { what: "Default lifetime of members in seconds (0 = permanent).", examples: [{ timeout: 3600 }] },
@@ -155,7 +164,9 @@ export const CONNECTION_DOCS: Record<string, Doc> = {
   dialErrorLimit: { what: "Failed dial attempts tolerated before giving up; -1 = no limit." },
   perDialTimeout: { what: "Seconds for one dial (TCP, SSH handshake, authentication); 0 = no limit." },
   proxy: { what: "A bastion to reach the host through: the same fields, without a nested `proxy`." },
-  sudo: { what: "Run the firewall commands as `sudo -n <command>` (constant command lines; content goes on stdin)." },
+  sudo: {
+    what: "Run the firewall commands as `sudo -n sh -c '<constant script>'` (content goes on stdin, never on a command line).",
+  },
 };
 
 // ---- schema introspection ---------------------------------------------------------------------------------------
@@ -211,8 +222,10 @@ export function describeType(s: z.ZodType): string {
       return "boolean";
     case "literal":
       return (d.values as unknown[]).map((v) => `\`${String(v)}\``).join(" \\| ");
-    case "array":
-      return `${describeType(d.element as z.ZodType)}[]`;
+    case "array": {
+      const element = describeType(d.element as z.ZodType);
+      return element.includes("|") ? `(${element})[]` : `${element}[]`;
+    }
     case "object":
       return "object";
     case "union": {
@@ -239,8 +252,11 @@ function shapeOf(s: z.ZodType): Record<string, z.ZodType> {
 
 /** Schema fields, with one level of nested objects (`log.prefix`) for the fields listed in `nested`. */
 function fields(s: z.ZodType, nested: readonly string[] = []): Array<[string, z.ZodType]> {
-  return Object.entries(shapeOf(s)).flatMap(([k, v]): Array<[string, z.ZodType]> =>
-    nested.includes(k) ? [[k, v], ...Object.entries(shapeOf(v)).map(([n, f]): [string, z.ZodType] => [`${k}.${n}`, f])] : [[k, v]],
+  return Object.entries(shapeOf(s)).flatMap(
+    ([k, v]): Array<[string, z.ZodType]> =>
+      nested.includes(k)
+        ? [[k, v], ...Object.entries(shapeOf(v)).map(([n, f]): [string, z.ZodType] => [`${k}.${n}`, f])]
+        : [[k, v]],
   );
 }
 
@@ -260,10 +276,14 @@ function renderRuleExample(example: Example, v6: boolean): string[] {
 
 function renderSetExample(example: Example): string[] {
   const spec = ipSetArgs.parse({ ...SET_BASE, ...example });
-  return [renderCreate(spec.name as string, headerOf(spec)), ...spec.entries.map((e) => renderAdd(spec.name as string, e))];
+  return [
+    renderCreate(spec.name as string, headerOf(spec), spec.hashsize),
+    ...spec.entries.map((e) => renderAdd(spec.name as string, e)),
+  ];
 }
 
-const code = (s: string) => `<code>${s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\|/g, "&#124;")}</code>`;
+const code = (s: string) =>
+  `<code>${s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/\|/g, "&#124;")}</code>`;
 
 function checkDocs(kind: string, names: readonly string[], docs: Record<string, Doc>): void {
   const missing = names.filter((n) => !(n in docs));
@@ -283,14 +303,24 @@ function table(
   docs: Record<string, Doc>,
   render?: (example: Example, doc: Doc) => string[],
 ): string {
-  checkDocs(kind, rows.map(([k]) => k), docs);
+  checkDocs(
+    kind,
+    rows.map(([k]) => k),
+    docs,
+  );
   const head = render
     ? "| Argument | Type | Default | Meaning | Becomes |\n|---|---|---|---|---|"
     : "| Argument | Type | Default | Meaning |\n|---|---|---|---|";
   const lines = rows.map(([name, schema]) => {
     const doc = docs[name] as Doc;
     const cells = [`\`${name}\``, describeType(schema), describeDefault(schema), doc.what];
-    if (render) cells.push((doc.examples ?? []).flatMap((e) => render(e, doc)).map(code).join("<br>"));
+    if (render)
+      cells.push(
+        (doc.examples ?? [])
+          .flatMap((e) => render(e, doc))
+          .map(code)
+          .join("<br>"),
+      );
     return `| ${cells.join(" | ")} |`;
   });
   return [head, ...lines].join("\n");
@@ -305,11 +335,13 @@ export function argumentTables(): string {
     'first when `log` is set), every one tagged `-m comment --comment "dfw:<priority>:<id>[ <comment>]"` (shown',
     "below as `dfw:0500:<id>`). The lines are exactly what `iptables-save` prints back, rendered by the provider.",
     "",
-    table("DockerUserRule", fields(dockerUserRuleArgs, ["log"]), RULE_DOCS, (e, d) => renderRuleExample(e, d.v6 === true)),
+    table("DockerUserRule", fields(dockerUserRuleArgs, ["log"]), RULE_DOCS, (e, d) =>
+      renderRuleExample(e, d.v6 === true),
+    ),
     "",
     "### IpSet",
     "",
-    "A set on the host, as `ipset save` prints it.",
+    "A set on the host: the `ipset restore` lines the provider sends to create it.",
     "",
     table("IpSet", fields(ipSetArgs), SET_DOCS, (e) => renderSetExample(e)),
     "",

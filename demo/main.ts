@@ -1,0 +1,75 @@
+// npm run demo [-- --keep-lab] [--lab-id ID] [--nodes N] [--ipv6] [--legacy NODES] [--inventory PATH] [--destroy]
+//              [--engine auto|cli|driver] [--json PATH]
+// (demo/run.sh installs what is missing and builds first, then runs this.)
+import { writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { runDemo } from "./demo";
+
+const USAGE = `usage: npm run demo -- [options]
+  --keep-lab          leave the lab running at the end (then: DFW_LAB_ID=<id> npm run lab -- status|probe|down)
+  --lab-id ID         lab id (default dfwdemo; never the id \`npm run lab\` uses by default)
+  --nodes N           Docker hosts in the lab (default 3; the demo needs at least 2)
+  --ipv6              give the lab IPv6 as well (shown unfiltered: Docker 20.10 makes no IPv6 DOCKER-USER)
+  --legacy NODES      nodes on iptables-legacy, comma-separated (default node3: a mixed fleet); "" for none
+  --inventory PATH    use a running lab (its inventory.json) instead of bringing one up; it is left running
+  --destroy           destroy the stack at the end, restoring each host's DOCKER-USER and sets
+  --engine E          auto (pulumi CLI if on PATH, else the engine-less driver), cli, or driver
+  --json PATH         also write the result (matrices, checks, timings) as JSON`;
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      "keep-lab": { type: "boolean", default: false },
+      "lab-id": { type: "string", default: process.env.DFW_DEMO_LAB_ID ?? "dfwdemo" },
+      nodes: { type: "string", default: "3" },
+      ipv6: { type: "boolean", default: false },
+      legacy: { type: "string", default: "node3" },
+      inventory: { type: "string" },
+      destroy: { type: "boolean", default: false },
+      engine: { type: "string", default: "auto" },
+      json: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const engine = values.engine;
+  if (engine !== "auto" && engine !== "cli" && engine !== "driver") throw new Error(`--engine: ${engine}?\n${USAGE}`);
+  const nodes = Number(values.nodes);
+  if (!Number.isInteger(nodes) || nodes < 2) throw new Error("--nodes must be 2 or more");
+  const legacyNodes = values.legacy
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n && Number(n.replace(/^node/, "")) <= nodes);
+  const t0 = performance.now();
+  const result = await runDemo({
+    labId: values["lab-id"],
+    nodes,
+    ipv6: values.ipv6,
+    legacyNodes,
+    keepLab: values["keep-lab"],
+    ...(values.inventory && { inventoryPath: values.inventory }),
+    destroy: values.destroy,
+    engine,
+    log: (line) => console.log(line),
+  });
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+  const failed = result.checks.filter((c) => !c.ok).length;
+  console.log("");
+  console.log(
+    failed === 0
+      ? `demo OK: ${result.checks.length} checks passed in ${Math.round((performance.now() - t0) / 1000)} s`
+      : `demo FAILED: ${failed} of ${result.checks.length} checks failed`,
+  );
+  return failed === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(`demo failed: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(2);
+  },
+);
