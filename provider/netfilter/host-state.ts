@@ -35,6 +35,8 @@ export interface HostState {
   readonly persisted: PersistedState;
   /** DNAT rules in ip6tables' nat table: Docker publishing container ports over IPv6. */
   readonly ipv6Dnat: number;
+  /** Why the sets could not be read (`ipset save` failed): `sets` is then unknown, not empty. */
+  readonly ipsetError?: string;
 }
 
 export class HostStateError extends Error {
@@ -72,6 +74,14 @@ export function parseHostState(text: string, nonce: string): HostState {
   if (!s.has("end")) throw new HostStateError("the state read was cut short (no end marker): connection lost?");
   const tools = new Set((s.get("tools") ?? "").split("\n").filter((l) => /^[\w-]+$/.test(l)));
   const ipsetText = tools.has("ipset") ? (s.get("ipset") ?? "") : "";
+  // `ipset save` failing (a broken tool, a module that will not load) leaves the sets unknown, not empty.
+  const ipsetFailed = /^ipset save failed: .*$/m.exec(ipsetText)?.[0];
+  const ipsetSaid = ipsetText
+    .split("\n")
+    .filter((l) => l.trim() && l !== ipsetFailed && !/^(create|add) /.test(l))
+    .join(" ")
+    .slice(0, 300);
+  const ipsetError = ipsetFailed && (ipsetSaid ? `${ipsetFailed}: ${ipsetSaid}` : ipsetFailed);
   return {
     tools,
     saves: {
@@ -94,6 +104,7 @@ export function parseHostState(text: string, nonce: string): HostState {
     ...(s.get("dockerconf")?.trim() && { dockerConfig: s.get("dockerconf")?.trim() }),
     persisted: parsePersisted(s),
     ipv6Dnat: (s.get("v6dnat") ?? "").split("\n").reduce((n, l) => n + (/^\d+$/.test(l) ? Number(l) : 0), 0),
+    ...(ipsetError && { ipsetError }),
   };
 }
 
@@ -125,8 +136,10 @@ export interface HostFacts {
   readonly backend: Backend;
   /** Families whose filter table has DOCKER-USER (ipv4 always; ipv6 when Docker manages ip6tables). */
   readonly families: readonly IpFamily[];
-  /** The ipset tool is installed (needed only by hosts that use sets). */
+  /** The ipset tool is installed and works (needed only by hosts that use sets). */
   readonly ipset: boolean;
+  /** Why sets cannot be managed (when `ipset` is false), for errors. */
+  readonly ipsetProblem?: string;
   readonly warnings: readonly string[];
 }
 
@@ -173,5 +186,8 @@ export function deriveFacts(state: HostState): HostFacts | { error: string } {
       `Docker publishes container ports over IPv6 (${state.ipv6Dnat} DNAT rules in ip6tables) but ip6tables has no DOCKER-USER chain: IPv6 traffic to containers is NOT filtered by these rules. Upgrade Docker (27+ creates the IPv6 DOCKER-USER chain) or stop publishing over IPv6.`,
     );
   }
-  return { backend, families, ipset: state.tools.has("ipset"), warnings };
+  const ipsetProblem = !state.tools.has("ipset")
+    ? "the ipset tool is not installed on the host (Debian/Ubuntu: apt-get install ipset; RHEL: dnf install ipset)"
+    : state.ipsetError && `the ipset tool does not work on the host (${state.ipsetError})`;
+  return { backend, families, ipset: ipsetProblem === undefined, ...(ipsetProblem && { ipsetProblem }), warnings };
 }

@@ -81,10 +81,7 @@ export function planTransaction(
   if (usesSets && !facts.ipset) {
     intents.forEach((x, i) => {
       if (x.kind === "set" || (x.kind === "rule" && x.rule && setsUsedBy(x.rule).length > 0))
-        refused.set(
-          i,
-          "the ipset tool is not installed on the host (Debian/Ubuntu: apt-get install ipset; RHEL: dnf install ipset)",
-        );
+        refused.set(i, facts.ipsetProblem ?? "the ipset tool is not usable on the host");
     });
   }
 
@@ -383,7 +380,8 @@ function planPersistence(
   });
   const rendered = renderPersistedFiles(managedStateOf(facts, expectedChains, sets), config);
   const { stale, linksMissing } = staleFiles(state, rendered);
-  for (const name of stale) files[name] = rendered[name];
+  // Sets that could not be read are unknown, not empty: the persisted ones stay as they are.
+  for (const name of stale) if (name !== "ipsets" || facts.ipset || registry.size === 0) files[name] = rendered[name];
   if (linksMissing) files.unit = rendered.unit;
   return Object.keys(files).length > 0 ? persistStep(files, owners) : { owners, written: [] };
 }

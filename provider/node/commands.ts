@@ -15,6 +15,8 @@ type LiteralsOnly<T> = {
 };
 
 const defined = new Set<string>();
+/** The catalogue name of each multi-line command, for error messages (a script is too long to quote). */
+const names = new Map<string, string>();
 
 /**
  * Registers constant command lines. A line must be one simple command (no `|`, `;`, `&`, redirection or
@@ -28,6 +30,7 @@ export function defineCommands<const T extends Record<string, string>>(
     const problem = simpleCommandProblem(line);
     if (problem) throw new Error(`command ${name}: ${problem}`);
     defined.add(line);
+    names.set(line, name);
   }
   return Object.freeze({ ...commands }) as unknown as { readonly [K in keyof T]: RemoteCommand };
 }
@@ -46,6 +49,12 @@ export function simpleCommandProblem(line: string): string | undefined {
     else if (!quoted && /[|;&<>`$\n\\"(){}]/.test(ch)) return `shell syntax ${JSON.stringify(ch)} outside '…'`;
   }
   return quoted ? "unbalanced single quote" : undefined;
+}
+
+/** A command as errors name it: a one-line command as is, a script by its catalogue name. */
+export function describeCommand(line: string): string {
+  if (!line.includes("\n") && line.length <= 120) return line;
+  return `the ${names.get(line) ?? "remote"} script (${line.split("\n", 1)[0]?.slice(0, 40)}…)`;
 }
 
 /** The exact line sent over SSH. */

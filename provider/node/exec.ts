@@ -3,7 +3,7 @@
 // a non-zero exit code is returned (or thrown as CommandFailed by `execChecked`).
 import type { Readable } from "node:stream";
 import { type Connection, describeConnection } from "../model/connection";
-import { commandLine, type RemoteCommand } from "./commands";
+import { commandLine, describeCommand, type RemoteCommand } from "./commands";
 import { nodeError } from "./errors";
 import { defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
 import { classifySudoFailure } from "./sudo";
@@ -53,7 +53,7 @@ export async function execRaw(
   opts: ExecOptions = {},
 ): Promise<RawExecResult> {
   const host = describeConnection(conn);
-  const operation = `running ${command}`;
+  const operation = `running ${describeCommand(command)}`;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
   const startSignal =
     opts.signal && opts.startSignal

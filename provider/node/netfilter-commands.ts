@@ -17,7 +17,7 @@ grep -qx filter /proc/net/ip_tables_names 2>/dev/null && iptables-legacy-save -t
 s legacy6
 grep -qx filter /proc/net/ip6_tables_names 2>/dev/null && ip6tables-legacy-save -t filter 2>&1
 s ipset
-command -v ipset >/dev/null 2>&1 && ipset save 2>&1
+command -v ipset >/dev/null 2>&1 && { ipset save 2>&1 || echo "ipset save failed: exit $?"; }
 s v6dnat
 for t in ip6tables-nft-save ip6tables-legacy-save; do case $t in *legacy*) grep -qx nat /proc/net/ip6_tables_names 2>/dev/null || continue;; esac; command -v "$t" >/dev/null 2>&1 && "$t" -t nat 2>/dev/null | grep -c -- "-j DNAT"; done
 s nfttables

@@ -40,7 +40,7 @@ function formatTxError(d: TransactionErrorDetail): string {
       return `${d.host}: ${d.reason}`;
     case "KernelRejected":
       return (
-        `${d.host}: the kernel refused ${d.step}${d.line ? ` at ${JSON.stringify(d.line)}` : ""}: ${d.message}` +
+        `${d.host}: ${d.step.startsWith("persisted files") ? "could not write the" : "the kernel refused"} ${d.step}${d.line ? ` at ${JSON.stringify(d.line)}` : ""}: ${d.message}` +
         (d.hostUnchanged ? " (nothing was changed on the host)" : " (WARNING: a cleanup failed too; check the host)")
       );
     case "VerifyFailed":
@@ -51,7 +51,9 @@ function formatTxError(d: TransactionErrorDetail): string {
 }
 
 export function txError(d: TransactionErrorDetail): TransactionError {
-  return Object.assign(new Error(formatTxError(d)), d, { brand: "pulumi-docker-firewall/tx-error" as const });
+  // KernelRejected's own `message` (the tool's output) must not replace the sentence that names host and step.
+  const message = formatTxError(d);
+  return Object.assign(new Error(message), d, { message, brand: "pulumi-docker-firewall/tx-error" as const });
 }
 
 export function isTxError(e: unknown): e is TransactionError {

@@ -12,8 +12,9 @@ import {
   redactSecrets,
 } from "../model/connection";
 import { containsUnknown, isUnknown } from "../model/unknown";
-
 import { type FieldFailure, fieldFailures } from "../model/validation";
+import { nodeError } from "../node/errors";
+import { observedHostKey, trustHostKey } from "../node/host-key";
 import { withStackCredentials } from "./provider-config";
 
 export function failuresOf<S extends z.ZodType>(schema: S, input: unknown, prefix = ""): FieldFailure[] {
@@ -73,4 +74,24 @@ export function hostIdentityChanged(oldConn: unknown, newConn: unknown): boolean
 /** Any connection change other than the host (credentials, user, sudo, bastion): an update, never a replace. */
 export function connectionChanged(oldConn: unknown, newConn: unknown): boolean {
   return canonicalJson(oldConn) !== canonicalJson(newConn);
+}
+
+/**
+ * Trust on first use across runs: without a pinned `hostKey`, the key a resource's state recorded (seen first by an
+ * earlier run) is what the node must still present; another key is refused as a possible man-in-the-middle.
+ */
+export function trustRecordedHostKey(conn: Connection, state: Record<string, unknown> | undefined): void {
+  const recorded = state?.hostKey;
+  if (conn.hostKey !== undefined || typeof recorded !== "string" || !recorded.startsWith("SHA256:")) return;
+  const seen = observedHostKey(conn);
+  if (seen === undefined) trustHostKey(conn, recorded);
+  else if (seen !== recorded) {
+    throw nodeError({
+      kind: "HostKeyMismatch",
+      host: describeConnection(conn),
+      expected: recorded,
+      seen,
+      source: "first-use",
+    });
+  }
 }

@@ -17,6 +17,7 @@ import {
   hostIdentityChanged,
   resolveConnection,
   resourceError,
+  trustRecordedHostKey,
 } from "./common";
 import { batcherFor, readShared } from "./hosts";
 
@@ -51,10 +52,11 @@ function liveMembers(state: HostState, name: string): LiveMembers | null {
   return { header: set.header, entries };
 }
 
-async function apply(props: IpSetProps, spec: IpSetSpec | null): Promise<IpSetProps> {
+async function apply(props: IpSetProps, spec: IpSetSpec | null, recorded?: IpSetProps): Promise<IpSetProps> {
   let conn: ReturnType<typeof resolveConnection> | undefined;
   try {
     conn = resolveConnection(props.connection);
+    trustRecordedHostKey(conn, recorded);
     const settled = await batcherFor(conn).submit({ kind: "set", name: props.name, spec });
     if (!settled.result.ok) throw settled.result.error;
     const hostKey = observedHostKey(conn);
@@ -98,14 +100,15 @@ export const ipSetProvider: dynamic.ResourceProvider<IpSetProps, IpSetProps> = {
     return { id: inputs.name, outs: await apply(inputs, specOf(inputs)) };
   },
 
-  async update(_id, _olds, news) {
-    return { outs: await apply(news, specOf(news)) };
+  async update(_id, olds, news) {
+    return { outs: await apply(news, specOf(news), olds) };
   },
 
   async read(id, props) {
     if (!props) return {};
     const conn = resolveConnection(props.connection);
     try {
+      trustRecordedHostKey(conn, props);
       const { state } = await readShared(conn);
       const live = liveMembers(state, id);
       return live ? { id, props: { ...props, live } } : {};
@@ -115,6 +118,6 @@ export const ipSetProvider: dynamic.ResourceProvider<IpSetProps, IpSetProps> = {
   },
 
   async delete(id, props) {
-    await apply({ ...props, name: id }, null);
+    await apply({ ...props, name: id }, null, props);
   },
 };

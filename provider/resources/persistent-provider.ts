@@ -6,6 +6,7 @@ import { z } from "zod";
 import { describeConnection, endpointIdentity } from "../model/connection";
 import { UNKNOWN } from "../model/unknown";
 import type { HostFacts, HostState } from "../netfilter/host-state";
+import { observedHostKey } from "../node/host-key";
 import { PERSISTED_PATHS } from "../persistence/files";
 import { type PersistenceDrift, persistenceDrift } from "../persistence/managed-state";
 
@@ -19,11 +20,12 @@ import {
   hostIdentityChanged,
   resolveConnection,
   resourceError,
+  trustRecordedHostKey,
 } from "./common";
 import { batcherFor, readShared } from "./hosts";
 
 export const PERSISTENT_TYPE = "PersistentRuleset";
-const COMPUTED = ["host", "backend", "files", "drift"] as const;
+const COMPUTED = ["host", "hostKey", "backend", "files", "drift"] as const;
 
 const persistentArgs = z
   .object({
@@ -45,19 +47,22 @@ const exclusiveOf = (props: Record<string, unknown>) =>
 function outputs(props: PersistentProps, state: HostState, facts: HostFacts): PersistentProps {
   const conn = resolveConnection(props.connection);
   const drift = persistenceDrift(state, facts, { exclusive: exclusiveOf(props) });
+  const hostKey = observedHostKey(conn);
   return {
     ...props,
     host: describeConnection(conn),
+    ...(hostKey && { hostKey }),
     backend: facts.backend,
     files: Object.values(PERSISTED_PATHS),
     drift,
   };
 }
 
-async function apply(props: PersistentProps, on: boolean): Promise<PersistentProps> {
+async function apply(props: PersistentProps, on: boolean, recorded?: PersistentProps): Promise<PersistentProps> {
   let conn: ReturnType<typeof resolveConnection> | undefined;
   try {
     conn = resolveConnection(props.connection);
+    trustRecordedHostKey(conn, recorded);
     const config = on ? { exclusive: exclusiveOf(props) } : null;
     const settled = await batcherFor(conn).submit({ kind: "persistence", config });
     if (!settled.result.ok) throw settled.result.error;
@@ -93,14 +98,15 @@ export const persistentProvider: dynamic.ResourceProvider<PersistentProps, Persi
     return { id: `persistence:${outs.host as string}`, outs };
   },
 
-  async update(_id, _olds, news) {
-    return { outs: await apply(news, true) };
+  async update(_id, olds, news) {
+    return { outs: await apply(news, true, olds) };
   },
 
   async read(id, props) {
     if (!props) return {};
     const conn = resolveConnection(props.connection);
     try {
+      trustRecordedHostKey(conn, props);
       const { state, facts } = await readShared(conn);
       const live = outputs(props, state, facts);
       // Persistence switched off by hand (the config file is gone): the resource is gone.
@@ -111,6 +117,6 @@ export const persistentProvider: dynamic.ResourceProvider<PersistentProps, Persi
   },
 
   async delete(_id, props) {
-    await apply(props, false);
+    await apply(props, false, props);
   },
 };

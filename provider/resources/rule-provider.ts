@@ -22,6 +22,7 @@ import {
   hostIdentityChanged,
   resolveConnection,
   resourceError,
+  trustRecordedHostKey,
 } from "./common";
 import { batcherFor, readShared, warnOnce } from "./hosts";
 
@@ -59,7 +60,7 @@ function outputs(inputs: RuleProps, state: HostState, facts: HostFacts): RulePro
   };
 }
 
-async function apply(props: RuleProps, rule: DockerUserRule | null): Promise<RuleProps> {
+async function apply(props: RuleProps, rule: DockerUserRule | null, recorded?: RuleProps): Promise<RuleProps> {
   const conn = (() => {
     try {
       return resolveConnection(props.connection);
@@ -69,6 +70,7 @@ async function apply(props: RuleProps, rule: DockerUserRule | null): Promise<Rul
   })();
   const id = props.ruleId as string;
   try {
+    trustRecordedHostKey(conn, recorded);
     const settled = await batcherFor(conn).submit({
       kind: "rule",
       id,
@@ -126,14 +128,15 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
     return { id: inputs.ruleId as string, outs };
   },
 
-  async update(_id, _olds, news) {
-    return { outs: await apply(news, ruleOf(news)) };
+  async update(_id, olds, news) {
+    return { outs: await apply(news, ruleOf(news), olds) };
   },
 
   async read(id, props) {
     if (!props) return {};
     const conn = resolveConnection(props.connection);
     try {
+      trustRecordedHostKey(conn, props);
       const { state, facts } = await readShared(conn);
       const live = outputs({ ...props, ruleId: id }, state, facts);
       const total = (live.lines?.ipv4.length ?? 0) + (live.lines?.ipv6.length ?? 0);
@@ -145,6 +148,6 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
   },
 
   async delete(id, props) {
-    await apply({ ...props, ruleId: id }, null);
+    await apply({ ...props, ruleId: id }, null, props);
   },
 };
