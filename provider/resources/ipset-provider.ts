@@ -110,6 +110,8 @@ export const ipSetProvider: dynamic.ResourceProvider<IpSetProps, IpSetProps> = {
     try {
       trustRecordedHostKey(conn, props);
       const { state } = await readShared(conn);
+      // Sets that could not be read are unknown: reporting this one gone would make the next up recreate it.
+      if (state.ipsetError) throw new Error(`cannot read the sets: ${state.ipsetError}`);
       const live = liveMembers(state, id);
       return live ? { id, props: { ...props, live } } : {};
     } catch (e) {
