@@ -124,7 +124,11 @@ describe("PersistentRuleset on a lab node (as the sudo user)", () => {
 
   it("survives a power cycle: restored by the boot unit before dockerd starts", async () => {
     const r = await rebootNode(lab, node.name);
-    expect(JSON.stringify(r)).toMatch(/docker-firewall\.service/);
+    // The unit verified clean with systemd-analyze, ran to completion, and in systemd order before dockerd.
+    const unit = r.units.find((u) => u.unit === "docker-firewall.service");
+    expect(unit).toMatchObject({ state: "done", verify: { ok: true, output: "" } });
+    expect(r.order.indexOf("docker-firewall.service")).toBeLessThan(r.order.indexOf("docker.service"));
+    expect(r.order).toContain("docker.service");
     expect(await chain()).toEqual(applied);
     expect((await sshExec(node, "ipset list lbs")).stdout).toContain(lab.lbCidr);
     expect(await probe()).toEqual({
