@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LabInventory } from "../../lab/inventory";
+import { fakePrivateKey } from "../support/fake-key";
 
 /** An OpenSSH public key line with a well-formed ed25519 blob (random key material). */
 export function fakeHostKey(): string {
@@ -18,13 +19,7 @@ export function fakeHostKey(): string {
   return `ssh-ed25519 ${blob.toString("base64")}`;
 }
 
-export const FAKE_KEY = [
-  "-----BEGIN OPENSSH PRIVATE KEY-----",
-  "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
-  "QyNTUxOQAAACBmYWtlLWtleS1mb3ItcHJvZ3JhbS10ZXN0cy1vbmx5AAAAAAAAAAAAAAAA",
-  "-----END OPENSSH PRIVATE KEY-----",
-  "",
-].join("\n");
+export const FAKE_KEY = fakePrivateKey();
 
 export interface FakeLab {
   readonly inventory: LabInventory;

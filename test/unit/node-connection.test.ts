@@ -9,13 +9,9 @@ import {
   redactSecrets,
 } from "../../provider/model/connection";
 import { containsUnknown, isUnknown, UNKNOWN } from "../../provider/model/unknown";
+import { fakePrivateKey } from "../support/fake-key";
 
-const KEY = [
-  "-----BEGIN OPENSSH PRIVATE KEY-----",
-  "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
-  "QyNTUxOQAAACAtcqcSMmKIOylxX6xbWdpLXCP4MeVgKwRzD1tYyao6xQAAAJBtZXJ3bWVy",
-  "-----END OPENSSH PRIVATE KEY-----",
-].join("\n");
+const KEY = fakePrivateKey();
 const PASSWORD = "s3cret-Passw0rd!";
 const ED25519_LINE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC1ypxIyYog7KXFfrFtZ2ktcI/gx5WArBHMPW1jJqjrF fixture";
 
