@@ -105,6 +105,8 @@ export const setEntryComment = z
   .min(1, { message: "must not be empty (ipset refuses an empty comment): omit it instead" })
   .refine((s) => !CONTROL.test(s), { message: "must not contain newlines or other control characters" })
   .refine((s) => !/["\\]/.test(s), { message: "must not contain double quotes or backslashes" })
+  // Measured: ipset restore reads `comment "-exist"` as the -exist option (and fails, or worse), quotes or not.
+  .refine((s) => !s.startsWith("-"), { message: "must not start with '-' (ipset would read it as an option)" })
   .refine((s) => byteLength(s) <= SET_ENTRY_COMMENT_MAX, {
     message: `must be at most ${SET_ENTRY_COMMENT_MAX} bytes`,
   });

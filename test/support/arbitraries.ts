@@ -148,7 +148,10 @@ export function ipSetInput(f: IpFamily, name: string, maxEntries = 40) {
       : addr;
     const withComment = fc.oneof(
       entry,
-      fc.record({ entry, comment: hostileText(120).filter((s) => s.length > 0 && !/["\\]/.test(s)) }),
+      fc.record({
+        entry,
+        comment: hostileText(120).filter((s) => s.length > 0 && !/["\\]/.test(s) && !s.startsWith("-")),
+      }),
     );
     return fc.record(
       {

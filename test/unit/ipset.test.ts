@@ -45,6 +45,12 @@ describe("ipset entries in ipset save's canonical form", () => {
     const props = fieldFailures(r.error, input).map((f) => f.property);
     expect(props).toContain("entries.1");
     expect(props).toContain("entries.2.comment");
+    const dash = ipSetArgs.safeParse({
+      name: "lbs",
+      type: "hash:net",
+      entries: [{ entry: "10.0.0.0/8", comment: "-exist" }],
+    });
+    expect(dash.success).toBe(false);
     for (const bad of [
       { name: "x".repeat(32) },
       { name: "a b" },
