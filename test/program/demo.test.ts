@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import type { DemoResult } from "../../demo/demo";
 import { isEmptyFootprint, labFootprint, labPaths, locateLab } from "../../lab/index";
 import { claimLab, uniqueLabId } from "../../lab/owner";
@@ -36,7 +36,9 @@ describe("npm run demo", () => {
   }, async () => {
     mkdirSync(LAB.stateDir, { recursive: true });
     claimLab(locateLab(LAB)); // the next test run tears the lab down should this one die first
-    const json = join(mkdtempSync(join(tmpdir(), "dfw-demo-")), "result.json");
+    const dir = mkdtempSync(join(tmpdir(), "dfw-demo-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const json = join(dir, "result.json");
     const { code, output } = await runDemo(["--lab-id", LAB.labId, "--engine", "driver", "--destroy", "--json", json]);
     expect(output, output).toMatch(/demo OK: \d+ checks passed/);
     expect(code).toBe(0);
