@@ -1,12 +1,11 @@
 // Authentication against a real sshd: key, encrypted key, password, agent; and no secret in any error message.
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { defineCommands } from "../../provider/node/commands";
 import { isNodeError } from "../../provider/node/errors";
 import { exec, execChecked } from "../../provider/node/exec";
-import { forgetHostKeys } from "../../provider/node/host-key";
 import { SshPool } from "../../provider/node/ssh-pool";
-import { generateKey, type KeyPair, startAgent, TestSshd } from "../support/sshd";
+import { generateKey, type KeyPair, startAgent, type TestSshd, useSshdPerFile } from "../support/sshd";
 
 const T = defineCommands({ whoami: "id -un", fail: "sh -c 'echo no >&2; exit 1'", sleep: "sleep 1" });
 const ROOT_PASSWORD = "Tr0ub4dor&3-root-pw";
@@ -17,19 +16,20 @@ let stranger: KeyPair; // a key the server does not know
 /** Every error any test here provoked: none may contain a secret. */
 const errors: unknown[] = [];
 
+useSshdPerFile(
+  {
+    sshd: (s) => {
+      sshd = s;
+    },
+    pool: (p) => {
+      pool = p;
+    },
+  },
+  { rootPassword: ROOT_PASSWORD },
+);
 beforeAll(async () => {
-  delete process.env.SSH_AUTH_SOCK;
-  sshd = await TestSshd.start({ rootPassword: ROOT_PASSWORD });
   stranger = await generateKey(join(sshd.dir, "stranger"));
 });
-afterAll(async () => {
-  await sshd?.dispose();
-});
-beforeEach(() => {
-  forgetHostKeys();
-  pool = new SshPool();
-});
-afterEach(() => pool.closeAll());
 
 async function failure(p: Promise<unknown>): Promise<Error> {
   const e = await p.then(

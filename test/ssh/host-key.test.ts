@@ -1,11 +1,11 @@
 // Host key checks against a real sshd: pinned keys, trust on first use, and a changed key refused.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defineCommands } from "../../provider/node/commands";
 import { isNodeError } from "../../provider/node/errors";
 import { exec } from "../../provider/node/exec";
-import { forgetHostKeys, observedHostKey, trustHostKey } from "../../provider/node/host-key";
+import { observedHostKey, trustHostKey } from "../../provider/node/host-key";
 import { SshPool } from "../../provider/node/ssh-pool";
-import { TestSshd } from "../support/sshd";
+import { type TestSshd, useSshdPerFile } from "../support/sshd";
 
 const T = defineCommands({ echo: "echo hello" });
 const OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC1ypxIyYog7KXFfrFtZ2ktcI/gx5WArBHMPW1jJqjrF";
@@ -14,18 +14,14 @@ const OTHER_FP = "SHA256:9SDOO0hVASxE8tFMQiPBVLVm6SFM19c1QF1ScnqRdgY";
 let sshd: TestSshd;
 let pool: SshPool;
 
-beforeAll(async () => {
-  delete process.env.SSH_AUTH_SOCK;
-  sshd = await TestSshd.start();
+useSshdPerFile({
+  sshd: (s) => {
+    sshd = s;
+  },
+  pool: (p) => {
+    pool = p;
+  },
 });
-afterAll(async () => {
-  await sshd?.dispose();
-});
-beforeEach(() => {
-  forgetHostKeys();
-  pool = new SshPool();
-});
-afterEach(() => pool.closeAll());
 
 describe("host key", () => {
   it("accepts the pinned key, as a key line or as a fingerprint", async () => {

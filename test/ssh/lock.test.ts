@@ -1,14 +1,13 @@
 // The node-wide lock against a real sshd, with holders in this process and in other Node processes. The lock file
 // lives under /run/lock with a test-only name, so real runs are never blocked.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Connection } from "../../provider/model/connection";
 import { defineCommands } from "../../provider/node/commands";
 import { isNodeError } from "../../provider/node/errors";
 import { exec } from "../../provider/node/exec";
-import { forgetHostKeys } from "../../provider/node/host-key";
 import { withNodeLock } from "../../provider/node/lock";
 import { SshPool } from "../../provider/node/ssh-pool";
-import { runScript, type ScriptProcess, TestSshd } from "../support/sshd";
+import { runScript, type ScriptProcess, type TestSshd, useSshdPerFile } from "../support/sshd";
 
 const LOCK = "pulumi-docker-firewall-test";
 const T = defineCommands({
@@ -20,18 +19,14 @@ const T = defineCommands({
 let sshd: TestSshd;
 let pool: SshPool;
 
-beforeAll(async () => {
-  delete process.env.SSH_AUTH_SOCK;
-  sshd = await TestSshd.start();
+useSshdPerFile({
+  sshd: (s) => {
+    sshd = s;
+  },
+  pool: (p) => {
+    pool = p;
+  },
 });
-afterAll(async () => {
-  await sshd?.dispose();
-});
-beforeEach(() => {
-  forgetHostKeys();
-  pool = new SshPool();
-});
-afterEach(() => pool.closeAll());
 
 const probe = async (conn: Connection) => (await exec(conn, T.probe, undefined, { pool: new SshPool() })).code;
 

@@ -1,15 +1,14 @@
 // The pooled SSH connection against a real OpenSSH server. Only harmless commands run on it (see sshd.ts).
 import { randomBytes } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { describeConnection } from "../../provider/model/connection";
 import { defineCommands, type RemoteCommand, recordCommands } from "../../provider/node/commands";
 import { isNodeError } from "../../provider/node/errors";
 import { exec, execChecked, execRaw } from "../../provider/node/exec";
-import { forgetHostKeys } from "../../provider/node/host-key";
 import { withNodeLock } from "../../provider/node/lock";
 import { SshPool } from "../../provider/node/ssh-pool";
-import { TestSshd } from "../support/sshd";
+import { TestSshd, useSshdPerFile } from "../support/sshd";
 
 const T = defineCommands({
   cat: "cat",
@@ -22,19 +21,13 @@ const T = defineCommands({
 let sshd: TestSshd;
 let pool: SshPool;
 
-beforeAll(async () => {
-  delete process.env.SSH_AUTH_SOCK; // only the credentials a test names
-  sshd = await TestSshd.start();
-});
-afterAll(async () => {
-  await sshd?.dispose();
-});
-beforeEach(() => {
-  forgetHostKeys();
-  pool = new SshPool();
-});
-afterEach(() => {
-  pool.closeAll();
+useSshdPerFile({
+  sshd: (s) => {
+    sshd = s;
+  },
+  pool: (p) => {
+    pool = p;
+  },
 });
 
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;

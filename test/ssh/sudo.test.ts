@@ -1,12 +1,11 @@
 // The sudo path with real sudo, as users that exist only inside the test sshd's mount namespace (see sshd.ts).
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { defineCommands, recordCommands } from "../../provider/node/commands";
 import { isNodeError } from "../../provider/node/errors";
 import { exec } from "../../provider/node/exec";
-import { forgetHostKeys } from "../../provider/node/host-key";
 import { withNodeLock } from "../../provider/node/lock";
-import { SshPool } from "../../provider/node/ssh-pool";
-import { SUDO_NOPASSWD_USER, SUDO_PASSWORD_USER, TestSshd } from "../support/sshd";
+import type { SshPool } from "../../provider/node/ssh-pool";
+import { SUDO_NOPASSWD_USER, SUDO_PASSWORD_USER, type TestSshd, useSshdPerFile } from "../support/sshd";
 
 const T = defineCommands({ uid: "id -u" });
 const LOCK = "pulumi-docker-firewall-test-sudo";
@@ -14,18 +13,14 @@ const LOCK = "pulumi-docker-firewall-test-sudo";
 let sshd: TestSshd;
 let pool: SshPool;
 
-beforeAll(async () => {
-  delete process.env.SSH_AUTH_SOCK;
-  sshd = await TestSshd.start();
+useSshdPerFile({
+  sshd: (s) => {
+    sshd = s;
+  },
+  pool: (p) => {
+    pool = p;
+  },
 });
-afterAll(async () => {
-  await sshd?.dispose();
-});
-beforeEach(() => {
-  forgetHostKeys();
-  pool = new SshPool();
-});
-afterEach(() => pool.closeAll());
 
 describe("sudo", () => {
   it("runs commands unprivileged without sudo", async () => {

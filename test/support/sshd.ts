@@ -12,7 +12,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import { type Connection, type ConnectionArgs, parseConnection } from "../../provider/model/connection";
+import { forgetHostKeys } from "../../provider/node/host-key";
+import { SshPool } from "../../provider/node/ssh-pool";
 
 const execFileAsync = promisify(execFile);
 const SSHD = "/usr/sbin/sshd";
@@ -347,4 +350,27 @@ export async function runScript(
         }, 20);
       }),
   };
+}
+
+/**
+ * The usual fixture of an SSH test file: one sshd for the file (no agent from the environment), and for each test
+ * a fresh pool and no remembered host keys. `bind` hands them to the file's own variables.
+ */
+export function useSshdPerFile(bind: { sshd(s: TestSshd): void; pool(p: SshPool): void }, options?: SshdOptions): void {
+  let sshd: TestSshd | undefined;
+  let pool: SshPool | undefined;
+  beforeAll(async () => {
+    delete process.env.SSH_AUTH_SOCK;
+    sshd = await TestSshd.start(options);
+    bind.sshd(sshd);
+  });
+  afterAll(async () => {
+    await sshd?.dispose();
+  });
+  beforeEach(() => {
+    forgetHostKeys();
+    pool = new SshPool();
+    bind.pool(pool);
+  });
+  afterEach(() => pool?.closeAll());
 }
