@@ -1,5 +1,6 @@
 // IP address arithmetic without I/O or DNS: parse, mask and print addresses exactly as iptables-save and
-// ipset save print them (IPv4 dotted quad, IPv6 RFC 5952 compressed lowercase). Hostnames are never accepted.
+// ipset save print them (glibc inet_ntop: IPv4 dotted quad, IPv6 compressed lowercase with an IPv4 tail for
+// IPv4-mapped and -compatible addresses). Hostnames are never accepted.
 
 export type IpFamily = "ipv4" | "ipv6";
 
@@ -80,6 +81,14 @@ export function parseCidr(text: string): Cidr | undefined {
   return { family: ip.family, value: ip.value & maskOf(ip.family, prefix), prefix };
 }
 
+/** Like parseCidr, but undefined when the address has bits set past the prefix (`10.0.0.5/24`). */
+export function parseCidrExact(text: string): Cidr | undefined {
+  const c = parseCidr(text);
+  const slash = text.indexOf("/");
+  const ip = parseIp(slash < 0 ? text : text.slice(0, slash));
+  return c && ip && ip.value === c.value ? c : undefined;
+}
+
 function formatV4(value: bigint): string {
   return [24n, 16n, 8n, 0n].map((s) => ((value >> s) & 0xffn).toString()).join(".");
 }
@@ -103,6 +112,12 @@ function formatV6(value: bigint): string {
     i = j;
   }
   const hex = groups.map((g) => g.toString(16));
+  // glibc inet_ntop prints IPv4-compatible (::a.b.c.d, six zero groups) and IPv4-mapped (::ffff:a.b.c.d)
+  // addresses with a dotted IPv4 tail; iptables-save and ipset save print what it returns.
+  if (bestStart === 0 && (bestLen === 6 || (bestLen === 5 && groups[5] === 0xffff))) {
+    const tail = formatV4(value & 0xffffffffn);
+    return bestLen === 6 ? `::${tail}` : `::ffff:${tail}`;
+  }
   if (bestStart < 0) return hex.join(":");
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }

@@ -2,7 +2,7 @@
 // sets compare as plain string sets.
 import { z } from "zod";
 import { bitsOf, formatCidrIpset, type IpFamily, parseCidr } from "./address";
-import { quoteValue, setEntryComment, setName } from "./primitives";
+import { hostBitsMessage, quoteValue, setEntryComment, setName } from "./primitives";
 import { isUnknown, orUnknown } from "./unknown";
 
 export const SET_TYPES = ["hash:ip", "hash:net", "hash:ip,port", "hash:net,port"] as const;
@@ -32,6 +32,8 @@ export function canonicalEntry(text: string, type: SetType, family: IpFamily): {
   if (!c) return { error: "is not a literal IPv4/IPv6 address or CIDR (no hostnames, no ranges)" };
   if (c.family !== family) return { error: `is ${c.family} but the set's family is ${family}` };
   if (c.prefix === 0) return { error: "a /0 prefix is not allowed in a set" };
+  const hostBits = hostBitsMessage(addrText ?? "");
+  if (hostBits) return { error: hostBits };
   if (type.startsWith("hash:ip") && c.prefix !== bitsOf(family)) {
     return { error: `${type} holds single addresses; use hash:net for CIDRs` };
   }

@@ -1,7 +1,7 @@
 // Validated scalar fields. Every check mirrors a limit the kernel or its tools enforce (see limits.ts), so that
 // bad input fails at `pulumi preview`, with the field named, instead of being truncated or misread on a host.
 import { z } from "zod";
-import { parseCidr, parseIp, parseRange } from "./address";
+import { formatCidrIptables, parseCidr, parseCidrExact, parseIp, parseRange } from "./address";
 import {
   INTERFACE_NAME_MAX,
   LIMIT_BURST_MAX,
@@ -11,25 +11,37 @@ import {
   USER_COMMENT_MAX_BYTES,
 } from "./limits";
 
+// C0 controls, DEL, and the Unicode line/paragraph separators that some tools treat as newlines.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/;
+// C1 controls and the bidi formatting characters: they make a preview or a log show other text than the bytes
+// the kernel gets (a right-to-left override reorders what follows it).
+const INVISIBLE = /[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+const INVISIBLE_ALL = new RegExp(INVISIBLE.source, "g");
+
 /** Shows a hostile value safely inside an error message: control characters escaped, length capped. */
 export function quoteValue(value: unknown): string {
   const text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
   const shown = text.length > 60 ? `${text.slice(0, 57)}...` : text;
-  // JSON escapes C0 controls but leaves U+2028/U+2029 raw, which some log viewers treat as line breaks.
-  return JSON.stringify(shown).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+  // JSON escapes C0 controls but leaves U+2028/U+2029, C1 and bidi controls raw; escape those too.
+  return JSON.stringify(shown)
+    .replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`)
+    .replace(INVISIBLE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
-// C0 controls, DEL, and the Unicode line/paragraph separators that some tools treat as newlines.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f\u2028\u2029]/;
+/** True for C0/DEL/line separators and for C1 and bidi formatting characters. */
+export const hasControlCharacters = (s: string) => CONTROL.test(s) || INVISIBLE.test(s);
 
-export const hasControlCharacters = (s: string) => CONTROL.test(s);
+const NO_INVISIBLE = {
+  message: "must not contain C1 control or bidirectional formatting characters (the text shown would differ)",
+};
 
 const byteLength = (s: string) => Buffer.byteLength(s, "utf8");
 
 export const comment = z
   .string()
   .refine((s) => !CONTROL.test(s), { message: "must not contain newlines or other control characters" })
+  .refine((s) => !INVISIBLE.test(s), NO_INVISIBLE)
   .refine((s) => byteLength(s) <= USER_COMMENT_MAX_BYTES, {
     message: `must be at most ${USER_COMMENT_MAX_BYTES} bytes (the kernel keeps 255 and the ownership tag needs the rest)`,
   });
@@ -39,6 +51,10 @@ export const logPrefix = z
   .min(1, { message: "must not be empty" })
   .refine((s) => !CONTROL.test(s), { message: "must not contain newlines or other control characters" })
   .refine((s) => /^[\x20-\x7e]*$/.test(s), { message: "must be printable ASCII" })
+  // iptables-restore before 1.8.4 reads an argument starting with '-' as an option and refuses the line.
+  .refine((s) => !s.startsWith("-"), {
+    message: "must not start with '-' (older iptables-restore reads it as an option)",
+  })
   .refine((s) => s.length <= LOG_PREFIX_MAX, {
     message: `must be at most ${LOG_PREFIX_MAX} characters (the kernel silently truncates longer prefixes)`,
   });
@@ -55,6 +71,9 @@ export const setName = z
 export const interfaceName = z
   .string()
   .refine((s) => s !== "+", { message: "'+' alone matches every interface: omit the field instead" })
+  .refine((s) => !s.startsWith("-"), {
+    message: "must not start with '-' (older iptables-restore reads it as an option)",
+  })
   .regex(/^[A-Za-z0-9_.@-]+\+?$/, {
     message: "must use only letters, digits, '_', '.', '@', '-' with an optional trailing '+' wildcard",
   })
@@ -85,10 +104,21 @@ export const portSpec = z.union([port, z.string()]).transform((value, ctx): { fr
 export type PortRange = z.output<typeof portSpec>;
 
 /** A literal address or CIDR; DNS names are refused because they would be resolved once, on the host. */
-export const addressOrCidr = z
-  .string()
-  .refine((s) => parseCidr(s) !== undefined, { message: "must be an IPv4/IPv6 address or CIDR (no hostnames)" })
-  .refine((s) => parseCidr(s)?.prefix !== 0, { message: "a /0 prefix matches everything: omit the field instead" });
+export const addressOrCidr = z.string().superRefine((s, ctx) => {
+  const c = parseCidr(s);
+  if (!c) return void ctx.addIssue({ code: "custom", message: "must be an IPv4/IPv6 address or CIDR (no hostnames)" });
+  if (c.prefix === 0)
+    return void ctx.addIssue({ code: "custom", message: "a /0 prefix matches everything: omit the field instead" });
+  const bits = hostBitsMessage(s);
+  if (bits) ctx.addIssue({ code: "custom", message: bits });
+});
+
+/** A CIDR whose address has bits set past the prefix would be silently widened by the kernel: say to what. */
+export function hostBitsMessage(text: string): string | undefined {
+  const c = parseCidr(text);
+  if (!c || parseCidrExact(text)) return undefined;
+  return `has host bits set past the prefix: the network is ${formatCidrIptables(c)} (write that, or a longer prefix)`;
+}
 
 export const ipAddress = z.string().refine((s) => parseIp(s) !== undefined, {
   message: "must be a literal IPv4 or IPv6 address",
@@ -104,6 +134,7 @@ export const setEntryComment = z
   .string()
   .min(1, { message: "must not be empty (ipset refuses an empty comment): omit it instead" })
   .refine((s) => !CONTROL.test(s), { message: "must not contain newlines or other control characters" })
+  .refine((s) => !INVISIBLE.test(s), NO_INVISIBLE)
   .refine((s) => !/["\\]/.test(s), { message: "must not contain double quotes or backslashes" })
   // Measured: ipset restore reads `comment "-exist"` as the -exist option (and fails, or worse), quotes or not.
   .refine((s) => !s.startsWith("-"), { message: "must not start with '-' (ipset would read it as an option)" })

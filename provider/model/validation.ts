@@ -49,10 +49,15 @@ function flattenIssues(issues: readonly Issue[], prefix: readonly PropertyKey[] 
   });
 }
 
+/** Fields whose value is a secret: a failure names the field and the reason, never the value (at any depth). */
+const SECRET_FIELDS: ReadonlySet<PropertyKey> = new Set(["password", "privateKey", "privateKeyPassword"]);
+
+const isSecretPath = (path: readonly PropertyKey[]) => path.some((k) => SECRET_FIELDS.has(k));
+
 export function fieldFailures(error: z.ZodError, input: unknown): FieldFailure[] {
   return flattenIssues(error.issues).map((i) => {
     const property = i.path.map(String).join(".") || "(arguments)";
-    const value = valueAt(input, i.path);
+    const value = isSecretPath(i.path) ? undefined : valueAt(input, i.path);
     const shown = value === undefined || typeof value === "object" ? "" : ` (got ${quoteValue(value)})`;
     const message =
       i.code === "unrecognized_keys" ? `unknown argument(s) ${i.keys.map((k) => quoteValue(k)).join(", ")}` : i.message;

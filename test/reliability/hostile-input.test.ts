@@ -89,7 +89,27 @@ const FIELDS: Array<[string, string, (v: string) => Record<string, unknown>]> = 
     (v) => ({ name: "s", type: "hash:net", entries: [{ entry: "10.0.0.0/8", comment: v }] }),
   ],
   ["persistent", "connection.host", (v) => ({ connection: { host: v } })],
+  // Credentials: refused or accepted, a failure never carries their value (checked below).
+  ["rule", "connection.password", (v) => ({ action: "ACCEPT", connection: { host: "h", password: v } })],
+  ["rule", "connection.privateKey", (v) => ({ action: "ACCEPT", connection: { host: "h", privateKey: v } })],
+  [
+    "rule",
+    "connection.privateKeyPassword",
+    (v) => ({ action: "ACCEPT", connection: { host: "h", privateKeyPassword: v } }),
+  ],
+  [
+    "ipset",
+    "connection.proxy.password",
+    (v) => ({ name: "s", type: "hash:net", connection: { proxy: { host: "b", password: v } } }),
+  ],
+  [
+    "persistent",
+    "connection.proxy.privateKeyPassword",
+    (v) => ({ connection: { proxy: { host: "b", privateKeyPassword: v } } }),
+  ],
 ];
+
+const SECRET_FIELD = /\.(password|privateKey|privateKeyPassword)$/;
 
 const providers = { rule: ruleProvider, ipset: ipSetProvider, persistent: persistentProvider } as const;
 
@@ -119,6 +139,12 @@ describe("hostile strings in every field", () => {
             `${JSON.stringify(v)} -> ${JSON.stringify(r.failures)}`,
           ).toBe(true);
           for (const f of r.failures) expect(hasControlCharacters(f.reason)).toBe(false);
+          // A credential's value never shows, not even escaped or cut (values this short also occur in words).
+          if (SECRET_FIELD.test(field) && v.length >= 6) {
+            const whole = JSON.stringify(r.failures);
+            expect(whole).not.toContain(v);
+            expect(whole).not.toContain(JSON.stringify(v.slice(0, 6)).slice(1, -1));
+          }
           continue;
         }
         inert++;

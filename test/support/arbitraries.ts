@@ -1,7 +1,7 @@
 // fast-check generators of valid user arguments (DockerUserRule, IpSet), per family. They produce what a user
 // could write, shorthand forms and negations included; tests assert the model accepts every one of them.
 import fc from "fast-check";
-import type { IpFamily } from "../../provider/model/address";
+import { formatIp, type IpFamily, parseCidr } from "../../provider/model/address";
 import { hasControlCharacters } from "../../provider/model/primitives";
 import { CONNECTION_STATES, maxBurstFor, REJECT_WITH } from "../../provider/model/rule";
 
@@ -9,21 +9,29 @@ const octet = fc.integer({ min: 0, max: 255 });
 const hex16 = fc.integer({ min: 0, max: 0xffff });
 
 export const ipv4 = fc.tuple(octet, octet, octet, octet).map((o) => o.join("."));
-export const ipv6 = fc
+const ipv6Hex = fc
   .tuple(fc.constantFrom(0x2001, 0xfd00, 0xfe80, 0x2a02), fc.array(hex16, { minLength: 7, maxLength: 7 }), fc.boolean())
   .map(([first, rest, upper]) => {
     const text = [first, ...rest].map((g) => g.toString(16)).join(":");
     return upper ? text.toUpperCase() : text;
   });
+// IPv4-mapped and -compatible forms: tools print them with a dotted tail (glibc inet_ntop).
+const ipv6WithV4Tail = fc
+  .tuple(fc.constantFrom("::ffff:", "::FFFF:", "0:0:0:0:0:ffff:", "::"), ipv4)
+  .map(([head, v4]) => `${head}${v4}`);
+export const ipv6 = fc.oneof({ arbitrary: ipv6Hex, weight: 4 }, { arbitrary: ipv6WithV4Tail, weight: 1 });
 
 export const address = (f: IpFamily) => (f === "ipv4" ? ipv4 : ipv6);
+/** An address, or a network written with its host bits clear (the model refuses host bits). */
 export const cidr = (f: IpFamily) =>
-  fc
-    .tuple(address(f), fc.integer({ min: 1, max: f === "ipv4" ? 32 : 128 }), fc.boolean())
-    .map(([a, p, bare]) => (bare ? a : `${a}/${p}`));
+  fc.tuple(address(f), fc.integer({ min: 1, max: f === "ipv4" ? 32 : 128 }), fc.boolean()).map(([a, p, bare]) => {
+    if (bare) return a;
+    const net = parseCidr(`${a}/${p}`);
+    return net ? `${formatIp(net.family, net.value)}/${p}` : `${a}/${p}`;
+  });
 
 const range = (f: IpFamily) =>
-  fc.tuple(address(f), address(f)).map(([a, b]) => {
+  fc.tuple(f === "ipv4" ? ipv4 : ipv6Hex, f === "ipv4" ? ipv4 : ipv6Hex).map(([a, b]) => {
     // Order the two by their numeric value so FIRST <= LAST.
     const n = (x: string) =>
       f === "ipv4"
@@ -75,7 +83,7 @@ const hostileText = (maxBytes: number) =>
 
 const logPrefix = fc
   .string({ unit: "grapheme-ascii", minLength: 1, maxLength: 29 })
-  .filter((s) => /^[\x20-\x7e]+$/.test(s));
+  .filter((s) => /^[\x20-\x7e]+$/.test(s) && !s.startsWith("-"));
 const rate = fc
   .tuple(fc.integer({ min: 1, max: 500 }), fc.constantFrom("sec", "min", "minute", "hour", "s", "m", "h"))
   .map(([n, u]) => `${n}/${u}`);

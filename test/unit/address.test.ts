@@ -4,6 +4,7 @@ import {
   formatCidrIptables,
   formatRange,
   parseCidr,
+  parseCidrExact,
   parseIp,
   parseRange,
 } from "../../provider/model/address";
@@ -18,7 +19,18 @@ describe("address canonical forms (as iptables-save / ipset save print them)", (
     ["::1", "::1/128", "::1"],
     ["2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1/128", "2001:db8::1:0:0:1"],
     ["2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1/128", "2001:db8:0:1:1:1:1:1"],
-    ["::ffff:1.2.3.4", "::ffff:102:304/128", "::ffff:102:304"],
+    // glibc inet_ntop (what iptables-save and ipset save call) keeps an IPv4 tail for mapped and compatible forms.
+    ["::ffff:1.2.3.4", "::ffff:1.2.3.4/128", "::ffff:1.2.3.4"],
+    ["::ffff:198.51.100.7", "::ffff:198.51.100.7/128", "::ffff:198.51.100.7"],
+    ["::FFFF:c633:6407", "::ffff:198.51.100.7/128", "::ffff:198.51.100.7"],
+    ["::ffff:198.51.100.0/120", "::ffff:198.51.100.0/120", "::ffff:198.51.100.0/120"],
+    ["::0.1.0.2", "::0.1.0.2/128", "::0.1.0.2"],
+    ["::1.2.3.4", "::1.2.3.4/128", "::1.2.3.4"],
+    ["::ffff:0:0", "::ffff:0.0.0.0/128", "::ffff:0.0.0.0"],
+    ["::0.0.1.2", "::102/128", "::102"],
+    ["::2", "::2/128", "::2"],
+    ["0:0:0:0:1:ffff:1.2.3.4", "::1:ffff:102:304/128", "::1:ffff:102:304"],
+    ["::ffff:1.2.3.4/80", "::/80", "::/80"],
     ["2001:db8:1::5/48", "2001:db8:1::/48", "2001:db8:1::/48"],
   ])("%s", (input, iptables, ipset) => {
     const c = parseCidr(input);
@@ -46,6 +58,17 @@ describe("address canonical forms (as iptables-save / ipset save print them)", (
     "10.1.0.0/255.255.0.0",
   ])("refuses %j", (input) => {
     expect(parseCidr(input)).toBeUndefined();
+  });
+
+  it.each([
+    ["203.0.113.7/1", false],
+    ["10.0.0.5/24", false],
+    ["2001:db8::1/64", false],
+    ["10.0.0.0/24", true],
+    ["10.0.0.5", true],
+    ["2001:db8::/64", true],
+  ])("parseCidrExact(%j) keeps only a network address: %s", (input, exact) => {
+    expect(parseCidrExact(input) !== undefined).toBe(exact);
   });
 
   it("parses ranges of one family in order only", () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { hasControlCharacters } from "../../provider/model/primitives";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { UNKNOWN } from "../../provider/model/unknown";
 import { fieldFailures } from "../../provider/model/validation";
@@ -75,6 +76,22 @@ const HOSTILE: Array<[string, Record<string, unknown>, string, RegExp]> = [
     /expands to 96/,
   ],
   ["originalDestination hostname", { originalDestination: "host.local" }, "originalDestination", /./],
+  // A CIDR with host bits set would be silently widened by the kernel: refused, naming the network.
+  ["source with host bits", { source: "203.0.113.7/1" }, "source", /host bits.*128\.0\.0\.0\/1/],
+  ["destination with host bits", { destination: { address: "10.0.0.5/24" } }, "destination.address", /10\.0\.0\.0\/24/],
+  ["v6 host bits", { originalDestination: "2001:db8::1/64" }, "originalDestination", /2001:db8::\/64/],
+  // iptables-restore before 1.8.4 reads these as options.
+  ["log prefix starting with -", { action: "LOG", log: { prefix: "-j ACCEPT" } }, "log.prefix", /'-'/],
+  ["inInterface starting with -", { inInterface: "-eth0" }, "inInterface", /'-'/],
+  ["outInterface name starting with -", { outInterface: { name: "--x", not: true } }, "outInterface.name", /'-'/],
+  ...["\u0085", "\u009b", "\u061c", "\u200e", "\u200f", "\u202a", "\u202e", "\u2066", "\u2069"].map(
+    (c): [string, Record<string, unknown>, string, RegExp] => [
+      `comment with U+${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+      { comment: `allow ${c}admin` },
+      "comment",
+      /bidirectional/,
+    ],
+  ),
 ];
 
 describe("DockerUserRule arguments: hostile or wrong values", () => {
@@ -100,6 +117,15 @@ describe("DockerUserRule arguments: hostile or wrong values", () => {
     const [f] = fieldFailures(r.error, input);
     expect(f?.reason).not.toContain("\n");
     expect(f?.reason.length).toBeLessThan(200);
+  });
+
+  it("echoes a refused bidi comment escaped, so the message itself cannot be reordered", () => {
+    const input = { ...base, comment: "safe\u202eKCATTA" };
+    const r = dockerUserRuleArgs.safeParse(input);
+    if (r.success) throw new Error("expected failure");
+    const [f] = fieldFailures(r.error, input);
+    expect(f?.reason).toContain("\\u202e");
+    expect(hasControlCharacters(f?.reason ?? "")).toBe(false);
   });
 });
 
