@@ -62,29 +62,36 @@ function groupLiveBlocks(live: readonly SavedRule[]): Map<string, { tag: Tag; li
   return blocks;
 }
 
-/** Indices into `a` of a longest common subsequence of a and b (by equal strings). */
+/**
+ * Indices into `a` of a longest common subsequence of a and b (by equal strings), for lines unique on each side
+ * (a managed line carries its block's id): the longest increasing run of b-positions, O(n log n) time, O(n) memory.
+ */
 function lcsIndices(a: readonly string[], b: readonly string[]): Set<number> {
-  const n = a.length;
-  const m = b.length;
-  const dp: Uint32Array[] = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) {
-    const row = dp[i] as Uint32Array;
-    const next = dp[i + 1] as Uint32Array;
-    for (let j = m - 1; j >= 0; j--) {
-      row[j] = a[i] === b[j] ? (next[j + 1] as number) + 1 : Math.max(next[j] as number, row[j + 1] as number);
+  const posInB = new Map<string, number>();
+  b.forEach((line, j) => {
+    if (!posInB.has(line)) posInB.set(line, j);
+  });
+  const seq: Array<{ readonly i: number; readonly j: number }> = [];
+  a.forEach((line, i) => {
+    const j = posInB.get(line);
+    if (j !== undefined) seq.push({ i, j });
+  });
+  // tails[len] = the seq index ending the best increasing run of length len+1 found so far (smallest last j).
+  const tails: number[] = [];
+  const prev = new Int32Array(seq.length).fill(-1);
+  seq.forEach(({ j }, k) => {
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((seq[tails[mid] as number] as { j: number }).j < j) lo = mid + 1;
+      else hi = mid;
     }
-  }
+    if (lo > 0) prev[k] = tails[lo - 1] as number;
+    tails[lo] = k;
+  });
   const keep = new Set<number>();
-  let i = 0;
-  let j = 0;
-  while (i < n && j < m) {
-    if (a[i] === b[j]) {
-      keep.add(i);
-      i++;
-      j++;
-    } else if ((dp[i + 1]?.[j] ?? 0) >= (dp[i]?.[j + 1] ?? 0)) i++;
-    else j++;
-  }
+  for (let k = tails[tails.length - 1] ?? -1; k >= 0; k = prev[k] as number) keep.add((seq[k] as { i: number }).i);
   return keep;
 }
 
@@ -104,14 +111,14 @@ export function planChainChanges(
     else wanted.delete(c.tag.id);
   }
   const ordered = [...wanted.values()].sort((a, b) => compareTags(a.tag, b.tag));
-  const keptForeign = live.filter((r) => !r.tag && (!options.exclusive || isDockerReturn(r.line, chain)));
+  const keptForeign = new Set(live.filter((r) => !r.tag && (!options.exclusive || isDockerReturn(r.line, chain))));
   const target: Item[] = [
     ...ordered.flatMap((b) => b.lines.map((line) => ({ line, managedId: b.tag.id }))),
-    ...keptForeign.map((r) => ({ line: r.line })),
+    ...[...keptForeign].map((r) => ({ line: r.line })),
   ];
 
   // Every kept foreign rule stays, so only managed rules above the first kept foreign one can stay in place.
-  const firstForeign = live.findIndex((r) => keptForeign.includes(r));
+  const firstForeign = live.findIndex((r) => keptForeign.has(r));
   const head = firstForeign < 0 ? live : live.slice(0, firstForeign);
   // `-D spec` removes the first identical rule, so a line present twice cannot be kept in place: all copies go.
   const counts = new Map<string, number>();
@@ -124,7 +131,7 @@ export function planChainChanges(
   );
   const keptLive = new Set<number>(headManaged.filter((_, k) => lcs.has(k)).map(({ i }) => i));
   live.forEach((r, i) => {
-    if (keptForeign.includes(r)) keptLive.add(i);
+    if (keptForeign.has(r)) keptLive.add(i);
   });
 
   const ops: ChainOp[] = [];
@@ -168,7 +175,7 @@ export function planChainChanges(
       liveBlocks,
       wanted,
       ordered,
-      live.filter((r) => !r.tag && !keptForeign.includes(r)),
+      live.filter((r) => !r.tag && !keptForeign.has(r)),
     ),
   };
 }

@@ -16,6 +16,7 @@ import { type BlockChange, type ChainPlan, type Change, planChainChanges } from 
 import { planIpSet, staleTempSets } from "./plan-ipset";
 import { renderRule } from "./render-rule";
 import type { Step, StepTool } from "./steps";
+import type { Tag } from "./tag";
 
 export type Intent =
   | { readonly kind: "rule"; readonly id: string; readonly priority: number; readonly rule: DockerUserRule | null }
@@ -216,26 +217,34 @@ export function planTransaction(
   for (const [f, { plan, live }] of chainPlans) {
     changes.push(...plan.changes);
     if (!plan.script) continue;
+    // Lookups by id and by line are indexed once: scanning `live` per op made a large delete O(n³).
+    const liveById = new Map<string, SavedRule[]>();
+    for (const r of live) {
+      if (!r.tag) continue;
+      const rules = liveById.get(r.tag.id);
+      if (rules) rules.push(r);
+      else liveById.set(r.tag.id, [r]);
+    }
     const touched = blockChanges[f].map((b) => b.change.tag.id);
     const restoreOld = touched.map((id) => {
-      const old = live.filter((r) => r.tag?.id === id);
+      const old = liveById.get(id) ?? [];
       return { tag: old[0]?.tag ?? { priority: 0, id }, lines: old.length ? old.map((r) => r.line) : null };
     });
-    const afterAsSaved = plan.expected.map((line) => ({
-      chain: DOCKER_USER,
-      line,
-      ...tagOf(live, blockChanges[f], line),
-    }));
+    const tags = tagsByLine(live, blockChanges[f]);
+    const afterAsSaved = plan.expected.map((line) => {
+      const tag = tags.get(line);
+      return { chain: DOCKER_USER, line, ...(tag && { tag }) };
+    });
     const undo = planChainChanges(f, afterAsSaved, restoreOld);
     const owners = new Map<number, number>();
-    const ownerOfLine = (line: string) =>
-      blockChanges[f].find(
-        (b) =>
-          b.change.lines?.includes(line) ||
-          (!b.change.lines && live.some((r) => r.line === line && r.tag?.id === b.change.tag.id)),
-      )?.owner;
+    // The first block change that writes the line, or that deletes the live block holding it.
+    const ownerByLine = new Map<string, number>();
+    for (const b of blockChanges[f]) {
+      const lines = b.change.lines ?? (liveById.get(b.change.tag.id) ?? []).map((r) => r.line);
+      for (const line of lines) if (!ownerByLine.has(line)) ownerByLine.set(line, b.owner);
+    }
     plan.ops.forEach((op, k) => {
-      const o = ownerOfLine(op.line);
+      const o = ownerByLine.get(op.line);
       if (o !== undefined) owners.set(k + 2, o); // line 1 is "*filter"
     });
     lineOwners.set(steps.length, owners);
@@ -282,10 +291,12 @@ export function planTransaction(
   };
 }
 
-function tagOf(live: readonly SavedRule[], changes: ReadonlyArray<{ change: BlockChange }>, line: string) {
-  const fromChange = changes.find((c) => c.change.lines?.includes(line))?.change.tag;
-  const tag = fromChange ?? live.find((r) => r.line === line)?.tag;
-  return tag ? { tag } : {};
+/** The tag of each line: from the first change that writes it, else from the first live rule holding it. */
+function tagsByLine(live: readonly SavedRule[], changes: ReadonlyArray<{ change: BlockChange }>): Map<string, Tag> {
+  const tags = new Map<string, Tag>();
+  for (const c of changes) for (const line of c.change.lines ?? []) if (!tags.has(line)) tags.set(line, c.change.tag);
+  for (const r of live) if (r.tag && !tags.has(r.line)) tags.set(r.line, r.tag);
+  return tags;
 }
 
 /**
