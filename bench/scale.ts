@@ -6,7 +6,7 @@
 // (the rest is the provider process: planning, parsing the read-back, verifying, blame).
 //
 // Run: npm run bench:scale   (env: BENCH_SCALE_TARGET=lab|netns (lab), BENCH_SCALE_RULES=10,200,1000,2000,
-//      BENCH_SCALE_SETS=1000,10000,100000, BENCH_REPS=1). Brings up its own lab (id dfwscale, or BENCH_SCALE_LAB) and tears it down.
+//      BENCH_SCALE_SETS=1000,10000,100000, BENCH_REPS=1). Brings up its own lab (id dfwscale, or BENCH_SCALE_LAB: at most 8 characters) and tears it down.
 // Writes bench/results/scale.json (ignored by git).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
