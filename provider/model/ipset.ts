@@ -1,8 +1,8 @@
 // IpSet arguments. Entries are canonicalised here to exactly what `ipset save` prints, so desired and live
 // sets compare as plain string sets.
 import { z } from "zod";
-import { bitsOf, formatCidrIpset, type IpFamily, parseCidr } from "./address";
-import { hostBitsMessage, quoteValue, setEntryComment, setName } from "./primitives";
+import { bitsOf, formatCidrIpset, type IpFamily, parseCidrStrict } from "./address";
+import { hostBitsReason, quoteValue, setEntryComment, setName } from "./primitives";
 import { isUnknown, orUnknown } from "./unknown";
 
 export const SET_TYPES = ["hash:ip", "hash:net", "hash:ip,port", "hash:net,port"] as const;
@@ -28,12 +28,12 @@ export function canonicalEntry(text: string, type: SetType, family: IpFamily): {
       error: withPort ? "must be ADDRESS,PROTO:PORT (e.g. 10.0.0.1,tcp:443)" : "must be a single address or CIDR",
     };
   }
-  const c = parseCidr(addrText ?? "");
+  const parsed = parseCidrStrict(addrText ?? "");
+  const c = parsed?.cidr;
   if (!c) return { error: "is not a literal IPv4/IPv6 address or CIDR (no hostnames, no ranges)" };
   if (c.family !== family) return { error: `is ${c.family} but the set's family is ${family}` };
   if (c.prefix === 0) return { error: "a /0 prefix is not allowed in a set" };
-  const hostBits = hostBitsMessage(addrText ?? "");
-  if (hostBits) return { error: hostBits };
+  if (parsed.hostBits) return { error: hostBitsReason(c) };
   if (type.startsWith("hash:ip") && c.prefix !== bitsOf(family)) {
     return { error: `${type} holds single addresses; use hash:net for CIDRs` };
   }

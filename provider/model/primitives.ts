@@ -1,7 +1,7 @@
 // Validated scalar fields. Every check mirrors a limit the kernel or its tools enforce (see limits.ts), so that
 // bad input fails at `pulumi preview`, with the field named, instead of being truncated or misread on a host.
 import { z } from "zod";
-import { formatCidrIptables, parseCidr, parseCidrExact, parseIp, parseRange } from "./address";
+import { type Cidr, formatCidrIptables, parseCidrStrict, parseIp, parseRange } from "./address";
 import {
   INTERFACE_NAME_MAX,
   LIMIT_BURST_MAX,
@@ -105,19 +105,16 @@ export type PortRange = z.output<typeof portSpec>;
 
 /** A literal address or CIDR; DNS names are refused because they would be resolved once, on the host. */
 export const addressOrCidr = z.string().superRefine((s, ctx) => {
-  const c = parseCidr(s);
-  if (!c) return void ctx.addIssue({ code: "custom", message: "must be an IPv4/IPv6 address or CIDR (no hostnames)" });
-  if (c.prefix === 0)
+  const r = parseCidrStrict(s);
+  if (!r) return void ctx.addIssue({ code: "custom", message: "must be an IPv4/IPv6 address or CIDR (no hostnames)" });
+  if (r.cidr.prefix === 0)
     return void ctx.addIssue({ code: "custom", message: "a /0 prefix matches everything: omit the field instead" });
-  const bits = hostBitsMessage(s);
-  if (bits) ctx.addIssue({ code: "custom", message: bits });
+  if (r.hostBits) ctx.addIssue({ code: "custom", message: hostBitsReason(r.cidr) });
 });
 
-/** A CIDR whose address has bits set past the prefix would be silently widened by the kernel: say to what. */
-export function hostBitsMessage(text: string): string | undefined {
-  const c = parseCidr(text);
-  if (!c || parseCidrExact(text)) return undefined;
-  return `has host bits set past the prefix: the network is ${formatCidrIptables(c)} (write that, or a longer prefix)`;
+/** Why a CIDR with bits set past its prefix is refused: the kernel would silently widen it to `network`. */
+export function hostBitsReason(network: Cidr): string {
+  return `has host bits set past the prefix: the network is ${formatCidrIptables(network)} (write that, or a longer prefix)`;
 }
 
 export const ipAddress = z.string().refine((s) => parseIp(s) !== undefined, {
