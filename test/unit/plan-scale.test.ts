@@ -6,8 +6,8 @@ import { describe, expect, it } from "vitest";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { expandRule } from "../../provider/netfilter/expand";
 import { deriveFacts, type HostFacts, parseHostState } from "../../provider/netfilter/host-state";
-import { type Intent, planTransaction } from "../../provider/netfilter/plan-transaction";
 import type { SavedRule } from "../../provider/netfilter/parse-iptables-save";
+import { type Intent, planTransaction } from "../../provider/netfilter/plan-transaction";
 import { renderRule } from "../../provider/netfilter/render-rule";
 import { applyRestoreOps } from "../support/chain-sim";
 
