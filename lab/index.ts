@@ -7,6 +7,7 @@ import type { RunResult } from "./proc";
 
 export { type DownReport, downLab, isEmptyFootprint, type LabFootprint, labFootprint } from "./down";
 export {
+  dockerLineOf,
   findClient,
   findNode,
   type LabClient,
