@@ -10,6 +10,7 @@ export {
   dockerLineOf,
   findClient,
   findNode,
+  freshDockerUser,
   type LabClient,
   type LabInventory,
   type LabNode,

@@ -92,6 +92,10 @@ export function dockerLineOf(node: LabNode): "28" | "20.10" | "other" {
   return node.docker.version.startsWith("20.10.") ? "20.10" : "other";
 }
 
+/** PURE. What the node's Docker leaves in a fresh DOCKER-USER: 20.10 a RETURN, 28 nothing. */
+export const freshDockerUser = (node: LabNode): string[] =>
+  dockerLineOf(node) === "20.10" ? ["-A DOCKER-USER -j RETURN"] : [];
+
 export function findClient(inventory: LabInventory, name: string): LabClient {
   const client = inventory.clients.find((c) => c.name === name);
   if (!client) throw new Error(`no client ${name} in lab ${inventory.labId}`);
