@@ -172,6 +172,9 @@ describe("DockerUserRule and IpSet through the engine protocol on a lab node", (
     ];
     const r = await sshExec(node, "iptables-restore --noflush", { stdin: `*filter\n${tamper.join("\n")}\nCOMMIT\n` });
     expect(r.stderr).toBe("");
+    // With an IPv6 DOCKER-USER (Docker 23+ with ip6tables), "established" (family auto) has a v6 line too: gone means both.
+    const est6 = live.chain6.find((l) => l.includes("established"));
+    if (est6) expect((await sshExec(node, `ip6tables -D DOCKER-USER ${est6.slice(15)}`)).stderr).toBe("");
     await sshExec(node, "ipset add lbs 203.0.113.0/24");
 
     expect(await stack.refresh("DockerUserRule", "established")).toBe("gone");
