@@ -32,7 +32,7 @@ function runDemo(args: string[]): Promise<{ code: number | null; output: string 
 
 describe("npm run demo", () => {
   it("applies, detects tampering, repairs, and leaves the policy's traffic matrix, then nothing behind", {
-    timeout: 240_000,
+    timeout: 420_000,
   }, async () => {
     mkdirSync(LAB.stateDir, { recursive: true });
     claimLab(locateLab(LAB)); // the next test run tears the lab down should this one die first
