@@ -15,6 +15,10 @@ declare -A SHA256=(
 declare -A VERSION=([docker.io]="$DOCKER_VERSION" [containerd]="$CONTAINERD_VERSION")
 
 stamp="$root/.unpacked-${DOCKER_VERSION}-${CONTAINERD_VERSION}"
+mkdir -p "$cache"
+# Labs brought up at the same time (test runs, the demo) share the cache: one fetches and unpacks, the others wait.
+exec 9>"$cache/.lock"
+flock -w 600 9
 if [ -f "$stamp" ] && [ -x "$root/usr/sbin/dockerd" ] && [ -x "$root/usr/bin/containerd" ]; then
   echo "$root"
   exit 0
