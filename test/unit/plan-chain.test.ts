@@ -69,7 +69,12 @@ describe("planChainChanges", () => {
     const live = saved([foreign(1), managed(a, 80), foreign(2)]);
     const plan = planChainChanges("ipv4", live, [{ tag: b, lines: [managed(b, 81)] }], { exclusive: true });
     expect(plan.expected).toEqual([managed(a, 80), managed(b, 81)]);
-    expect(applyRestoreOps(live.map((r) => r.line), plan.script)).toEqual(plan.expected);
+    expect(
+      applyRestoreOps(
+        live.map((r) => r.line),
+        plan.script,
+      ),
+    ).toEqual(plan.expected);
     expect(plan.changes.filter((c) => c.kind === "unmanaged")).toHaveLength(2);
   });
 
