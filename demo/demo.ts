@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import {
+  dockerLineOf,
   downLab,
   type LabInventory,
   type LabNode,
@@ -23,8 +24,10 @@ export interface DemoOptions {
   /** Lab id (namespaces and state folder); the demo's own by default, so it never touches `npm run lab`'s. */
   readonly labId: string;
   readonly nodes: number;
-  /** Give the lab IPv6 too (the matrix then shows it, unfiltered: Docker 20.10 makes no IPv6 DOCKER-USER). */
+  /** Give the lab IPv6 too: the matrix then has IPv6 rows (filtered on Docker 28, open on 20.10). */
   readonly ipv6: boolean;
+  /** Docker per node, as the lab's `--docker` reads it (e.g. ["28", "node3=20.10"]). */
+  readonly docker: readonly string[];
   /** Lab nodes whose iptables (and so Docker) use iptables-legacy rather than iptables-nft. */
   readonly legacyNodes: readonly string[];
   /** Leave the lab running at the end. */
@@ -113,6 +116,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       nodes: opts.nodes,
       ipv6: opts.ipv6,
       legacyNodes: opts.legacyNodes,
+      docker: opts.docker,
       log: (m) => log(`    ${m}`),
     });
   }
@@ -188,9 +192,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       wrong.length === 0,
       wrong.map((r) => `${r.client} ${r.family} -> ${r.node} ${r.port}/${r.protocol}: ${r.result}`).join("; "),
     );
-    if (inventory.ipv6) {
+    const open6 = inventory.nodes.filter((n) => dockerLineOf(n) !== "28").map((n) => n.name);
+    if (inventory.ipv6 && open6.length > 0) {
       log(
-        "    IPv6 stays open: this Docker (20.10) publishes ports over IPv6 but makes no IPv6 DOCKER-USER to filter in.",
+        `    IPv6 stays open on ${open6.join(", ")}: Docker 20.10 publishes ports over IPv6 but makes no IPv6 DOCKER-USER to filter in.`,
       );
     }
 

@@ -18,6 +18,7 @@ export const SCENARIOS = [
   "unreachable",
   "set-in-use",
   "no-docker-user",
+  "no-forward-jump",
   "docker-nftables",
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -136,7 +137,22 @@ export async function collectFailureMessages(inventory: LabInventory): Promise<R
       await restartDocker(inventory, n2.name); // Docker puts its chains back
     }
 
-    // Docker 29's nftables backend cannot be run in the lab (Docker 20.10): the planner's own verdict on such a host.
+    // DOCKER-USER there but FORWARD no longer jumps to it (a hand edit, another tool): rules would filter nothing.
+    const unjump = await sshExec(n2, "iptables -D FORWARD -j DOCKER-USER");
+    if (unjump.code !== 0) throw new Error(`could not remove the FORWARD jump on ${n2.name}: ${unjump.stderr}`);
+    try {
+      out["no-forward-jump"] = failureText(
+        await (
+          await stackOf(() => {
+            new DockerUserRule("web", { connection: connectionOf(n2), action: "DROP" });
+          })
+        ).up(),
+      );
+    } finally {
+      await restartDocker(inventory, n2.name); // Docker puts the jump back first
+    }
+
+    // Docker 29's nftables backend cannot be run in the lab (Docker 20.10 and 28): the planner's verdict on such a host.
     const facts = deriveFacts({
       tools: new Set(["iptables", "ipset", "nft"]),
       saves: { nft: {}, legacy: {} },

@@ -1,4 +1,4 @@
-// npm run demo [-- --keep-lab] [--lab-id ID] [--nodes N] [--ipv6] [--legacy NODES] [--inventory PATH] [--destroy]
+// npm run demo [-- --keep-lab] [--lab-id ID] [--nodes N] [--no-ipv6] [--docker SPEC]... [--legacy NODES] [--inventory PATH] [--destroy]
 //              [--engine auto|cli|driver] [--json PATH]
 // (demo/run.sh installs what is missing and builds first, then runs this.)
 import { writeFileSync } from "node:fs";
@@ -9,8 +9,11 @@ const USAGE = `usage: npm run demo -- [options]
   --keep-lab          leave the lab running at the end (then: DFW_LAB_ID=<id> npm run lab -- status|probe|down)
   --lab-id ID         lab id (default dfwdemo; never the id \`npm run lab\` uses by default)
   --nodes N           Docker hosts in the lab (default 3; the demo needs at least 2)
-  --ipv6              give the lab IPv6 as well (shown unfiltered: Docker 20.10 makes no IPv6 DOCKER-USER)
-  --legacy NODES      nodes on iptables-legacy, comma-separated (default node3: a mixed fleet); "" for none
+  --no-ipv6           IPv4 only (by default the lab has IPv6: filtered on Docker 28, open on 20.10, which makes
+                      no IPv6 DOCKER-USER)
+  --docker SPEC       Docker per node, repeatable: 28, 20.10 or NODE=VERSION (default: 28, node3=20.10)
+  --legacy NODES      nodes on iptables-legacy, comma-separated (default node2); "" for none
+                      (the default fleet: Docker 28 on nft, Docker 28 on legacy, Docker 20.10)
   --inventory PATH    use a running lab (its inventory.json) instead of bringing one up; it is left running
   --destroy           destroy the stack at the end, restoring each host's DOCKER-USER and sets
   --engine E          auto (pulumi CLI if on PATH, else the engine-less driver), cli, or driver
@@ -18,12 +21,14 @@ const USAGE = `usage: npm run demo -- [options]
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
+    allowNegative: true,
     options: {
       "keep-lab": { type: "boolean", default: false },
       "lab-id": { type: "string", default: process.env.DFW_DEMO_LAB_ID ?? "dfwdemo" },
       nodes: { type: "string", default: "3" },
-      ipv6: { type: "boolean", default: false },
-      legacy: { type: "string", default: "node3" },
+      ipv6: { type: "boolean", default: true },
+      docker: { type: "string", multiple: true, default: ["28", "node3=20.10"] },
+      legacy: { type: "string", default: "node2" },
       inventory: { type: "string" },
       destroy: { type: "boolean", default: false },
       engine: { type: "string", default: "auto" },
@@ -48,6 +53,7 @@ async function main(): Promise<number> {
     labId: values["lab-id"],
     nodes,
     ipv6: values.ipv6,
+    docker: values.docker.filter((d) => !/^node(\d+)=/.test(d) || Number(/^node(\d+)=/.exec(d)?.[1]) <= nodes),
     legacyNodes,
     keepLab: values["keep-lab"],
     ...(values.inventory && { inventoryPath: values.inventory }),

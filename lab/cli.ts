@@ -17,7 +17,8 @@ import {
 } from "./index";
 
 const USAGE = `usage: lab <command>
-  up [--nodes 3] [--rtt-ms 0] [--ipv6] [--legacy NODE]... [--json] [--keep-on-failure]
+  up [--nodes 3] [--rtt-ms 0] [--docker 28|20.10|NODE=VERSION]... [--no-ipv6] [--legacy NODE]... [--json]
+     [--keep-on-failure]
   down
   status [--json]
   probe [--json]
@@ -39,10 +40,12 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: own,
     allowPositionals: true,
+    allowNegative: true,
     options: {
       nodes: { type: "string", default: "3" },
       "rtt-ms": { type: "string", default: "0" },
-      ipv6: { type: "boolean", default: false },
+      ipv6: { type: "boolean", default: true },
+      docker: { type: "string", multiple: true, default: [] },
       legacy: { type: "string", multiple: true, default: [] },
       json: { type: "boolean", default: false },
       "keep-on-failure": { type: "boolean", default: false },
@@ -63,12 +66,14 @@ async function main(argv: string[]): Promise<number> {
         rttMs: Number(values["rtt-ms"]),
         ipv6: values.ipv6,
         legacyNodes: values.legacy,
+        docker: values.docker,
         keepOnFailure: values["keep-on-failure"],
         log: values.json ? undefined : (m) => console.error(m),
       });
       const ms = Math.round(performance.now() - start);
+      const fleet = inventory.nodes.map((n) => `${n.name} Docker ${n.docker.version} ${n.iptablesBackend}`).join(", ");
       out(
-        `lab ${inventory.labId} up: ${inventory.nodes.length} nodes in ${ms} ms; inventory ${inventoryPath()}`,
+        `lab ${inventory.labId} up: ${inventory.nodes.length} nodes (${fleet}) in ${ms} ms; inventory ${inventoryPath()}`,
         inventory,
       );
       return 0;

@@ -1,20 +1,44 @@
-// A node's own dockerd (Debian docker.io 20.10) and its published services.
+// A node's own dockerd (Docker 28.5 from .cache/docker28, or Debian 12's docker.io 20.10) and its published services.
 
 import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
+import { join } from "node:path";
 import { IMAGE_NAME } from "./image";
 import { mustRunOnNode, NODE_ENV, type NodeRef, nodeArgv, runOnNode } from "./node-ns";
-import type { LabPaths } from "./paths";
+import { type LabPaths, REPO_ROOT } from "./paths";
 import type { NodePlan } from "./plan";
 import { PUBLISHED } from "./plan";
-import { spawnDaemon, waitFor } from "./proc";
+import { mustRun, spawnDaemon, waitFor } from "./proc";
 
 export const DOCKER_SOCKET = "/var/run/docker.sock";
 
-/** PURE. dockerd's command line: vfs storage, its own bridge subnet, iptables on, optionally IPv6 with ip6tables. */
-export function dockerdArgv(docker: NodePlan["docker"], ipv6: boolean): string[] {
+/**
+ * Runs scripts/install-docker28.sh (seconds when cached) and returns the unpacked root. It lives in the repo's
+ * cache folder (or DFW_CACHE_DIR), which nodes see: their own /tmp is a private tmpfs.
+ */
+export async function ensureDocker28(): Promise<string> {
+  const out = await mustRun(["bash", join(REPO_ROOT, "scripts", "install-docker28.sh")], { timeoutMs: 600_000 });
+  const root = out.trim().split("\n").pop() ?? "";
+  if (!root.startsWith("/")) throw new Error(`install-docker28.sh printed no unpacked root: ${out}`);
+  return root;
+}
+
+/**
+ * PURE. dockerd's command line: vfs storage, its own bridge subnet, iptables on, optionally IPv6 with ip6tables.
+ * Docker 28 runs from `docker28Root` with its containerd first on PATH (runc and docker-init are Debian 12's).
+ */
+export function dockerdArgv(docker: NodePlan["docker"], ipv6: boolean, docker28Root?: string): string[] {
+  if (docker.line === "28" && !docker28Root) throw new Error("Docker 28 nodes need the unpacked Docker 28 root");
+  const binary =
+    docker.line === "28"
+      ? [
+          "env",
+          `PATH=${docker28Root}/usr/bin:${docker28Root}/usr/sbin:${NODE_ENV.PATH}`,
+          `${docker28Root}/usr/sbin/dockerd`,
+        ]
+      : ["/usr/sbin/dockerd"];
   const argv = [
-    "/usr/sbin/dockerd",
+    ...binary,
     "--storage-driver=vfs",
     // /var and /run are the node's own (overlay and tmpfs): the default places are private already, named anyway.
     "--data-root=/var/lib/docker",
@@ -29,7 +53,9 @@ export function dockerdArgv(docker: NodePlan["docker"], ipv6: boolean): string[]
     "--log-level=warn",
   ];
   if (ipv6 && docker.fixedCidrV6) {
-    argv.push("--ipv6", `--fixed-cidr-v6=${docker.fixedCidrV6}`, "--experimental", "--ip6tables");
+    // 20.10 keeps ip6tables behind --experimental; 28 has it on by default (named anyway).
+    argv.push("--ipv6", `--fixed-cidr-v6=${docker.fixedCidrV6}`, "--ip6tables");
+    if (docker.line === "20.10") argv.push("--experimental");
   }
   return argv;
 }

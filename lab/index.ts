@@ -7,8 +7,10 @@ import type { RunResult } from "./proc";
 
 export { type DownReport, downLab, isEmptyFootprint, type LabFootprint, labFootprint } from "./down";
 export {
+  dockerLineOf,
   findClient,
   findNode,
+  freshDockerUser,
   type LabClient,
   type LabInventory,
   type LabNode,

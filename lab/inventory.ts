@@ -34,6 +34,7 @@ export const LabNodeSchema = z.object({
     socketPath: z.string(),
     bridgeSubnet: z.string(),
     bridgeSubnetV6: z.string().optional(),
+    /** Server version as the node's dockerd reports it (`docker version`), e.g. "28.5.2+dfsg4". */
     version: z.string(),
     ipv6: z.boolean(),
   }),
@@ -84,6 +85,16 @@ export function findNode(inventory: LabInventory, name: string): LabNode {
     throw new Error(`no node ${name} in lab ${inventory.labId} (nodes: ${inventory.nodes.map((n) => n.name)})`);
   return node;
 }
+
+/** PURE. The Docker line a node runs, from the version its daemon reported ("28.5.2+dfsg4" -> "28"). */
+export function dockerLineOf(node: LabNode): "28" | "20.10" | "other" {
+  if (node.docker.version.startsWith("28.")) return "28";
+  return node.docker.version.startsWith("20.10.") ? "20.10" : "other";
+}
+
+/** PURE. What the node's Docker leaves in a fresh DOCKER-USER: 20.10 a RETURN, 28 nothing. */
+export const freshDockerUser = (node: LabNode): string[] =>
+  dockerLineOf(node) === "20.10" ? ["-A DOCKER-USER -j RETURN"] : [];
 
 export function findClient(inventory: LabInventory, name: string): LabClient {
   const client = inventory.clients.find((c) => c.name === name);

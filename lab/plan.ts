@@ -39,6 +39,31 @@ export type Segment = "wan" | "lan";
 
 export type IptablesBackend = "nft" | "legacy";
 
+/** The Docker a node runs: 28.5 (unpacked by scripts/install-docker28.sh) or Debian 12's own 20.10. */
+export const DOCKER_LINES = ["28", "20.10"] as const;
+export type DockerLine = (typeof DOCKER_LINES)[number];
+export const DEFAULT_DOCKER: DockerLine = "28";
+
+const isDockerLine = (v: string): v is DockerLine => (DOCKER_LINES as readonly string[]).includes(v);
+
+/**
+ * PURE. Which Docker each of `nodes` nodes runs, from specs like ["28", "node3=20.10"]: a bare version sets the
+ * default, `nodeN=VERSION` one node. Unknown versions or nodes are refused with the spec that named them.
+ */
+export function dockerPerNode(specs: readonly string[], nodes: number): DockerLine[] {
+  let fallback: DockerLine = DEFAULT_DOCKER;
+  const perNode = new Map<number, DockerLine>();
+  for (const spec of specs) {
+    const m = /^(?:node(\d+)=)?(.*)$/.exec(spec) as RegExpExecArray;
+    const version = m[2] as string;
+    if (!isDockerLine(version)) throw new Error(`--docker ${spec}: version must be one of ${DOCKER_LINES.join(", ")}`);
+    if (m[1] === undefined) fallback = version;
+    else if (Number(m[1]) < 1 || Number(m[1]) > nodes) throw new Error(`--docker ${spec}: no such node`);
+    else perNode.set(Number(m[1]), version);
+  }
+  return Array.from({ length: nodes }, (_, k) => perNode.get(k + 1) ?? fallback);
+}
+
 export interface NodePlan {
   readonly index: number;
   /** Which iptables the node's `iptables` alternative (in its own /etc) points at; dockerd uses it too. */
@@ -59,6 +84,7 @@ export interface NodePlan {
     readonly ipv6?: string;
   };
   readonly docker: {
+    readonly line: DockerLine;
     readonly bip: string;
     readonly bridgeSubnet: string;
     readonly addressPool: string;
@@ -102,6 +128,8 @@ export function planLab(opts: {
   nodes: number;
   ipv6: boolean;
   legacyNodes?: readonly string[];
+  /** Docker per node, as `dockerPerNode` reads it; default: Docker 28 everywhere. */
+  docker?: readonly string[];
 }): LabPlan {
   const labId = validateLabId(opts.labId);
   if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > MAX_NODES) {
@@ -112,6 +140,7 @@ export function planLab(opts: {
     if (!/^node\d+$/.test(n) || Number(n.slice(4)) > opts.nodes)
       throw new Error(`no such node for legacy iptables: ${n}`);
   }
+  const lines = dockerPerNode(opts.docker ?? [], opts.nodes);
   const nodes = Array.from({ length: opts.nodes }, (_, k): NodePlan => {
     const i = k + 1;
     return {
@@ -124,6 +153,7 @@ export function planLab(opts: {
       wan: { interface: "eth0", segmentVeth: `${labId}-n${i}`, ipv4: WAN.node4(i), ipv6: v6(WAN.node6(i)) },
       lan: { interface: "eth1", segmentVeth: `${labId}-n${i}`, ipv4: LAN.node4(i), ipv6: v6(LAN.node6(i)) },
       docker: {
+        line: lines[k] as DockerLine,
         bip: `198.18.${i}.1/24`,
         bridgeSubnet: `198.18.${i}.0/24`,
         addressPool: `base=198.19.${i}.0/24,size=28`,

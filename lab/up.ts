@@ -1,7 +1,7 @@
 // Standing a lab up: segments and clients, then every node in parallel (network, private namespaces, users, sshd,
 // dockerd, published containers), then the SSH forwarder; returns once every published port answers.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { DOCKER_SOCKET, dockerdArgv, importImage, runServices, waitForServices } from "./docker";
+import { DOCKER_SOCKET, dockerdArgv, ensureDocker28, importImage, runServices, waitForServices } from "./docker";
 import { downLab } from "./down";
 import { sshBanner, startForwarder } from "./forwarder";
 import { buildImageTar } from "./image";
@@ -22,6 +22,8 @@ export interface UpOptions extends LabLocationOptions {
   readonly ipv6?: boolean;
   /** Nodes whose `iptables` (and so Docker) use iptables-legacy instead of iptables-nft, e.g. ["node3"]. */
   readonly legacyNodes?: readonly string[];
+  /** Docker per node, e.g. ["28", "node3=20.10"] (plan.ts `dockerPerNode`); default Docker 28 everywhere. */
+  readonly docker?: readonly string[];
   /** Leave a half-built lab in place for inspection instead of tearing it down. */
   readonly keepOnFailure?: boolean;
   readonly log?: (message: string) => void;
@@ -39,6 +41,7 @@ async function bringUpNode(
   node: NodePlan,
   publicKey: string,
   imageReady: Promise<void>,
+  docker28Root: string | undefined,
 ): Promise<BuiltNode> {
   await createNodeNetwork(plan, node);
   await createNodeNamespaces(paths, node, node.hostname);
@@ -51,7 +54,7 @@ async function bringUpNode(
     }
   }
   writeFileSync(paths.pidFile(`${node.name}.sshd`), `${await startSshd(paths, node)}\n`);
-  rememberDockerdArgv(paths, node.name, dockerdArgv(node.docker, plan.ipv6));
+  rememberDockerdArgv(paths, node.name, dockerdArgv(node.docker, plan.ipv6, docker28Root));
   const dockerVersion = await startDocker(paths, node);
   await imageReady;
   await importImage(paths, node);
@@ -93,8 +96,9 @@ export async function upLab(opts: UpOptions = {}): Promise<LabInventory> {
   const plan = planLab({
     labId: loc.labId,
     nodes: opts.nodes ?? 3,
-    ipv6: opts.ipv6 ?? false,
+    ipv6: opts.ipv6 ?? true,
     legacyNodes: opts.legacyNodes,
+    docker: opts.docker,
   });
   const rttMs = opts.rttMs ?? 0;
   const t0 = performance.now();
@@ -108,10 +112,13 @@ export async function upLab(opts: UpOptions = {}): Promise<LabInventory> {
     const imageReady = buildImageTar(paths.imageDir, paths.imageTar);
     imageReady.catch(() => undefined); // awaited by every node; this only avoids an unhandled rejection
     const publicKey = await ensureClientKey(paths);
+    const docker28Root = plan.nodes.some((n) => n.docker.line === "28") ? await ensureDocker28() : undefined;
     await createSegments(plan);
     await Promise.all(plan.clients.map((c) => createClient(plan, c)));
     log(`segments and clients ready (${since()})`);
-    const built = await Promise.all(plan.nodes.map((n) => bringUpNode(paths, plan, n, publicKey, imageReady)));
+    const built = await Promise.all(
+      plan.nodes.map((n) => bringUpNode(paths, plan, n, publicKey, imageReady, docker28Root)),
+    );
     log(`${built.length} nodes ready (${since()})`);
     const fwd = await startForwarder(paths, plan.nodes, rttMs);
     writeFileSync(paths.pidFile("forwarder"), `${fwd.pid}\n`);

@@ -37,7 +37,7 @@ const webPort = cfg.getNumber("webPort") ?? t.lab?.webPort ?? 8080;
 const admin = configuredObject<AdminAccess>(
   cfg,
   "admin",
-  t.lab && { port: t.lab.udpPort, protocol: "udp", from: t.lab.otherClient },
+  t.lab && { port: t.lab.udpPort, protocol: "udp", from: t.lab.otherClient, from6: t.lab.otherClient6 },
 );
 const persistence = cfg.getBoolean("persistence") ?? true;
 

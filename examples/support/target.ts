@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "pulumi-docker-firewall";
 import { z } from "zod";
-import { type LabInventory, loadInventory } from "../../lab/inventory";
+import { dockerLineOf, type LabInventory, loadInventory } from "../../lab/inventory";
 import { inventoryPath } from "../../lab/paths";
 
 export const CONFIG_NAMESPACE = "docker-firewall";
@@ -53,6 +53,8 @@ export interface LabAddresses {
   readonly trustedClient: string;
   /** Another client outside the load-balancer range (the lab's `denied` client): the examples' admin workstation. */
   readonly otherClient: string;
+  /** The other client's IPv6 address, when the lab has IPv6. */
+  readonly otherClient6?: string;
   /** The published TCP web port and UDP port of every lab node. */
   readonly webPort: number;
   readonly udpPort: number;
@@ -101,8 +103,8 @@ function fromLab(cfg: pulumi.Config, inventory: LabInventory): Target {
         ? connection
         : pulumi.secret({ ...connection, privateKey: readFileSync(node.privateKeyPath, "utf8") }),
       wanInterface: node.wan.interface,
-      // Docker 20.10 (the lab's) publishes ports over IPv6 but makes no ip6tables DOCKER-USER to filter them in.
-      ipv6: false,
+      // Docker 28 nodes have an IPv6 DOCKER-USER; 20.10 publishes over IPv6 but makes none to filter in.
+      ipv6: node.docker.ipv6 && dockerLineOf(node) === "28",
     };
   });
   const client = (name: string) => inventory.clients.find((c) => c.name === name);
@@ -115,6 +117,7 @@ function fromLab(cfg: pulumi.Config, inventory: LabInventory): Target {
       loadBalancers6: inventory.lbCidr6 ? [inventory.lbCidr6] : [],
       trustedClient: client("allowed")?.ipv4 ?? "198.51.100.10",
       otherClient: client("denied")?.ipv4 ?? "198.51.100.200",
+      otherClient6: client("denied")?.ipv6,
       webPort: web?.port ?? 8080,
       udpPort: udp?.port ?? 5353,
     },

@@ -3,6 +3,7 @@
 // This module parses it and derives the facts the planner needs: which backend holds Docker's DOCKER-USER,
 // whether IPv6 has one too, and whether the host can be managed at all.
 import type { IpFamily } from "../model/address";
+import { checkForward, unfilteredIpv6Warning } from "./forward-check";
 import { type LiveSet, parseIpsetSave } from "./ipset-text";
 import { hasChain, type IptablesSave, parseIptablesSave } from "./parse-iptables-save";
 
@@ -35,6 +36,8 @@ export interface HostState {
   readonly persisted: PersistedState;
   /** DNAT rules in ip6tables' nat table: Docker publishing container ports over IPv6. */
   readonly ipv6Dnat: number;
+  /** net.ipv6.conf.all.forwarding is on (Docker turns it on when it enables IPv6 on a network). */
+  readonly ipv6Forwarding: boolean;
   /** Why the sets could not be read (`ipset save` failed): `sets` is then unknown, not empty. */
   readonly ipsetError?: string;
 }
@@ -103,6 +106,7 @@ export function parseHostState(text: string, nonce: string): HostState {
     nftTables: (s.get("nfttables") ?? "").split("\n").filter((l) => l.startsWith("table ")),
     ...(s.get("dockerconf")?.trim() && { dockerConfig: s.get("dockerconf")?.trim() }),
     persisted: parsePersisted(s),
+    ipv6Forwarding: (s.get("v6fwd") ?? "").trim() === "1",
     ipv6Dnat: (s.get("v6dnat") ?? "").split("\n").reduce((n, l) => n + (/^\d+$/.test(l) ? Number(l) : 0), 0),
     ...(ipsetError && { ipsetError }),
   };
@@ -159,10 +163,10 @@ export function deriveFacts(state: HostState): HostFacts | { error: string } {
         "DOCKER-USER exists in both iptables-nft and iptables-legacy: rules in one would be silently bypassed or doubled by the other. Remove the stale backend's chains (or reboot) so Docker's backend is unambiguous.",
     };
   }
+  const nftBackend =
+    state.nftTables.some((t) => /docker-bridges/.test(t)) ||
+    /"firewall-backend"\s*:\s*"nftables"/.test(state.dockerConfig ?? "");
   if (!nft4 && !legacy4) {
-    const nftBackend =
-      state.nftTables.some((t) => /docker-bridges/.test(t)) ||
-      /"firewall-backend"\s*:\s*"nftables"/.test(state.dockerConfig ?? "");
     if (nftBackend) {
       return {
         error:
@@ -180,11 +184,15 @@ export function deriveFacts(state: HostState): HostFacts | { error: string } {
     ...(state.saves[backend].ipv4?.warnings ?? []),
     ...(state.saves[backend].ipv6?.warnings ?? []),
   ].filter((w) => !/iptables-legacy tables present/.test(w));
-  if (!families.includes("ipv6") && state.ipv6Dnat > 0) {
-    // Measured on Docker 20.10 with ip6tables enabled: ports are published over IPv6, yet no ip6tables DOCKER-USER.
-    warnings.push(
-      `Docker publishes container ports over IPv6 (${state.ipv6Dnat} DNAT rules in ip6tables) but ip6tables has no DOCKER-USER chain: IPv6 traffic to containers is NOT filtered by these rules. Upgrade Docker (27+ creates the IPv6 DOCKER-USER chain) or stop publishing over IPv6.`,
-    );
+  // Checked at every read: a chain nothing jumps to would make every apply "succeed" while filtering nothing.
+  for (const f of families) {
+    const check = checkForward(state.saves[backend][f] as IptablesSave, f, backend, nftBackend);
+    if (!check.ok) return { error: check.error };
+    if (check.warning) warnings.push(check.warning);
+  }
+  if (!families.includes("ipv6")) {
+    const v6 = unfilteredIpv6Warning(state.saves[backend].ipv6, state.ipv6Forwarding, state.ipv6Dnat);
+    if (v6) warnings.push(v6);
   }
   const ipsetProblem = !state.tools.has("ipset")
     ? "the ipset tool is not installed on the host (Debian/Ubuntu: apt-get install ipset; RHEL: dnf install ipset)"

@@ -20,6 +20,8 @@ s ipset
 command -v ipset >/dev/null 2>&1 && { ipset save 2>&1 || echo "ipset save failed: exit $?"; }
 s v6dnat
 for t in ip6tables-nft-save ip6tables-legacy-save; do case $t in *legacy*) grep -qx nat /proc/net/ip6_tables_names 2>/dev/null || continue;; esac; command -v "$t" >/dev/null 2>&1 && "$t" -t nat 2>/dev/null | grep -c -- "-j DNAT"; done
+s v6fwd
+cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null
 s nfttables
 command -v nft >/dev/null 2>&1 && nft list tables 2>&1
 s dockerconf

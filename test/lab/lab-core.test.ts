@@ -14,12 +14,13 @@ import {
   values,
 } from "../../lab/boot/unit-file";
 import { delayedPipe } from "../../lab/delay";
+import { dockerdArgv } from "../../lab/docker";
 import { lddLibraries } from "../../lab/image";
 import { emptyTablesScript } from "../../lab/netfilter-reset";
 import { nsfsMountPoints } from "../../lab/node-ns";
 import { uniqueLabId } from "../../lab/owner";
 import { locateLab } from "../../lab/paths";
-import { planLab, WAN } from "../../lab/plan";
+import { dockerPerNode, type NodePlan, planLab, WAN } from "../../lab/plan";
 import { type ProbeRow, probeResult, renderProbeTable } from "../../lab/probe";
 import { parseStat, withDescendants } from "../../lab/processes";
 import { hostKeyFingerprint, sshdConfig } from "../../lab/sshd";
@@ -54,6 +55,31 @@ describe("plan", () => {
     expect(() => planLab({ labId: "dfwt", nodes: 1, ipv6: false })).toThrow(/reserved/);
     expect(() => planLab({ labId: "ok", nodes: 0, ipv6: false })).toThrow(/nodes/);
     expect(() => planLab({ labId: "ok", nodes: 2, ipv6: false, legacyNodes: ["node3"] })).toThrow(/node3/);
+  });
+
+  it("chooses Docker per node: 28 by default, a bare version for all, nodeN=VERSION for one", () => {
+    expect(planLab({ labId: "x", nodes: 2, ipv6: true }).nodes.map((n) => n.docker.line)).toEqual(["28", "28"]);
+    expect(dockerPerNode(["28", "node3=20.10"], 3)).toEqual(["28", "28", "20.10"]);
+    expect(dockerPerNode(["node1=28", "20.10"], 2)).toEqual(["28", "20.10"]);
+    expect(() => dockerPerNode(["27"], 1)).toThrow(/--docker 27: version must be one of 28, 20.10/);
+    expect(() => dockerPerNode(["node4=28"], 3)).toThrow(/--docker node4=28: no such node/);
+    expect(() => dockerPerNode(["node1=29"], 3)).toThrow(/version must be/);
+  });
+
+  it("starts Docker 28 from the unpacked root with its containerd first on PATH, 20.10 from the system", () => {
+    const [n28, n2010] = planLab({ labId: "x", nodes: 2, ipv6: true, docker: ["node2=20.10"] }).nodes;
+    const a = dockerdArgv(n28?.docker as NodePlan["docker"], true, "/c/root");
+    expect(a.slice(0, 3)).toEqual([
+      "env",
+      expect.stringMatching(/^PATH=\/c\/root\/usr\/bin:/),
+      "/c/root/usr/sbin/dockerd",
+    ]);
+    expect(a).toContain("--ip6tables");
+    expect(a).not.toContain("--experimental");
+    const b = dockerdArgv(n2010?.docker as NodePlan["docker"], true);
+    expect(b[0]).toBe("/usr/sbin/dockerd");
+    expect(b).toContain("--experimental"); // 20.10 keeps ip6tables behind it
+    expect(() => dockerdArgv(n28?.docker as NodePlan["docker"], true)).toThrow(/unpacked Docker 28/);
   });
 
   it("makes fresh test lab ids that are valid and recognisable", () => {

@@ -1,9 +1,17 @@
 // The shared 3-node lab as the provider will see it: real SSH with pinned host keys, real dockerd with its
 // DOCKER-USER chain, and probes that show what traffic really passes.
 import { beforeAll, describe, expect, it } from "vitest";
-import { type LabInventory, labStatus, probeLab, rebootNode, renderProbeTable, sshExec } from "../../lab/index";
+import {
+  dockerLineOf,
+  type LabInventory,
+  labStatus,
+  probeLab,
+  rebootNode,
+  renderProbeTable,
+  sshExec,
+} from "../../lab/index";
 import { run } from "../../lab/proc";
-import { sharedLab } from "../support/lab";
+import { SHARED_FLEET, sharedLab } from "../support/lab";
 
 let lab: LabInventory;
 
@@ -12,6 +20,7 @@ beforeAll(async () => {
 });
 
 const node = (i: number) => lab.nodes[i] as LabInventory["nodes"][number];
+const onDocker = (line: "28" | "20.10") => lab.nodes.filter((n) => dockerLineOf(n) === line);
 
 describe("shared lab", () => {
   it("has 3 nodes, each its own host over SSH as root, the sudo user and the password-sudo user", async () => {
@@ -25,6 +34,20 @@ describe("shared lab", () => {
       expect(nosudo.code).not.toBe(0);
       expect(nosudo.stderr).toMatch(/a password is required/);
     }
+  });
+
+  it("is a mixed fleet whose inventory records each daemon's own version: 28 on nft, 28 on legacy, 20.10", async () => {
+    expect(SHARED_FLEET.legacyNodes).toEqual(["node2"]);
+    expect(lab.nodes.map((n) => [n.name, dockerLineOf(n), n.iptablesBackend])).toEqual([
+      ["node1", "28", "nft"],
+      ["node2", "28", "legacy"],
+      ["node3", "20.10", "nft"],
+    ]);
+    for (const n of lab.nodes) {
+      const live = await sshExec(n, "docker version --format '{{.Server.Version}}'");
+      expect(live.stdout.trim()).toBe(n.docker.version);
+    }
+    expect(onDocker("28")[0]?.docker.version).toMatch(/^28\.5\./);
   });
 
   it("pins host keys: the node's own key connects, another node's key is refused", async () => {
@@ -47,12 +70,28 @@ describe("shared lab", () => {
     }
   });
 
+  it("with IPv6: Docker 28 has a v6 DOCKER-USER that FORWARD jumps to first, and drops what it does not publish", async () => {
+    if (!lab.ipv6) return;
+    for (const n of onDocker("28")) {
+      const filter = (await sshExec(n, "ip6tables-save -t filter")).stdout;
+      expect(filter).toContain(":DOCKER-USER - [0:0]");
+      expect(filter).toContain(":FORWARD DROP");
+      expect(filter.split("\n").filter((l) => l.startsWith("-A FORWARD"))).toEqual([
+        "-A FORWARD -j DOCKER-USER",
+        "-A FORWARD -j DOCKER-FORWARD",
+      ]);
+      // Docker 28 creates DOCKER-USER empty: nothing may rely on a trailing RETURN.
+      expect(filter.split("\n").filter((l) => l.startsWith("-A DOCKER-USER"))).toEqual([]);
+    }
+  });
+
   it("with IPv6: Docker 20.10 publishes ports over v6 (ip6tables DNAT) but makes no v6 DOCKER-USER chain", async () => {
     if (!lab.ipv6) return;
-    const n = node(0);
+    const n = onDocker("20.10")[0] as LabInventory["nodes"][number];
+    const i = n.name.slice(4);
     expect(n.wan.ipv6).toBeDefined();
     const nat = await sshExec(n, "ip6tables-save -t nat");
-    expect(nat.stdout).toMatch(/-A DOCKER .*--dport 8080 -j DNAT --to-destination \[2001:db8:1:1:/);
+    expect(nat.stdout).toMatch(new RegExp(`-A DOCKER .*--dport 8080 -j DNAT --to-destination \\[2001:db8:1:${i}:`));
     const filter = await sshExec(n, "ip6tables-save -t filter");
     expect(filter.stdout).toContain(":DOCKER-ISOLATION-STAGE-1");
     // Ground truth for the provider: on this Docker, a v6 DOCKER-USER chain and its FORWARD jump are not Docker's.
@@ -80,22 +119,27 @@ describe("shared lab", () => {
     for (const r of rows.filter((x) => x.protocol === "tcp")) expect(r.detail).toBe(`dfwlab ${r.node} web`);
   });
 
-  it("a DOCKER-USER DROP added by hand closes exactly that port for exactly that client; reboot clears it", async () => {
-    const n = node(0);
-    const denied = lab.clients.find((c) => c.name === "denied")?.ipv4;
-    const rule = `-s ${denied} -p tcp -m conntrack --ctorigdstport 8080 --ctdir ORIGINAL -j DROP`;
-    const add = await sshExec(n, `sudo -n iptables -I DOCKER-USER ${rule}`, { user: n.sudoUser });
-    expect(add).toMatchObject({ code: 0, stderr: "" });
-    const closed = await probeLab(lab, { families: ["ipv4"] });
-    expect(closed.filter((r) => r.result === "blocked").map((r) => [r.client, r.node, r.port, r.protocol])).toEqual([
-      ["denied", n.name, 8080, "tcp"],
-    ]);
-    const reboot = await rebootNode(lab, n.name);
-    console.log(`reboot of ${n.name}: ${reboot.ms} ms, start order ${reboot.order.join(" → ")}`);
-    expect((await sshExec(n, "iptables -S DOCKER-USER")).stdout).toBe("-N DOCKER-USER\n-A DOCKER-USER -j RETURN\n");
-    const reopened = await probeLab(lab, { families: ["ipv4"] });
-    expect(reopened.filter((r) => r.result !== "open")).toEqual([]);
-  });
+  it.each(["28", "20.10"] as const)(
+    "Docker %s: a DOCKER-USER DROP added by hand closes exactly that port for exactly that client; reboot clears it",
+    async (line) => {
+      const n = onDocker(line)[0] as LabInventory["nodes"][number];
+      const denied = lab.clients.find((c) => c.name === "denied")?.ipv4;
+      const rule = `-s ${denied} -p tcp -m conntrack --ctorigdstport 8080 --ctdir ORIGINAL -j DROP`;
+      const add = await sshExec(n, `sudo -n iptables -I DOCKER-USER ${rule}`, { user: n.sudoUser });
+      expect(add).toMatchObject({ code: 0, stderr: "" });
+      const closed = await probeLab(lab, { families: ["ipv4"] });
+      expect(closed.filter((r) => r.result === "blocked").map((r) => [r.client, r.node, r.port, r.protocol])).toEqual([
+        ["denied", n.name, 8080, "tcp"],
+      ]);
+      const reboot = await rebootNode(lab, n.name);
+      console.log(`reboot of ${n.name}: ${reboot.ms} ms, start order ${reboot.order.join(" → ")}`);
+      // 20.10 ends its fresh chain with RETURN; 28 leaves it empty.
+      const fresh = line === "20.10" ? "-N DOCKER-USER\n-A DOCKER-USER -j RETURN\n" : "-N DOCKER-USER\n";
+      expect((await sshExec(n, "iptables -S DOCKER-USER")).stdout).toBe(fresh);
+      const reopened = await probeLab(lab, { families: ["ipv4"] });
+      expect(reopened.filter((r) => r.result !== "open")).toEqual([]);
+    },
+  );
 
   it("reports its figures: up time and memory per node", async () => {
     const status = await labStatus(lab);
@@ -103,7 +147,9 @@ describe("shared lab", () => {
     console.log(`lab ${lab.labId}: up of ${lab.nodes.length} nodes took ${lab.upMs} ms`);
     for (const n of status.nodes) {
       const parts = Object.entries(n.rssKiB.byCommand).map(([cmd, kib]) => `${cmd} ${mib(kib)}`);
-      console.log(`${n.name}: RSS ${mib(n.rssKiB.total)} MiB (${parts.join(", ")})`);
+      console.log(
+        `${n.name} (Docker ${lab.nodes.find((x) => x.name === n.name)?.docker.version}): RSS ${mib(n.rssKiB.total)} MiB (${parts.join(", ")})`,
+      );
       expect(n.sshd.alive && n.dockerd.alive).toBe(true);
       expect(n.sshd.banner).toMatch(/^SSH-2\.0-OpenSSH/);
     }

@@ -32,7 +32,7 @@ function runDemo(args: string[]): Promise<{ code: number | null; output: string 
 
 describe("npm run demo", () => {
   it("applies, detects tampering, repairs, and leaves the policy's traffic matrix, then nothing behind", {
-    timeout: 240_000,
+    timeout: 420_000,
   }, async () => {
     mkdirSync(LAB.stateDir, { recursive: true });
     claimLab(locateLab(LAB)); // the next test run tears the lab down should this one die first
@@ -55,27 +55,39 @@ describe("npm run demo", () => {
         "node2-persistence",
       ]);
 
-    // Before: everything open. After the repair: the policy, on all three nodes (node3 runs iptables-legacy).
+    // Before: everything open. After the repair: the policy on the default mixed fleet (node1 Docker 28 on nft,
+    // node2 Docker 28 on iptables-legacy, node3 Docker 20.10), over IPv4 and, on the Docker 28 nodes, over IPv6;
+    // Docker 20.10 has no IPv6 DOCKER-USER, so node3 stays open over IPv6.
     expect(result.matrices.before.every((r) => r.result === "open")).toBe(true);
     const cells = (rows: DemoResult["matrices"]["repaired"]) =>
-      Object.fromEntries(rows.map((r) => [`${r.client} ${r.node} ${r.port}/${r.protocol}`, r.result]));
+      Object.fromEntries(rows.map((r) => [`${r.client} ${r.family} ${r.node} ${r.port}/${r.protocol}`, r.result]));
     const want: Record<string, string> = {};
     for (const node of ["node1", "node2", "node3"]) {
-      Object.assign(want, {
-        [`allowed ${node} 8080/tcp`]: "open",
-        [`allowed ${node} 5353/udp`]: "blocked",
-        [`denied ${node} 8080/tcp`]: "blocked",
-        [`denied ${node} 5353/udp`]: "open",
-        [`lanpeer ${node} 8080/tcp`]: "open",
-        [`lanpeer ${node} 5353/udp`]: "open",
-      });
+      for (const family of ["ipv4", "ipv6"]) {
+        const filtered = family === "ipv4" || node !== "node3";
+        Object.assign(want, {
+          [`allowed ${family} ${node} 8080/tcp`]: "open",
+          [`allowed ${family} ${node} 5353/udp`]: filtered ? "blocked" : "open",
+          [`denied ${family} ${node} 8080/tcp`]: filtered ? "blocked" : "open",
+          [`denied ${family} ${node} 5353/udp`]: "open",
+          [`lanpeer ${family} ${node} 8080/tcp`]: "open",
+          [`lanpeer ${family} ${node} 5353/udp`]: "open",
+        });
+      }
     }
     expect(cells(result.matrices.applied)).toEqual(want);
     expect(cells(result.matrices.repaired)).toEqual(want);
+    // The IPv6 rows changed from open to blocked as the policy says, on the Docker 28 nodes only.
+    expect(
+      result.matrices.applied
+        .filter((r) => r.family === "ipv6" && r.result === "blocked")
+        .map((r) => `${r.client} ${r.node} ${r.port}/${r.protocol}`)
+        .sort(),
+    ).toEqual(["allowed node1 5353/udp", "allowed node2 5353/udp", "denied node1 8080/tcp", "denied node2 8080/tcp"]);
     // The tampering was real: the denied client got in where the rule was deleted and where it joined the set.
     expect(cells(result.matrices.tampered)).toMatchObject({
-      "denied node1 8080/tcp": "open",
-      "denied node2 8080/tcp": "open",
+      "denied ipv4 node1 8080/tcp": "open",
+      "denied ipv4 node2 8080/tcp": "open",
     });
 
     // The private key never reached the saved state.

@@ -1,5 +1,5 @@
 // The shared lab for the vitest run (plus, re-exported, the lab's small ssh2 client).
-// One 3-node lab (id "dfwlt…", fresh per run) is brought up lazily by the first test file that asks for it and
+// One 3-node mixed-fleet lab (id "dfwlt…", fresh per run) is brought up lazily by the first test file that asks for it and
 // reused by the others; test/support/lab-global-setup.ts tears it down when the run ends.
 import { existsSync } from "node:fs";
 import { inject } from "vitest";
@@ -11,6 +11,9 @@ declare module "vitest" {
     sharedLab: { labId: string; stateDir: string; inventoryPath: string; ipv6: boolean };
   }
 }
+
+/** The fleet a real operator has: Docker 28 on nft (node1), Docker 28 on legacy (node2), Docker 20.10 (node3). */
+export const SHARED_FLEET = { legacyNodes: ["node2"], docker: ["28", "node3=20.10"] } as const;
 
 let cached: Promise<LabInventory> | undefined;
 
@@ -33,7 +36,13 @@ export function sharedLab(): Promise<LabInventory> {
       if (await healthy(inventory)) return inventory;
     }
     const started = performance.now();
-    const inventory = await upLab({ labId: where.labId, stateDir: where.stateDir, nodes: 3, ipv6: where.ipv6 });
+    const inventory = await upLab({
+      labId: where.labId,
+      stateDir: where.stateDir,
+      nodes: 3,
+      ipv6: where.ipv6,
+      ...SHARED_FLEET,
+    });
     console.log(`shared lab ${where.labId}: up in ${Math.round(performance.now() - started)} ms`);
     return inventory;
   })();

@@ -63,6 +63,21 @@ describe("planChainChanges", () => {
     expect(plan.changes.filter((c) => c.kind === "unmanaged")).toHaveLength(2);
   });
 
+  it("exclusive mode on Docker 28's RETURN-less chain: managed rules only, no RETURN invented", () => {
+    const empty = planChainChanges("ipv4", saved([]), [{ tag: a, lines: [managed(a, 80)] }], { exclusive: true });
+    expect(empty.expected).toEqual([managed(a, 80)]);
+    const live = saved([foreign(1), managed(a, 80), foreign(2)]);
+    const plan = planChainChanges("ipv4", live, [{ tag: b, lines: [managed(b, 81)] }], { exclusive: true });
+    expect(plan.expected).toEqual([managed(a, 80), managed(b, 81)]);
+    expect(
+      applyRestoreOps(
+        live.map((r) => r.line),
+        plan.script,
+      ),
+    ).toEqual(plan.expected);
+    expect(plan.changes.filter((c) => c.kind === "unmanaged")).toHaveLength(2);
+  });
+
   it("keeps a priority change an update of that block only", () => {
     const a2 = { priority: 300, id: "a" };
     const live = saved([managed(a, 80), managed(b, 81), ret]);
