@@ -1,0 +1,176 @@
+// A real Docker 29 (built by scripts/install-docker29.sh) with --firewall-backend=nftables in a scratch network
+// namespace: what it creates, read back from the kernel with `nft -j list ruleset`. Skipped only when the binary
+// or containerd 2 (scripts/install-docker28.sh) is not in the cache.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildImageTar, IMAGE_NAME } from "../../lab/image";
+import { spawnDaemon, waitFor } from "../../lab/proc";
+import { readProc, stopProcesses } from "../../lab/processes";
+import {
+  detectFirewallBackend,
+  type FirewallBackendFact,
+  formatAcceptMark,
+  type NftRuleset,
+  parseNftRulesetJson,
+} from "../../provider/netfilter/firewall-backend";
+import { parseIptablesSave } from "../../provider/netfilter/parse-iptables-save";
+import { run, ScratchNamespace } from "../support/netns";
+
+const REPO = resolve(__dirname, "../..");
+const DOCKERD = join(process.env.DFW_DOCKER29_DIR ?? join(REPO, ".cache/docker29"), "bin", "dockerd");
+const CONTAINERD_BIN = join(process.env.DFW_DOCKER28_DIR ?? join(REPO, ".cache/docker28"), "root", "usr", "bin");
+const missing = [DOCKERD, join(CONTAINERD_BIN, "containerd")].filter((p) => !existsSync(p));
+if (missing.length > 0) {
+  console.warn(
+    `docker29 smoke test skipped: ${missing.join(", ")} not built (run scripts/install-docker29.sh and scripts/install-docker28.sh)`,
+  );
+}
+
+const MARK = "0x2b00/0xff00";
+const PUBLISHED = 18080;
+
+describe.skipIf(missing.length > 0)("Docker 29 with --firewall-backend=nftables (real dockerd)", () => {
+  let ns: ScratchNamespace;
+  let dir: string;
+  let pid: number | undefined;
+  let ruleset: NftRuleset;
+  let rulesetJson: string;
+  const sock = () => `unix://${dir}/docker.sock`;
+  const docker = (args: string[], stdin?: string) => run(["docker", "-H", sock(), ...args], stdin);
+
+  beforeAll(async () => {
+    ns = await ScratchNamespace.create("dfw29");
+    // Short path: containerd's socket lives under the exec root and unix socket paths are limited to 108 bytes.
+    dir = mkdtempSync("/tmp/dfw29-");
+    for (const d of ["data", "exec", "image"]) mkdirSync(join(dir, d));
+    // This moby gives containers a time namespace, which Debian 12's runc 1.1.5 does not know ("namespace {time}
+    // does not exist"); moby's own escape hatch turns it off.
+    writeFileSync(join(dir, "daemon.json"), `${JSON.stringify({ features: { "time-namespaces": false } })}\n`);
+    // Docker's nftables backend does not enable forwarding itself (docs/docker29-nftables.md); the netns is ours.
+    await ns.mustRun(["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]);
+    const dockerd = [
+      DOCKERD,
+      `--config-file=${dir}/daemon.json`,
+      `--data-root=${dir}/data`,
+      `--exec-root=${dir}/exec`,
+      `--pidfile=${dir}/dockerd.pid`,
+      `--host=${sock()}`,
+      "--storage-driver=vfs",
+      "--exec-opt=native.cgroupdriver=cgroupfs",
+      "--firewall-backend=nftables",
+      `--bridge-accept-fwmark=${MARK}`,
+      // IPv6 on docker0, so the ip6 table gets docker0's chains (and the mark rule) too.
+      "--ipv6",
+      "--fixed-cidr-v6=fd00:d29::/64",
+      "--userland-proxy=false",
+      "--log-level=warn",
+    ];
+    // A private mount namespace with its own /run: containerd's shim sockets and dockerd's netns bind mounts stay
+    // out of the machine's. unshare, nsenter and sh each exec the next, so the pid is dockerd's.
+    const argv = [
+      "unshare",
+      "--mount",
+      "--propagation=private",
+      "nsenter",
+      `--net=/run/netns/${ns.name}`,
+      "sh",
+      "-c",
+      'mount -t tmpfs -o mode=0755 dfw29-run /run && exec "$@"',
+      "sh",
+      ...dockerd,
+    ];
+    const env = {
+      PATH: `${CONTAINERD_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      HOME: "/root",
+    };
+    pid = spawnDaemon(argv, join(dir, "dockerd.log"), env);
+    await waitFor("dockerd 29 to answer", 120_000, async () => {
+      const r = await docker(["version", "--format", "{{.Server.Version}}"]);
+      return r.code === 0 ? r.stdout.trim() : undefined;
+    });
+    const tar = join(dir, "image", "rootfs.tar");
+    await buildImageTar(join(dir, "image"), tar);
+    const imported = await run(["sh", "-c", 'docker -H "$1" import - "$2" < "$3"', "sh", sock(), IMAGE_NAME, tar]);
+    expect(imported.code, imported.stderr).toBe(0);
+    const started = await docker([
+      "run",
+      "-d",
+      "--name",
+      "web",
+      "-p",
+      `${PUBLISHED}:80`,
+      IMAGE_NAME,
+      "httpd",
+      "-f",
+      "-p",
+      "80",
+      "-h",
+      "/www",
+    ]);
+    expect(started.code, started.stderr).toBe(0);
+    rulesetJson = await ns.mustRun(["nft", "-j", "list", "ruleset"]);
+    ruleset = parseNftRulesetJson(rulesetJson);
+    if (process.env.DFW_DOCKER29_CAPTURE) {
+      writeFileSync(`${process.env.DFW_DOCKER29_CAPTURE}.json`, rulesetJson);
+      writeFileSync(`${process.env.DFW_DOCKER29_CAPTURE}.nft`, await ns.mustRun(["nft", "list", "ruleset"]));
+    }
+  });
+
+  afterAll(async () => {
+    if (pid !== undefined) {
+      await docker(["rm", "-f", "web"]);
+      const p = readProc(pid);
+      if (p) await stopProcesses([p], 30_000);
+    }
+    await ns?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("is Docker 29 and says it uses nftables", async () => {
+    const info = await docker(["info", "--format", "{{.ServerVersion}} {{json .FirewallBackend}}"]);
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.stdout).toMatch(/^29\./);
+    expect(info.stdout).toContain('"Driver":"nftables"');
+  });
+
+  it("creates ip and ip6 docker-bridges tables with a filter-FORWARD chain at priority filter (0)", () => {
+    for (const family of ["ip", "ip6"]) {
+      expect(ruleset.tables).toContainEqual({ family, name: "docker-bridges" });
+      expect(ruleset.baseChains).toContainEqual({
+        family,
+        table: "docker-bridges",
+        name: "filter-FORWARD",
+        type: "filter",
+        hook: "forward",
+        prio: 0,
+        policy: "accept",
+      });
+    }
+    // Nothing else hooks forward: a chain of ours at filter - 1 runs first.
+    expect(ruleset.baseChains.filter((c) => c.hook === "forward").map((c) => c.table)).toEqual([
+      "docker-bridges",
+      "docker-bridges",
+    ]);
+  });
+
+  it("accepts the configured mark in docker0's forward-in chain, and the published port is ruled", () => {
+    const fact = detectFirewallBackend({ nft: ruleset, saves: { nft: {}, legacy: {} } }) as FirewallBackendFact;
+    expect(fact.backend).toBe("nftables");
+    expect(fact.families).toEqual(["ipv4", "ipv6"]);
+    expect(fact.acceptMark && formatAcceptMark(fact.acceptMark)).toBe(MARK);
+    expect(fact.warnings).toEqual([]);
+    const marked = ruleset.rules.filter((r) => r.comment === "ALLOW FW MARK").map((r) => `${r.family} ${r.chain}`);
+    expect(marked).toEqual(["ip filter-forward-in__docker0", "ip6 filter-forward-in__docker0"]);
+    expect(rulesetJson).toContain(`"right": ${PUBLISHED}`);
+  });
+
+  it("leaves iptables alone: no DOCKER-USER (nor any chain of Docker's) in either backend or family", async () => {
+    for (const save of ["iptables-nft-save", "ip6tables-nft-save", "iptables-legacy-save", "ip6tables-legacy-save"]) {
+      const text = await ns.mustRun([save]);
+      if (text.includes("*filter"))
+        expect([...(parseIptablesSave(text).tables.get("filter")?.chains.keys() ?? [])]).not.toContain("DOCKER-USER");
+      expect(text).not.toMatch(/DOCKER/);
+    }
+  });
+});
