@@ -36,6 +36,7 @@ describe.skipIf(missing.length > 0)("Docker 29 with --firewall-backend=nftables 
   let pid: number | undefined;
   let ruleset: NftRuleset;
   let rulesetJson: string;
+  let client: ScratchNamespace | undefined;
   const sock = () => `unix://${dir}/docker.sock`;
   const docker = (args: string[], stdin?: string) => run(["docker", "-H", sock(), ...args], stdin);
 
@@ -118,8 +119,9 @@ describe.skipIf(missing.length > 0)("Docker 29 with --firewall-backend=nftables 
   });
 
   afterAll(async () => {
+    await client?.destroy();
     if (pid !== undefined) {
-      await docker(["rm", "-f", "web"]);
+      await docker(["rm", "-f", "web", "routed"]);
       const p = readProc(pid);
       if (p) await stopProcesses([p], 30_000);
     }
@@ -172,5 +174,56 @@ describe.skipIf(missing.length > 0)("Docker 29 with --firewall-backend=nftables 
         expect([...(parseIptablesSave(text).tables.get("filter")?.chains.keys() ?? [])]).not.toContain("DOCKER-USER");
       expect(text).not.toMatch(/DOCKER/);
     }
+  });
+
+  // The design's premise (docs/docker29-nftables.md), on real packets: in a chain of ours at filter - 1 an accept
+  // does not override Docker's drop, setting dockerd's accept mark does, and a drop is final. A routed-mode network
+  // (no DNAT, no raw "DROP DIRECT ACCESS") lets a client reach the container's unpublished port up to Docker's
+  // "UNPUBLISHED PORT DROP".
+  it("a table of ours at filter - 1: accept is not final, the accept mark is, drop is final", async () => {
+    client = await ScratchNamespace.create("dfw29c");
+    await ns.mustRun(["ip", "link", "add", "v29h", "type", "veth", "peer", "name", "v29c", "netns", client.name]);
+    await ns.mustRun(["ip", "addr", "add", "198.51.100.1/24", "dev", "v29h"]);
+    await ns.mustRun(["ip", "link", "set", "v29h", "up"]);
+    await client.mustRun(["ip", "addr", "add", "198.51.100.2/24", "dev", "v29c"]);
+    await client.mustRun(["ip", "link", "set", "v29c", "up"]);
+    await client.mustRun(["ip", "route", "add", "192.0.2.0/24", "via", "198.51.100.1"]);
+    const net = ["network", "create", "-o", "com.docker.network.bridge.gateway_mode_ipv4=routed"];
+    const created = await docker([...net, "--subnet", "192.0.2.0/24", "br29"]);
+    expect(created.code, created.stderr).toBe(0);
+    const httpd = "httpd -p 81 -h /www && exec httpd -f -p 80 -h /www";
+    const routed = ["run", "-d", "--name", "routed", "--network", "br29", "--ip", "192.0.2.2", "-p", "80:80"];
+    const started = await docker([...routed, IMAGE_NAME, "sh", "-c", httpd]);
+    expect(started.code, started.stderr).toBe(0);
+    const get = async (port: number) =>
+      (await client?.exec(["curl", "-sf", "-o", "/dev/null", "--max-time", "3", `http://192.0.2.2:${port}/`]))?.code ===
+      0;
+    const ours = (rule: string) =>
+      ns.mustRun(
+        ["nft", "-f", "-"],
+        [
+          "table inet docker-firewall {}",
+          "delete table inet docker-firewall",
+          "table inet docker-firewall {",
+          "  chain forward {",
+          "    type filter hook forward priority filter - 1; policy accept;",
+          `    ${rule}`,
+          "  }",
+          "}",
+          "",
+        ].join("\n"),
+      );
+    await waitFor("the published port of the routed container", 30_000, async () =>
+      (await get(80)) ? true : undefined,
+    );
+    expect(await get(81)).toBe(false); // Docker: UNPUBLISHED PORT DROP
+    await ours("ip daddr 192.0.2.2 tcp dport 81 accept");
+    expect(await get(81)).toBe(false); // our accept is not final
+    await ours("ip daddr 192.0.2.2 tcp dport 81 meta mark set meta mark & 0xffff00ff | 0x2b00 accept");
+    expect(await get(81)).toBe(true); // Docker's "ALLOW FW MARK" accepts it
+    await ours("ip daddr 192.0.2.2 tcp dport 80 drop");
+    expect(await get(80)).toBe(false); // a drop is final, published or not
+    const listed = await ns.mustRun(["nft", "list", "chain", "inet", "docker-firewall", "forward"]);
+    expect(listed).toContain("type filter hook forward priority filter - 1; policy accept;");
   });
 });
