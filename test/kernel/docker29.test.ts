@@ -195,8 +195,8 @@ describe.skipIf(missing.length > 0)("Docker 29 with --firewall-backend=nftables 
     const routed = ["run", "-d", "--name", "routed", "--network", "br29", "--ip", "192.0.2.2", "-p", "80:80"];
     const started = await docker([...routed, IMAGE_NAME, "sh", "-c", httpd]);
     expect(started.code, started.stderr).toBe(0);
-    const get = async (port: number) =>
-      (await client?.exec(["curl", "-sf", "-o", "/dev/null", "--max-time", "3", `http://192.0.2.2:${port}/`]))?.code ===
+    const get = async (port: number, host = "192.0.2.2") =>
+      (await client?.exec(["curl", "-sf", "-o", "/dev/null", "--max-time", "3", `http://${host}:${port}/`]))?.code ===
       0;
     const ours = (rule: string) =>
       ns.mustRun(
@@ -223,6 +223,14 @@ describe.skipIf(missing.length > 0)("Docker 29 with --firewall-backend=nftables 
     expect(await get(81)).toBe(true); // Docker's "ALLOW FW MARK" accepts it
     await ours("ip daddr 192.0.2.2 tcp dport 80 drop");
     expect(await get(80)).toBe(false); // a drop is final, published or not
+    // docker0's web container behind DNAT (nat mode): the forward hook sees the container's port, so a published
+    // port is matched by its original destination.
+    expect(await get(PUBLISHED, "198.51.100.1")).toBe(true);
+    await ours(`tcp dport ${PUBLISHED} drop`);
+    expect(await get(PUBLISHED, "198.51.100.1")).toBe(true); // after DNAT the port is 80
+    // proto-dst needs its protocol first (nft 1.0.6: "Can't parse symbolic invalid expressions" without it).
+    await ours(`meta l4proto tcp ct original proto-dst ${PUBLISHED} drop`);
+    expect(await get(PUBLISHED, "198.51.100.1")).toBe(false);
     const listed = await ns.mustRun(["nft", "list", "chain", "inet", "docker-firewall", "forward"]);
     expect(listed).toContain("type filter hook forward priority filter - 1; policy accept;");
   });
