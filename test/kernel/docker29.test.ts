@@ -130,10 +130,12 @@ describe.skipIf(missing.length > 0)("Docker 29 with --firewall-backend=nftables 
   });
 
   it("is Docker 29 and says it uses nftables", async () => {
-    const info = await docker(["info", "--format", "{{.ServerVersion}} {{json .FirewallBackend}}"]);
-    expect(info.code, info.stderr).toBe(0);
-    expect(info.stdout).toMatch(/^29\./);
-    expect(info.stdout).toContain('"Driver":"nftables"');
+    // Straight from the API: the docker CLI on PATH may be Debian 12's 20.10, whose `info` lacks the field.
+    const r = await run(["curl", "-sf", "--unix-socket", `${dir}/docker.sock`, "http://docker/info"]);
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout) as { ServerVersion: string; FirewallBackend?: { Driver: string } };
+    expect(info.ServerVersion).toMatch(/^29\./);
+    expect(info.FirewallBackend?.Driver).toBe("nftables");
   });
 
   it("creates ip and ip6 docker-bridges tables with a filter-FORWARD chain at priority filter (0)", () => {
