@@ -1,6 +1,7 @@
 // A real Docker 29 (built by scripts/install-docker29.sh) with --firewall-backend=nftables in a scratch network
 // namespace: what it creates, read back from the kernel with `nft -j list ruleset`. Skipped only when the binary
-// or containerd 2 (scripts/install-docker28.sh) is not in the cache.
+// or containerd 2 (scripts/install-docker28.sh) is not in the cache (DFW_DOCKER29_DIR / DFW_DOCKER28_DIR name the
+// scripts' DFW_CACHE_DIR when it was moved). DFW_DOCKER29_CAPTURE=<path prefix> saves the ruleset (the unit fixtures).
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
