@@ -4,6 +4,7 @@
 // adopting a rule below it would move that rule above it (our rules sit above foreign ones).
 import type { IpFamily } from "../model/address";
 import { PRIORITY_MAX } from "../model/limits";
+import { comment as commentSchema } from "../model/primitives";
 import type { LiveSet } from "../netfilter/ipset-text";
 import type { KernelRule } from "../netfilter/kernel-rule";
 import type { SavedRule } from "../netfilter/parse-iptables-save";
@@ -89,7 +90,13 @@ function readFamily(
       return;
     }
     const read = readForeignRule(r.line, family);
-    let c: Candidate = read.ok ? candidateOf(read.rule, read.comment) : { ok: false, reason: read.reason };
+    const notes = read.ok ? [...read.notes] : [];
+    // A comment is no part of the policy: one our model refuses is left out rather than the rule.
+    const kept = read.ok && read.comment !== undefined ? commentSchema.safeParse(read.comment) : undefined;
+    if (kept && !kept.success)
+      notes.push(`its comment was left out: it ${kept.error.issues[0]?.message ?? "is invalid"}`);
+    const comment = kept?.success ? kept.data : undefined;
+    let c: Candidate = read.ok ? candidateOf(read.rule, comment) : { ok: false, reason: read.reason };
     if (c.ok) {
       const bad = setsOf(c.input)
         .map((name) => judge(name, family))
@@ -105,7 +112,7 @@ function readFamily(
       blockedBy = `below ${family} rule ${i + 1}, which cannot be adopted: adopting this one would move it above that rule`;
       return;
     }
-    items.push({ family, rules: [read.rule], lines: [r.line], input: c.input, notes: [...read.notes] });
+    items.push({ family, rules: [read.rule], lines: [r.line], input: c.input, notes });
   });
   return mergeLogPairs(items);
 }

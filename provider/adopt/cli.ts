@@ -7,7 +7,7 @@ import { type Connection, type ConnectionArgs, describeConnection, parseConnecti
 import { DOCKER_USER } from "../netfilter/kernel-rule";
 import { chainRules } from "../netfilter/parse-iptables-save";
 import { observedHostKey } from "../node/host-key";
-import { sshSession } from "../node/session";
+import { type HostSession, sshSession } from "../node/session";
 import { defaultPool } from "../node/ssh-pool";
 import { readHostState } from "../node/transaction";
 import { type AdoptPlan, planAdoption } from "./adopt-plan";
@@ -101,10 +101,9 @@ export function summary(plan: AdoptPlan, host: string): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** Reads the host and returns the program text and the plan. */
-export async function adopt(o: AdoptOptions, env: NodeJS.ProcessEnv): Promise<{ program: string; plan: AdoptPlan }> {
-  const conn = connectionOf(o, env);
-  const { state, facts } = await readHostState(sshSession(conn));
+/** One read of the host (no lock: nothing is written) -> the adoption plan and the host's backend. */
+export async function readAndPlan(session: HostSession): Promise<{ plan: AdoptPlan; backend: string }> {
+  const { state, facts } = await readHostState(session);
   const chains = Object.fromEntries(
     facts.families.map((f) => {
       const save = state.saves[facts.backend][f];
@@ -112,6 +111,13 @@ export async function adopt(o: AdoptOptions, env: NodeJS.ProcessEnv): Promise<{ 
     }),
   );
   const plan = planAdoption({ chains, sets: state.sets, setsKnown: state.ipsetError === undefined });
+  return { plan, backend: facts.backend };
+}
+
+/** Reads the host over SSH and returns the program text and the plan. */
+export async function adopt(o: AdoptOptions, env: NodeJS.ProcessEnv): Promise<{ program: string; plan: AdoptPlan }> {
+  const conn = connectionOf(o, env);
+  const { plan, backend } = await readAndPlan(sshSession(conn));
   const hostKey = o.hostKey ?? observedHostKey(conn);
   const program = renderProgram(plan, {
     name: o.name,
@@ -122,7 +128,7 @@ export async function adopt(o: AdoptOptions, env: NodeJS.ProcessEnv): Promise<{ 
       sudo: o.sudo,
       ...(hostKey !== undefined && { hostKey }),
     },
-    source: `${describeConnection(conn)}, iptables-${facts.backend}`,
+    source: `${describeConnection(conn)}, iptables-${backend}`,
   });
   return { program, plan };
 }
