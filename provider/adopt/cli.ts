@@ -89,10 +89,14 @@ export function connectionOf(o: AdoptOptions, env: NodeJS.ProcessEnv): Connectio
   return parseConnection(args);
 }
 
+/** Text for a terminal: anything but printable ASCII and newlines is shown escaped. */
+export const printable = (s: string) =>
+  s.replace(/[^\x20-\x7e\n]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
 /** One line per flagged rule, escaped: host text must not drive the terminal. */
 export function summary(plan: AdoptPlan, host: string): string {
   const lines = [
-    `adopt ${host}: ${plan.rules.length} rule(s) and ${plan.sets.length} set(s) adopted, ${plan.flagged.length} line(s) not adopted, ${plan.skipped.length} left to their owner.`,
+    `adopt ${printable(host)}: ${plan.rules.length} rule(s) and ${plan.sets.length} set(s) adopted, ${plan.flagged.length} line(s) not adopted, ${plan.skipped.length} left to their owner.`,
     ...plan.flagged.map((f) => `  not adopted [${f.family}] ${tsString(f.line)}\n    why: ${tsString(f.reason)}`),
     plan.exclusive
       ? "  exclusive mode is on: the first `pulumi up` replaces the untagged rules by the tagged ones."
@@ -134,6 +138,10 @@ export async function adopt(o: AdoptOptions, env: NodeJS.ProcessEnv): Promise<{ 
 }
 
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const parsed = parseAdoptArgs(argv);
   if ("error" in parsed) {
     process.stderr.write(`${parsed.error}\n\n${USAGE}\n`);
@@ -147,8 +155,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.stderr.write(summary(plan, o.host));
     return 0;
   } catch (e) {
-    // Errors of the SSH layer name the host and never carry a credential.
-    process.stderr.write(`adopt ${o.host}: ${(e as Error).message}\n`);
+    // Errors of the SSH layer name the host and never carry a credential; other bytes must not drive the terminal.
+    process.stderr.write(`adopt ${printable(o.host)}: ${printable((e as Error).message)}\n`);
     return 1;
   } finally {
     defaultPool.closeAll();
