@@ -38,6 +38,18 @@ export function literal(v: unknown): string {
   throw new Error(`cannot print ${typeof v} as a literal`);
 }
 
+/** `head value tail` on one line when it fits in 120 columns, else the object's fields one per line. */
+function statement(indent: string, head: string, value: Record<string, unknown>, tail: string): string {
+  const one = `${indent}${head}${literal(value)}${tail}`;
+  if (one.length <= 120) return one;
+  const fields = Object.entries(value).filter(([, x]) => x !== undefined);
+  return [
+    `${indent}${head}{`,
+    ...fields.map(([k, x]) => `${indent}  ${key(k)}: ${literal(x)},`),
+    `${indent}}${tail}`,
+  ].join("\n");
+}
+
 // The order a person reads a rule in: where it sits, what it does, then what it matches.
 const FIELD_ORDER = [
   "priority",
@@ -107,12 +119,12 @@ export function renderProgram(plan: AdoptPlan, opts: ProgramOptions): string {
     ...(c.hostKey !== undefined && { hostKey: c.hostKey }),
   };
   const out = [...header(plan, opts), 'import * as fw from "pulumi-docker-firewall";', ""];
-  out.push(`const connection: fw.ConnectionArgs = ${literal(connection)};`, "");
+  out.push(statement("", "const connection: fw.ConnectionArgs = ", connection, ";"), "");
   if (plan.sets.length > 0) {
     out.push("const sets: Record<string, fw.HostSetArgs> = {");
     for (const s of plan.sets) {
       for (const n of s.notes) out.push(`  // note: ${tsString(n)}`);
-      out.push(`  ${key(s.name)}: ${literal(s.input)},`);
+      out.push(statement("  ", `${key(s.name)}: `, s.input, ","));
     }
     out.push("};", "");
   }
@@ -120,7 +132,7 @@ export function renderProgram(plan: AdoptPlan, opts: ProgramOptions): string {
   for (const r of plan.rules) {
     for (const f of r.from) out.push(`  // [${f.family}] ${tsString(f.line)}`);
     for (const n of r.notes) out.push(`  // note: ${tsString(n)}`);
-    out.push(`  ${key(r.key)}: ${literal(ordered({ priority: r.priority, ...r.input }))},`);
+    out.push(statement("  ", `${key(r.key)}: `, ordered({ priority: r.priority, ...r.input }), ","));
   }
   out.push("};", "");
   const name = tsString(opts.name);
@@ -131,9 +143,8 @@ export function renderProgram(plan: AdoptPlan, opts: ProgramOptions): string {
     plan.exclusive
       ? "// Exclusive mode removes every untagged DOCKER-USER rule (Docker's RETURN excepted), now and at each up."
       : "// Exclusive mode is off: the untagged rules are left alone.",
-    `new fw.PersistentRuleset(${tsString(`${opts.name}-persistence`)}, { connection, exclusive: ${plan.exclusive} }, {`,
-    "  dependsOn: Object.values(firewall.rules),",
-    "});",
+    "const dependsOn = Object.values(firewall.rules);",
+    `new fw.PersistentRuleset(${tsString(`${opts.name}-persistence`)}, { connection, exclusive: ${plan.exclusive} }, { dependsOn });`,
     "",
     "/** The iptables lines of every rule, in chain order, per family: what `pulumi preview` will apply. */",
     "export const rendered = firewall.rendered;",

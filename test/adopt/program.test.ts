@@ -3,7 +3,7 @@
 // host's own lines back. Host text is hostile: quotes, backslashes, `*/`, `${}` and line separators in it must
 // neither break the program nor change what it declares.
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it, vi } from "vitest";
@@ -124,12 +124,22 @@ describe("generated programs", () => {
     expect(g.byType(PERSISTENT)[0]?.checked.exclusive).toBe(false);
   });
 
+  it("examples/adopted is exactly what adopt writes for seed 000 (and is formatted as the repository wants)", () => {
+    const r = HAND_RECIPES[0];
+    const text = renderProgram(plan(r?.saved4 ?? [], undefined, r?.ipset), {
+      name: "web1",
+      connection: CONNECTION,
+      source: "deploy@203.0.113.10:22, iptables-nft",
+    });
+    expect(text).toBe(readFileSync(path.join(ROOT, "examples/adopted/index.ts"), "utf8"));
+  });
+
   it("never holds a credential: the connection is host, user, sudo and the host key only", () => {
     for (const p of [...programs, hostile]) {
       const text = renderProgram(p.plan, { name: "x", connection: CONNECTION, source: "s" });
       expect(text).not.toMatch(/privateKey:|password:|PRIVATE KEY/);
-      expect(text).toContain(
-        'const connection: fw.ConnectionArgs = { host: "203.0.113.10", user: "deploy", sudo: true, hostKey: "SHA256:',
+      expect(text).toMatch(
+        /const connection: fw.ConnectionArgs = {\n {2}host: "203.0.113.10",\n {2}user: "deploy",\n {2}sudo: true,\n {2}hostKey: "SHA256:\w+",\n};/,
       );
     }
   });
