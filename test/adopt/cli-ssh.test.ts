@@ -1,13 +1,13 @@
-// The adopt binary end to end over real SSH: a throwaway sshd (test/support/sshd.ts) whose sessions are forced
-// into a scratch network namespace holding seed 004's hand-written rules (both families), so the provider's
-// read script runs against a real kernel there and never in this machine's own namespace.
+// The adopt binary end to end over real SSH: a throwaway sshd whose sessions are forced into a scratch network
+// namespace holding seed 004's hand-written rules (both families), so the provider's read script runs against
+// a real kernel there and never in this machine's own namespace (netns-sshd.ts).
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { appendFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ScratchNamespace, tools } from "../support/netns";
-import { TestSshd } from "../support/sshd";
+import type { TestSshd } from "../support/sshd";
+import { sshdInto } from "./netns-sshd";
 import { HAND_RECIPES } from "./seed-hand-rules";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -29,13 +29,7 @@ beforeAll(async () => {
     const script = ["*filter", ":DOCKER-USER - [0:0]", ...lines, RETURN, "COMMIT", ""].join("\n");
     await ns.mustRun([tools("nft", family).restore, "-w", "5", "--noflush"], script);
   }
-  sshd = await TestSshd.start();
-  // Every session runs inside the scratch namespace (root only: `ip netns exec` needs it).
-  await appendFile(
-    path.join(sshd.dir, "sshd_config"),
-    `Match User root\n  ForceCommand exec ip netns exec ${ns.name} sh -c "$SSH_ORIGINAL_COMMAND"\n`,
-  );
-  await sshd.restart();
+  ({ sshd } = await sshdInto(ns));
 });
 afterAll(async () => {
   await sshd?.dispose();
