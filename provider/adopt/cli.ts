@@ -98,6 +98,9 @@ export function summary(plan: AdoptPlan, host: string): string {
   const lines = [
     `adopt ${printable(host)}: ${plan.rules.length} rule(s) and ${plan.sets.length} set(s) adopted, ${plan.flagged.length} line(s) not adopted, ${plan.skipped.length} left to their owner.`,
     ...plan.flagged.map((f) => `  not adopted [${f.family}] ${tsString(f.line)}\n    why: ${tsString(f.reason)}`),
+    ...(plan.rules.length === 0 && plan.skipped.some((x) => x.reason.startsWith("already managed"))
+      ? ["  WARNING: every rule here is already managed by a stack; do not `up` this program in that stack."]
+      : []),
     plan.exclusive
       ? "  exclusive mode is on: the first `pulumi up` replaces the untagged rules by the tagged ones."
       : "  exclusive mode is off: the untagged rules stay until the lines above are reworked and adopted.",

@@ -5,7 +5,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseAdoptArgs, USAGE } from "../../provider/adopt/cli";
+import { planAdoption } from "../../provider/adopt/adopt-plan";
+import { parseAdoptArgs, summary, USAGE } from "../../provider/adopt/cli";
+import { chainRules, parseIptablesSave } from "../../provider/netfilter/parse-iptables-save";
 import { fakePrivateKey } from "../support/fake-key";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -71,5 +73,28 @@ describe("parseAdoptArgs", () => {
       error: 'unknown argument "--bogus\\u001b[2J"',
     });
     expect(parseAdoptArgs(["--host"])).toEqual({ error: "--host needs a value" });
+  });
+});
+
+describe("the stderr summary", () => {
+  const planOf = (lines: string[]) =>
+    planAdoption({
+      chains: {
+        ipv4: chainRules(parseIptablesSave(["*filter", ...lines, "COMMIT", ""].join("\n")), "DOCKER-USER"),
+      },
+      sets: new Map(),
+      setsKnown: true,
+    });
+
+  it("lists each line not adopted and why, escaped for the terminal", () => {
+    const text = summary(planOf(['-A DOCKER-USER -m comment --comment "\u001b[31mred" -j f2b-x']), "h");
+    expect(text).toContain('not adopted [ipv4] "-A DOCKER-USER -m comment --comment \\"\\u001b[31mred\\" -j f2b-x"');
+    expect(text).toContain('why: "jumps to f2b-x');
+    expect(text).toMatch(/^[\x20-\x7e\n]*$/);
+  });
+
+  it("warns when everything is already managed: that program must not replace the stack that owns them", () => {
+    const text = summary(planOf(['-A DOCKER-USER -m comment --comment "dfw:0010:web-1a2b3c4d" -j DROP']), "h");
+    expect(text).toContain("WARNING: every rule here is already managed by a stack");
   });
 });
