@@ -236,16 +236,19 @@ describe("node lock against local users and frozen controllers", () => {
       ["nobody's file", () => writeFileSync(lockFile, "", { mode: 0o666 }), /symbolic link or not owned by root/],
     ] as const) {
       rmSync(lockFile, { force: true });
-      plant();
-      if (what === "nobody's file") chownSync(lockFile, 65534, 65534);
-      const e = await withNodeLock(conn, "me", async () => "never", { name: LOCK, pool, waitSeconds: 1 }).catch(
-        (x: unknown) => x,
-      );
-      expect(isNodeError(e, "CommandFailed"), what).toBe(true);
-      expect((e as Error).message, what).toMatch(reason);
-      expect((e as Error).message).toContain(lockFile);
-      expect(readFileSync(victim, "utf8")).toBe("precious\n");
-      rmSync(lockFile, { force: true });
+      try {
+        plant();
+        if (what === "nobody's file") chownSync(lockFile, 65534, 65534);
+        const e = await withNodeLock(conn, "me", async () => "never", { name: LOCK, pool, waitSeconds: 1 }).catch(
+          (x: unknown) => x,
+        );
+        expect(isNodeError(e, "CommandFailed"), what).toBe(true);
+        expect((e as Error).message, what).toMatch(reason);
+        expect((e as Error).message).toContain(lockFile);
+        expect(readFileSync(victim, "utf8")).toBe("precious\n");
+      } finally {
+        rmSync(lockFile, { force: true });
+      }
     }
   });
 
