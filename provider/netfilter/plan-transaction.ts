@@ -5,8 +5,8 @@
 import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
 import type { DockerUserRule } from "../model/rule";
-import { type PersistenceConfig, renderPersistedFiles } from "../persistence/files";
-import { liveSetOf, managedStateOf, staleFiles } from "../persistence/managed-state";
+import type { PersistenceConfig } from "../persistence/files";
+import { planPersistence, unmanagedSetUsers } from "../persistence/plan-persistence";
 import { expandRule } from "./expand";
 import type { Backend, HostFacts, HostState } from "./host-state";
 import { type LiveSet, renderAdd, renderCreate } from "./ipset-text";
@@ -85,9 +85,26 @@ export function planTransaction(
     });
   }
 
-  const persistenceIntent = intents.find((x) => x.kind === "persistence");
+  // The boot restore can only recreate sets our IpSets own: with persistence on, a managed rule on any other set
+  // would make the restore fail at boot (and, fail-closed, keep Docker down). Refused here, before anything runs.
+  const registryAfter = new Set(state.persisted.managedSets);
+  for (const { x, i } of setIntents)
+    if (x.kind === "set" && !refused.has(i)) x.spec ? registryAfter.add(x.name) : registryAfter.delete(x.name);
+  const persistenceIndex = intents.findIndex((x) => x.kind === "persistence");
+  const persistenceIntent = intents[persistenceIndex];
+  if (persistenceIntent?.kind === "persistence" && persistenceIntent.config) {
+    const ruleIds = new Set(intents.flatMap((x) => (x.kind === "rule" ? [x.id] : [])));
+    const users = unmanagedSetUsers(state, facts, registryAfter, ruleIds);
+    if (users.length > 0)
+      refused.set(
+        persistenceIndex,
+        `boot persistence cannot restore rules on sets no IpSet resource manages: ${users.join("; ")}. Manage those sets with IpSet resources (or remove the rules) first`,
+      );
+  }
   const persistenceAfter: PersistenceConfig | undefined =
-    persistenceIntent?.kind === "persistence" ? (persistenceIntent.config ?? undefined) : state.persisted.config;
+    persistenceIntent?.kind === "persistence" && !refused.has(persistenceIndex)
+      ? (persistenceIntent.config ?? undefined)
+      : state.persisted.config;
 
   // Rules: one block change per (intent, host family); a family the rule no longer covers loses its block.
   const blockChanges: Record<IpFamily, Array<{ change: BlockChange; owner: number }>> = { ipv4: [], ipv6: [] };
@@ -119,6 +136,14 @@ export function planTransaction(
       refused.set(
         i,
         `set ${missingSet} does not exist on the host (create it with an IpSet resource on the same host)`,
+      );
+      return;
+    }
+    const unmanaged = persistenceAfter && setsUsedBy(x.rule).find((s) => !registryAfter.has(s));
+    if (unmanaged) {
+      refused.set(
+        i,
+        `set ${unmanaged} is not managed by an IpSet resource on this host, and boot persistence is on: the boot restore could not recreate it. Manage the set with an IpSet resource`,
       );
       return;
     }
@@ -332,67 +357,4 @@ export function planRestore(
 
 function parseEmpty() {
   return { backend: "unknown" as const, tables: new Map(), warnings: [] };
-}
-
-function planPersistence(
-  state: HostState,
-  facts: HostFacts,
-  intents: readonly Intent[],
-  refused: ReadonlyMap<number, string>,
-  expectedChains: Readonly<Partial<Record<IpFamily, readonly string[]>>>,
-  expectedSets: ReadonlyMap<string, IpSetSpec | null>,
-  config: PersistenceConfig | undefined,
-): { step?: Step; owners: number[]; written: string[] } {
-  const owners: number[] = [];
-  const registry = new Set(state.persisted.managedSets);
-  intents.forEach((x, i) => {
-    if (refused.has(i)) return;
-    if (x.kind === "set") {
-      if (x.spec) registry.add(x.name);
-      else registry.delete(x.name);
-    }
-    if (x.kind === "persistence") owners.push(i);
-  });
-  const files: Record<string, string> = {};
-  const registryText = [...registry]
-    .sort()
-    .map((n) => `${n}\n`)
-    .join("");
-  if (registryText !== state.persisted.managedSets.map((n) => `${n}\n`).join("")) files["managed-sets"] = registryText;
-
-  if (!config) {
-    // Turning persistence off removes the files; the registry is written again by the next apply.
-    if (state.persisted.config !== undefined) {
-      return {
-        step: { label: "remove persisted files", run: { tool: "unpersist", text: "" } },
-        owners,
-        written: ["(all removed)"],
-      };
-    }
-    return Object.keys(files).length > 0 ? persistStep(files, owners) : { owners, written: [] };
-  }
-  const sets = [...registry].flatMap((name) => {
-    const planned = expectedSets.get(name);
-    if (planned) return [liveSetOf(planned)];
-    if (planned === null) return [];
-    const live = state.sets.get(name);
-    return live ? [live] : [];
-  });
-  const rendered = renderPersistedFiles(managedStateOf(facts, expectedChains, sets), config);
-  const { stale, linksMissing } = staleFiles(state, rendered);
-  // Sets that could not be read are unknown, not empty: the persisted ones stay as they are.
-  for (const name of stale) if (name !== "ipsets" || facts.ipset || registry.size === 0) files[name] = rendered[name];
-  if (linksMissing) files.unit = rendered.unit;
-  return Object.keys(files).length > 0 ? persistStep(files, owners) : { owners, written: [] };
-}
-
-function persistStep(
-  files: Record<string, string>,
-  owners: number[],
-): { step: Step; owners: number[]; written: string[] } {
-  return {
-    step: { label: `persisted files (${Object.keys(files).join(", ")})`, run: { tool: "persist", text: "" }, files },
-    owners,
-    written: Object.keys(files),
-  };
 }
