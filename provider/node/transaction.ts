@@ -10,6 +10,7 @@ import { chainRules } from "../netfilter/parse-iptables-save";
 import { TEMP_SET_PREFIX } from "../netfilter/plan-ipset";
 import { type Intent, planRestore, planTransaction, type TransactionPlan } from "../netfilter/plan-transaction";
 import { type ApplyProof, newNonce, parseStepsOutput, renderSteps, type Step } from "../netfilter/steps";
+import { restorePersistStep } from "../persistence/plan-persistence";
 import { EXIT_LOCK_LOST, NetfilterCommands } from "./netfilter-commands";
 import { EXIT_UNSAFE } from "./run-dir";
 import type { HostSession } from "./session";
@@ -179,7 +180,12 @@ export async function runTransaction(
     if (mismatch) {
       const touchedIds = intents.flatMap((x) => (x.kind === "rule" ? [x.id] : []));
       const touchedSets = intents.flatMap((x) => (x.kind === "set" ? [x.name] : []));
-      const restore = planRestore(before, outcome.after, facts, touchedIds, touchedSets, tempSetName);
+      // The boot files follow the kernel back (they were written from the plan).
+      const files = restorePersistStep(before, facts, plan.persisted.written);
+      const restore = [
+        ...planRestore(before, outcome.after, facts, touchedIds, touchedSets, tempSetName),
+        ...(files ? [files] : []),
+      ];
       const restored = restore.length === 0 || (await applySteps(session, proof, restore)).ok;
       const error = txError({ kind: "VerifyFailed", host: session.host, detail: mismatch, restored });
       return { facts, before, after: outcome.after, plan, results: intents.map(() => ({ ok: false, error })) };

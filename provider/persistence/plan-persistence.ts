@@ -8,7 +8,7 @@ import { chainRules } from "../netfilter/parse-iptables-save";
 import type { Intent } from "../netfilter/plan-transaction";
 import type { Step } from "../netfilter/steps";
 import { type PersistenceConfig, renderPersistedFiles } from "./files";
-import { liveSetOf, managedStateOf, staleFiles } from "./managed-state";
+import { liveManagedState, liveSetOf, managedStateOf, staleFiles } from "./managed-state";
 
 /** Live managed rules (other than `exceptIds`) that use a set outside `registry`, as "[family] line" texts. */
 export function unmanagedSetUsers(
@@ -87,4 +87,24 @@ function persistStep(
     owners,
     written: Object.keys(files),
   };
+}
+
+/**
+ * The step that puts the boot files an apply rewrote (`written`) back as they were in `before`, re-rendered from
+ * before's managed state (the rendering is deterministic, so consistent files come back byte for byte). Used when a
+ * read-back disagrees with the plan and the kernel is restored: the files must follow it.
+ */
+export function restorePersistStep(before: HostState, facts: HostFacts, written: readonly string[]): Step | undefined {
+  if (written.length === 0) return undefined;
+  const config = before.persisted.config;
+  const registryText = before.persisted.managedSets.map((n) => `${n}\n`).join("");
+  if (!config) {
+    if (written.some((n) => n !== "managed-sets"))
+      return { label: "remove persisted files", run: { tool: "unpersist", text: "" } };
+    return persistStep({ "managed-sets": registryText }, []).step;
+  }
+  const rendered: Record<string, string> = renderPersistedFiles(liveManagedState(before, facts), config);
+  const names = written.includes("(all removed)") ? [...Object.keys(rendered), "managed-sets"] : written;
+  const files = Object.fromEntries(names.map((n) => [n, n === "managed-sets" ? registryText : (rendered[n] ?? "")]));
+  return persistStep(files, []).step;
 }

@@ -88,6 +88,26 @@ describe("the apply script", () => {
     expect(bootFiles()).toEqual(before.files);
   });
 
+  it("puts the boot files back with the kernel when the read-back disagrees (a foreign rule inserted mid-apply)", async () => {
+    await runTransaction(session, [persistOn, rule("a", 80)], "test");
+    await ns.mustRun(["iptables-nft", "-I", "DOCKER-USER", "1", "-s", "192.0.2.8", "-j", "DROP"]);
+    const files = bootFiles();
+    let raced = false;
+    const racy: HostSession = {
+      ...session,
+      run: async (command, stdin) => {
+        if (command === NetfilterCommands.applySteps && !raced) {
+          raced = true;
+          await ns.mustRun(["iptables-nft", "-I", "DOCKER-USER", "1", "-s", "192.0.2.9", "-j", "DROP"]);
+        }
+        return session.run(command, stdin);
+      },
+    };
+    const out = await runTransaction(racy, [rule("a", 8080), rule("b", 81)], "test");
+    expect(out.results[0]).toMatchObject({ ok: false, error: { kind: "VerifyFailed", restored: true } });
+    expect(bootFiles()).toEqual(files);
+  });
+
   it("puts the boot files back, byte for byte, when enabling the unit fails after they were replaced", async () => {
     await runTransaction(session, [persistOn, rule("a", 80)], "test");
     const before = { chain: await chain(), files: bootFiles() };
