@@ -6,14 +6,15 @@ import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
 import type { DockerUserRule } from "../model/rule";
 import type { PersistenceConfig } from "../persistence/files";
-import { planPersistence, unmanagedSetUsers } from "../persistence/plan-persistence";
+import { persistenceRefusal, planPersistence } from "../persistence/plan-persistence";
 import { expandRule } from "./expand";
 import type { Backend, HostFacts, HostState } from "./host-state";
-import { type LiveSet, renderAdd, renderCreate } from "./ipset-text";
+import type { LiveSet } from "./ipset-text";
 import { DOCKER_USER } from "./kernel-rule";
 import { chainRules, type SavedRule } from "./parse-iptables-save";
 import { type BlockChange, type ChainPlan, type Change, planChainChanges } from "./plan-chain";
 import { planIpSet, staleTempSets } from "./plan-ipset";
+import { recreateScript } from "./plan-restore";
 import { renderRule } from "./render-rule";
 import type { Step, StepTool } from "./steps";
 
@@ -55,13 +56,6 @@ function setsUsedBy(rule: DockerUserRule): string[] {
   return [rule.source, rule.destination].flatMap((m) => (m?.kind === "set" ? [m.set as string] : []));
 }
 
-function recreateScript(set: LiveSet): string {
-  const entries = [...set.entries].map(([entry, comment]) =>
-    renderAdd(set.name, comment === undefined ? { entry } : { entry, comment }),
-  );
-  return [renderCreate(set.name, set.header), ...entries, ""].join("\n");
-}
-
 export function planTransaction(
   state: HostState,
   facts: HostFacts,
@@ -92,15 +86,8 @@ export function planTransaction(
     if (x.kind === "set" && !refused.has(i)) x.spec ? registryAfter.add(x.name) : registryAfter.delete(x.name);
   const persistenceIndex = intents.findIndex((x) => x.kind === "persistence");
   const persistenceIntent = intents[persistenceIndex];
-  if (persistenceIntent?.kind === "persistence" && persistenceIntent.config) {
-    const ruleIds = new Set(intents.flatMap((x) => (x.kind === "rule" ? [x.id] : [])));
-    const users = unmanagedSetUsers(state, facts, registryAfter, ruleIds);
-    if (users.length > 0)
-      refused.set(
-        persistenceIndex,
-        `boot persistence cannot restore rules on sets no IpSet resource manages: ${users.join("; ")}. Manage those sets with IpSet resources (or remove the rules) first`,
-      );
-  }
+  const cannotPersist = persistenceRefusal(state, facts, intents, registryAfter);
+  if (cannotPersist) refused.set(persistenceIndex, cannotPersist);
   const persistenceAfter: PersistenceConfig | undefined =
     persistenceIntent?.kind === "persistence" && !refused.has(persistenceIndex)
       ? (persistenceIntent.config ?? undefined)
@@ -311,50 +298,4 @@ function tagOf(live: readonly SavedRule[], changes: ReadonlyArray<{ change: Bloc
   const fromChange = changes.find((c) => c.change.lines?.includes(line))?.change.tag;
   const tag = fromChange ?? live.find((r) => r.line === line)?.tag;
   return tag ? { tag } : {};
-}
-
-/**
- * The steps that put the touched blocks and sets back as they were in `before`, planned against `after`: used
- * when a verification read disagrees with the plan (something else changed the host while we applied).
- */
-export function planRestore(
-  before: HostState,
-  after: HostState,
-  facts: HostFacts,
-  touchedIds: readonly string[],
-  touchedSets: readonly string[],
-  tempName: (setName: string) => string,
-): Step[] {
-  const steps: Step[] = [];
-  for (const name of touchedSets) {
-    const old = before.sets.get(name);
-    const now = after.sets.get(name);
-    if (!old && now)
-      steps.push({ label: `ipset destroy ${name}`, run: { tool: "ipset-exist", text: `destroy ${name}\n` } });
-    if (old) {
-      const tmp = tempName(name);
-      const fill = recreateScript({ ...old, name: tmp });
-      const text = now ? `${fill}swap ${tmp} ${name}\ndestroy ${tmp}\n` : recreateScript(old);
-      steps.push({ label: `ipset restore ${name}`, run: { tool: "ipset-exist", text } });
-    }
-  }
-  for (const f of facts.families) {
-    const oldLive = chainRules(before.saves[facts.backend][f] ?? parseEmpty(), DOCKER_USER);
-    const nowLive = chainRules(after.saves[facts.backend][f] ?? parseEmpty(), DOCKER_USER);
-    const blocks = touchedIds.map((id) => {
-      const old = oldLive.filter((r) => r.tag?.id === id);
-      return { tag: old[0]?.tag ?? { priority: 0, id }, lines: old.length ? old.map((r) => r.line) : null };
-    });
-    const plan = planChainChanges(f, nowLive, blocks);
-    if (plan.script)
-      steps.push({
-        label: `restore iptables-${facts.backend} ${f}`,
-        run: { tool: tool(facts.backend, f), text: plan.script },
-      });
-  }
-  return steps;
-}
-
-function parseEmpty() {
-  return { backend: "unknown" as const, tables: new Map(), warnings: [] };
 }

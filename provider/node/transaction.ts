@@ -8,7 +8,8 @@ import { deriveFacts, type HostFacts, type HostState, parseHostState } from "../
 import { DOCKER_USER } from "../netfilter/kernel-rule";
 import { chainRules } from "../netfilter/parse-iptables-save";
 import { TEMP_SET_PREFIX } from "../netfilter/plan-ipset";
-import { type Intent, planRestore, planTransaction, type TransactionPlan } from "../netfilter/plan-transaction";
+import { planRestore } from "../netfilter/plan-restore";
+import { type Intent, planTransaction, type TransactionPlan } from "../netfilter/plan-transaction";
 import { type ApplyProof, newNonce, parseStepsOutput, renderSteps, type Step } from "../netfilter/steps";
 import { restorePersistStep } from "../persistence/plan-persistence";
 import { EXIT_LOCK_LOST, NetfilterCommands } from "./netfilter-commands";

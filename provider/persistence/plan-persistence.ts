@@ -10,8 +10,23 @@ import type { Step } from "../netfilter/steps";
 import { type PersistenceConfig, renderPersistedFiles } from "./files";
 import { liveManagedState, liveSetOf, managedStateOf, staleFiles } from "./managed-state";
 
+/** Why the transaction's persistence intent, turning persistence on, must be refused (rules on unowned sets). */
+export function persistenceRefusal(
+  state: HostState,
+  facts: HostFacts,
+  intents: readonly Intent[],
+  registryAfter: ReadonlySet<string>,
+): string | undefined {
+  const intent = intents.find((x) => x.kind === "persistence");
+  if (intent?.kind !== "persistence" || !intent.config) return undefined;
+  const ruleIds = new Set(intents.flatMap((x) => (x.kind === "rule" ? [x.id] : [])));
+  const users = unmanagedSetUsers(state, facts, registryAfter, ruleIds);
+  if (users.length === 0) return undefined;
+  return `boot persistence cannot restore rules on sets no IpSet resource manages: ${users.join("; ")}. Manage those sets with IpSet resources (or remove the rules) first`;
+}
+
 /** Live managed rules (other than `exceptIds`) that use a set outside `registry`, as "[family] line" texts. */
-export function unmanagedSetUsers(
+function unmanagedSetUsers(
   state: HostState,
   facts: HostFacts,
   registry: ReadonlySet<string>,
