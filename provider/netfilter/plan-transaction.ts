@@ -79,8 +79,7 @@ export function planTransaction(
     });
   }
 
-  // The boot restore can only recreate sets our IpSets own: with persistence on, a managed rule on any other set
-  // would make the restore fail at boot (and, fail-closed, keep Docker down). Refused here, before anything runs.
+  // The boot restore recreates only sets our IpSets own: a persisted rule on another set would fail it at boot.
   const registryAfter = new Set(state.persisted.managedSets);
   for (const { x, i } of setIntents)
     if (x.kind === "set" && !refused.has(i)) x.spec ? registryAfter.add(x.name) : registryAfter.delete(x.name);
