@@ -59,6 +59,8 @@ export interface BootReport {
   readonly order: readonly string[];
   readonly cycle: readonly string[];
   readonly units: readonly UnitRun[];
+  /** Why docker.service was not started: a unit it requires (docker.service.requires/) failed. */
+  readonly dockerBlocked?: string;
   readonly at: string;
 }
 
@@ -279,13 +281,17 @@ export async function bootNode(paths: LabPaths, node: NodeRef, startDocker: () =
     DOCKER_UNIT,
   );
   const units: UnitRun[] = [];
+  const required = new Set(enabled.filter((e) => e.link.includes(`/${DOCKER_UNIT}.requires/`)).map((e) => e.name));
+  let dockerBlocked: string | undefined;
   for (const name of order) {
-    if (name === DOCKER_UNIT) {
-      await startDocker();
-      continue;
-    }
     const l = loaded.find((x) => x.unit.name === name);
     if (l) units.push(await startUnit(paths, node, l.unit, l.verify));
+    if (name !== DOCKER_UNIT) continue;
+    // As systemd: a unit docker.service requires (RequiredBy=) that failed fails docker.service's start too.
+    const failed = units.find((u) => u.state === "failed" && required.has(u.unit));
+    if (failed) dockerBlocked = `dependency failed: ${failed.unit} (${failed.reason ?? "failed"})`;
+    else await startDocker();
   }
-  return { node: node.name, order, cycle, units, at: new Date().toISOString() };
+  const at = new Date().toISOString();
+  return { node: node.name, order, cycle, units, ...(dockerBlocked && { dockerBlocked }), at };
 }

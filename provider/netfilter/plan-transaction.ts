@@ -5,15 +5,16 @@
 import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
 import type { DockerUserRule } from "../model/rule";
-import { type PersistenceConfig, renderPersistedFiles } from "../persistence/files";
-import { liveSetOf, managedStateOf, staleFiles } from "../persistence/managed-state";
+import type { PersistenceConfig } from "../persistence/files";
+import { persistenceRefusal, planPersistence } from "../persistence/plan-persistence";
 import { expandRule } from "./expand";
 import type { Backend, HostFacts, HostState } from "./host-state";
-import { type LiveSet, renderAdd, renderCreate } from "./ipset-text";
+import type { LiveSet } from "./ipset-text";
 import { DOCKER_USER } from "./kernel-rule";
 import { chainRules, type SavedRule } from "./parse-iptables-save";
 import { type BlockChange, type ChainPlan, type Change, planChainChanges } from "./plan-chain";
 import { planIpSet, staleTempSets } from "./plan-ipset";
+import { recreateScript } from "./plan-restore";
 import { renderRule } from "./render-rule";
 import type { Step, StepTool } from "./steps";
 import type { Tag } from "./tag";
@@ -56,13 +57,6 @@ function setsUsedBy(rule: DockerUserRule): string[] {
   return [rule.source, rule.destination].flatMap((m) => (m?.kind === "set" ? [m.set as string] : []));
 }
 
-function recreateScript(set: LiveSet): string {
-  const entries = [...set.entries].map(([entry, comment]) =>
-    renderAdd(set.name, comment === undefined ? { entry } : { entry, comment }),
-  );
-  return [renderCreate(set.name, set.header), ...entries, ""].join("\n");
-}
-
 export function planTransaction(
   state: HostState,
   facts: HostFacts,
@@ -86,9 +80,18 @@ export function planTransaction(
     });
   }
 
-  const persistenceIntent = intents.find((x) => x.kind === "persistence");
+  // The boot restore recreates only sets our IpSets own: a persisted rule on another set would fail it at boot.
+  const registryAfter = new Set(state.persisted.managedSets);
+  for (const { x, i } of setIntents)
+    if (x.kind === "set" && !refused.has(i)) x.spec ? registryAfter.add(x.name) : registryAfter.delete(x.name);
+  const persistenceIndex = intents.findIndex((x) => x.kind === "persistence");
+  const persistenceIntent = intents[persistenceIndex];
+  const cannotPersist = persistenceRefusal(state, facts, intents, registryAfter);
+  if (cannotPersist) refused.set(persistenceIndex, cannotPersist);
   const persistenceAfter: PersistenceConfig | undefined =
-    persistenceIntent?.kind === "persistence" ? (persistenceIntent.config ?? undefined) : state.persisted.config;
+    persistenceIntent?.kind === "persistence" && !refused.has(persistenceIndex)
+      ? (persistenceIntent.config ?? undefined)
+      : state.persisted.config;
 
   // Rules: one block change per (intent, host family); a family the rule no longer covers loses its block.
   const blockChanges: Record<IpFamily, Array<{ change: BlockChange; owner: number }>> = { ipv4: [], ipv6: [] };
@@ -120,6 +123,14 @@ export function planTransaction(
       refused.set(
         i,
         `set ${missingSet} does not exist on the host (create it with an IpSet resource on the same host)`,
+      );
+      return;
+    }
+    const unmanaged = persistenceAfter && setsUsedBy(x.rule).find((s) => !registryAfter.has(s));
+    if (unmanaged) {
+      refused.set(
+        i,
+        `set ${unmanaged} is not managed by an IpSet resource on this host, and boot persistence is on: the boot restore could not recreate it. Manage the set with an IpSet resource`,
       );
       return;
     }
@@ -297,113 +308,4 @@ function tagsByLine(live: readonly SavedRule[], changes: ReadonlyArray<{ change:
   for (const c of changes) for (const line of c.change.lines ?? []) if (!tags.has(line)) tags.set(line, c.change.tag);
   for (const r of live) if (r.tag && !tags.has(r.line)) tags.set(r.line, r.tag);
   return tags;
-}
-
-/**
- * The steps that put the touched blocks and sets back as they were in `before`, planned against `after`: used
- * when a verification read disagrees with the plan (something else changed the host while we applied).
- */
-export function planRestore(
-  before: HostState,
-  after: HostState,
-  facts: HostFacts,
-  touchedIds: readonly string[],
-  touchedSets: readonly string[],
-  tempName: (setName: string) => string,
-): Step[] {
-  const steps: Step[] = [];
-  for (const name of touchedSets) {
-    const old = before.sets.get(name);
-    const now = after.sets.get(name);
-    if (!old && now)
-      steps.push({ label: `ipset destroy ${name}`, run: { tool: "ipset-exist", text: `destroy ${name}\n` } });
-    if (old) {
-      const tmp = tempName(name);
-      const fill = recreateScript({ ...old, name: tmp });
-      const text = now ? `${fill}swap ${tmp} ${name}\ndestroy ${tmp}\n` : recreateScript(old);
-      steps.push({ label: `ipset restore ${name}`, run: { tool: "ipset-exist", text } });
-    }
-  }
-  for (const f of facts.families) {
-    const oldLive = chainRules(before.saves[facts.backend][f] ?? parseEmpty(), DOCKER_USER);
-    const nowLive = chainRules(after.saves[facts.backend][f] ?? parseEmpty(), DOCKER_USER);
-    const blocks = touchedIds.map((id) => {
-      const old = oldLive.filter((r) => r.tag?.id === id);
-      return { tag: old[0]?.tag ?? { priority: 0, id }, lines: old.length ? old.map((r) => r.line) : null };
-    });
-    const plan = planChainChanges(f, nowLive, blocks);
-    if (plan.script)
-      steps.push({
-        label: `restore iptables-${facts.backend} ${f}`,
-        run: { tool: tool(facts.backend, f), text: plan.script },
-      });
-  }
-  return steps;
-}
-
-function parseEmpty() {
-  return { backend: "unknown" as const, tables: new Map(), warnings: [] };
-}
-
-function planPersistence(
-  state: HostState,
-  facts: HostFacts,
-  intents: readonly Intent[],
-  refused: ReadonlyMap<number, string>,
-  expectedChains: Readonly<Partial<Record<IpFamily, readonly string[]>>>,
-  expectedSets: ReadonlyMap<string, IpSetSpec | null>,
-  config: PersistenceConfig | undefined,
-): { step?: Step; owners: number[]; written: string[] } {
-  const owners: number[] = [];
-  const registry = new Set(state.persisted.managedSets);
-  intents.forEach((x, i) => {
-    if (refused.has(i)) return;
-    if (x.kind === "set") {
-      if (x.spec) registry.add(x.name);
-      else registry.delete(x.name);
-    }
-    if (x.kind === "persistence") owners.push(i);
-  });
-  const files: Record<string, string> = {};
-  const registryText = [...registry]
-    .sort()
-    .map((n) => `${n}\n`)
-    .join("");
-  if (registryText !== state.persisted.managedSets.map((n) => `${n}\n`).join("")) files["managed-sets"] = registryText;
-
-  if (!config) {
-    // Turning persistence off removes the files; the registry is written again by the next apply.
-    if (state.persisted.config !== undefined) {
-      return {
-        step: { label: "remove persisted files", run: { tool: "unpersist", text: "" } },
-        owners,
-        written: ["(all removed)"],
-      };
-    }
-    return Object.keys(files).length > 0 ? persistStep(files, owners) : { owners, written: [] };
-  }
-  const sets = [...registry].flatMap((name) => {
-    const planned = expectedSets.get(name);
-    if (planned) return [liveSetOf(planned)];
-    if (planned === null) return [];
-    const live = state.sets.get(name);
-    return live ? [live] : [];
-  });
-  const rendered = renderPersistedFiles(managedStateOf(facts, expectedChains, sets), config);
-  const { stale, linksMissing } = staleFiles(state, rendered);
-  // Sets that could not be read are unknown, not empty: the persisted ones stay as they are.
-  for (const name of stale) if (name !== "ipsets" || facts.ipset || registry.size === 0) files[name] = rendered[name];
-  if (linksMissing) files.unit = rendered.unit;
-  return Object.keys(files).length > 0 ? persistStep(files, owners) : { owners, written: [] };
-}
-
-function persistStep(
-  files: Record<string, string>,
-  owners: number[],
-): { step: Step; owners: number[]; written: string[] } {
-  return {
-    step: { label: `persisted files (${Object.keys(files).join(", ")})`, run: { tool: "persist", text: "" }, files },
-    owners,
-    written: Object.keys(files),
-  };
 }

@@ -39,9 +39,17 @@ export function newNonce(): string {
   return randomBytes(12).toString("hex");
 }
 
+/** The node lock an apply runs under: the apply changes nothing unless this token is still the holder's. */
+export interface ApplyProof {
+  readonly name: string;
+  readonly token: string;
+}
+
 /** The stdin of the apply script. Payloads are data only: the script never evaluates them. */
-export function renderSteps(nonce: string, steps: readonly Step[]): string {
-  const out = [nonce];
+export function renderSteps(nonce: string, proof: ApplyProof, steps: readonly Step[]): string {
+  if (!/^[a-z0-9-]{1,64}$/.test(proof.name) || !/^[a-f0-9]{1,128}$/.test(proof.token))
+    throw new Error("the node lock proof must be a lock name and a hex token");
+  const out = [nonce, `${proof.name} ${proof.token}`];
   const section = (name: string, body: string) => {
     out.push(`@@${nonce} ${name}`);
     out.push(body.endsWith("\n") ? body.slice(0, -1) : body);

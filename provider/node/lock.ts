@@ -1,11 +1,14 @@
-// The node-wide lock: an flock on /run/lock/<name>.lock held by one SSH channel for as long as the work runs.
-// Other processes, stacks and pipelines that use the same lock (or `flock` by hand) are excluded; if this process
-// or its connection dies, the channel closes, the remote shell exits and the kernel releases the lock.
+// The node-wide lock: an flock on /run/docker-firewall/<name>.lock (root-only dir) held by one SSH channel for as
+// long as the work runs. Other processes, stacks and pipelines that use the same lock are excluded; if this process
+// or its connection dies, the channel closes, the remote shell exits and the kernel releases the lock. A frozen or
+// partitioned controller stops its heartbeat: the holder gives up within the heartbeat bound, not when TCP notices.
 import { AsyncLocalStorage } from "node:async_hooks";
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { type Connection, describeConnection, endpointIdentity } from "../model/connection";
 import { Commands } from "./commands";
 import { nodeError } from "./errors";
+import { EXIT_UNSAFE } from "./run-dir";
 import { KeyedMutex } from "./semaphore";
 import { type CommandEnd, defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
 import { classifySudoFailure } from "./sudo";
@@ -17,12 +20,18 @@ const ACQUIRE_MARGIN_MS = 15_000;
 /** How long a release may take before the channel is simply closed (which releases the lock too). */
 const RELEASE_GRACE_MS = 5_000;
 const LOCK_EXIT_TIMEOUT = 75;
+/** Seconds without a heartbeat after which the remote holder gives the lock up (a silent partition, a frozen run). */
+export const DEFAULT_LOCK_HEARTBEAT_SECONDS = 30;
+/** Heartbeats sent per heartbeat bound: a few may be late or lost before the holder gives up. */
+const BEATS_PER_BOUND = 3;
 
 export interface LockOptions {
   /** Seconds to wait for another holder before failing with LockTimeout. */
   readonly waitSeconds?: number;
-  /** Lock file name under /run/lock, [a-z0-9-]. Only tests should need another one. */
+  /** Lock file name under /run/docker-firewall, [a-z0-9-]. Only tests should need another one. */
   readonly name?: string;
+  /** Seconds without a heartbeat before the node gives the lock up (default 30). Tests shorten it. */
+  readonly heartbeatSeconds?: number;
   readonly signal?: AbortSignal;
   readonly pool?: SshPool;
 }
@@ -32,6 +41,13 @@ export interface HeldLock {
   readonly owner: string;
   /** Aborted (with a ConnectionLost) if the lock is lost while held: stop changing the node. */
   readonly signal: AbortSignal;
+  /** The lock's name and the random token its holder recorded: an apply runs only while the token is current. */
+  readonly proof: LockProof;
+}
+
+export interface LockProof {
+  readonly name: string;
+  readonly token: string;
 }
 
 /** "controller-host pid 1234 <context>": who holds a lock, as other runs will be told. */
@@ -65,6 +81,8 @@ export async function withNodeLock<T>(
   const waitSeconds = opts.waitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS;
   if (!Number.isInteger(waitSeconds) || waitSeconds < 0) throw new Error("waitSeconds must be a whole number ≥ 0");
   const ownerLine = sanitizeOwner(owner);
+  const beatSeconds = opts.heartbeatSeconds ?? DEFAULT_LOCK_HEARTBEAT_SECONDS;
+  if (!Number.isInteger(beatSeconds) || beatSeconds < 1) throw new Error("heartbeatSeconds must be a whole number ≥ 1");
 
   const key = `${endpointIdentity(conn)}|${name}`;
   const held = heldHere.getStore() ?? new Set<string>();
@@ -72,8 +90,11 @@ export async function withNodeLock<T>(
   const releaseLocal = await localLocks.lock(key, opts.signal);
   try {
     const run = await (opts.pool ?? defaultPool).start(conn, Commands.nodeLock, { signal: opts.signal });
-    run.stdin.write(`${waitSeconds}\n${name}\n${ownerLine}\n`);
+    const token = randomBytes(16).toString("hex");
+    run.stdin.write(`${waitSeconds}\n${name}\n${ownerLine}\n${token}\n${beatSeconds}\n`);
     await acquired(conn, run, waitSeconds, opts.signal);
+    // "." (not a newline) because the holder reads it through a command substitution.
+    const beat = setInterval(() => run.stdin.write("."), (beatSeconds * 1000) / BEATS_PER_BOUND);
 
     let releasing = false;
     const lost = new AbortController();
@@ -90,8 +111,11 @@ export async function withNodeLock<T>(
       );
     });
     try {
-      return await heldHere.run(new Set([...held, key]), () => fn({ owner: ownerLine, signal: lost.signal }));
+      return await heldHere.run(new Set([...held, key]), () =>
+        fn({ owner: ownerLine, signal: lost.signal, proof: { name, token } }),
+      );
     } finally {
+      clearInterval(beat);
       releasing = true;
       await release(run);
     }
@@ -150,6 +174,12 @@ function acquired(conn: Connection, run: RunningCommand, waitSeconds: number, si
         );
       }
       const code = end.kind === "exited" ? end.code : null;
+      if (code === EXIT_UNSAFE) {
+        const reason = stderr.trim().split("\n").pop() ?? "an unsafe lock file";
+        return settle(
+          nodeError({ kind: "CommandFailed", host, command: "taking the node lock", code, stderr: reason }),
+        );
+      }
       const sudo = conn.sudo ? classifySudoFailure(code, stderr) : undefined;
       if (sudo?.kind === "password-required")
         return settle(nodeError({ kind: "SudoNeedsPassword", host, user: conn.user }));
@@ -161,7 +191,7 @@ function acquired(conn: Connection, run: RunningCommand, waitSeconds: number, si
   });
 }
 
-/** Closes the holder's stdin (the remote `cat` ends, the shell exits, flock is released) and waits for it. */
+/** Closes the holder's stdin (the remote heartbeat loop ends, the shell exits, flock is released) and waits for it. */
 async function release(run: RunningCommand): Promise<void> {
   run.stdin.end();
   let timer: NodeJS.Timeout | undefined;

@@ -1,7 +1,12 @@
 // The constant remote scripts behind a transaction: one read of the whole netfilter state, and one apply of an
 // ordered list of restore steps (with cleanup and undo) followed by that same read, for verification. Rule and
 // set content only ever arrives on stdin, framed by a random nonce (see netfilter/steps.ts, host-state.ts).
+// Boot files are replaced all or none (kept copies put back on any failure), with the kernel steps' undo.
 import { defineCommands } from "./commands";
+import { RUN_DIR_GUARD } from "./run-dir";
+
+/** Exit code of an apply whose node lock token is no longer current (an orphan): nothing was applied. */
+export const EXIT_LOCK_LOST = 68;
 
 /** Prints every section parseHostState reads. Expects the nonce in $n. Legacy tables are read only when loaded:
  * iptables-legacy-save would otherwise instantiate an empty legacy filter table as a side effect. */
@@ -32,7 +37,7 @@ s managedsets
 cat /etc/docker-firewall/managed-sets 2>/dev/null
 s persisted
 for f in /etc/docker-firewall/persistence.json /etc/docker-firewall/ipsets.restore /etc/docker-firewall/rules-ipv4.restore /etc/docker-firewall/rules-ipv6.restore /etc/docker-firewall/restore /etc/systemd/system/docker-firewall.service; do [ -f "$f" ] && sha256sum "$f"; done
-for f in /etc/systemd/system/multi-user.target.wants/docker-firewall.service /etc/systemd/system/docker.service.wants/docker-firewall.service; do [ -L "$f" ] && echo "link $f"; done
+for f in /etc/systemd/system/multi-user.target.wants/docker-firewall.service /etc/systemd/system/docker.service.requires/docker-firewall.service /etc/systemd/system/docker.service.wants/docker-firewall.service; do [ -L "$f" ] && echo "link $f"; done
 s otherpersisters
 for f in /etc/iptables/rules.v4 /etc/iptables/rules.v6 /etc/sysconfig/iptables /etc/sysconfig/ip6tables; do [ -f "$f" ] && echo "$f $(grep -c DOCKER "$f" 2>/dev/null)"; done
 s end` as const;
@@ -41,8 +46,22 @@ const READ_NONCE = `IFS= read -r n || exit 64
 case $n in ""|*[!a-f0-9]*) exit 64;; esac` as const;
 
 /** Serialises with any apply still running on the node (one orphaned by a dropped connection finishes first). */
-const APPLY_LOCK = `exec 8>>/run/lock/pulumi-docker-firewall.apply || exit 65
+const APPLY_LOCK = `${RUN_DIR_GUARD}
+owned "$r/apply.lock" || unsafe "$r/apply.lock: a symbolic link or not owned by root"
+exec 8>>"$r/apply.lock" || exit 65
 flock -w 300 8 || exit 75` as const;
+
+/** The second stdin line of an apply: the node lock's name and the token its holder recorded. */
+const READ_PROOF = `IFS=" " read -r lk tok || exit 64
+case $lk in ""|*[!a-z0-9-]*) exit 64;; esac
+case $tok in ""|*[!a-f0-9]*) exit 64;; esac` as const;
+
+/** Under the apply lock: an apply whose run lost the node lock (its holder gave up, another run may hold it and
+ * have read the state) must change nothing. The holder removes its token when it lets go. */
+const CHECK_PROOF = `owned "$r/$lk.token" || unsafe "$r/$lk.token: a symbolic link or not owned by root"
+if [ "$(cat "$r/$lk.token" 2>/dev/null)" != "$tok" ]; then
+  echo "the node lock was lost before this apply ran (another run may hold it now): nothing was applied" >&2; exit 68
+fi` as const;
 
 /** Runs the steps in order; on a failure, the failing step's abort, then the undo of every earlier step. */
 const APPLY_STEPS = `trap "" HUP PIPE
@@ -50,6 +69,7 @@ d=$(mktemp -d) || exit 65
 trap "rm -rf \\"$d\\"" EXIT
 awk -v m="@@$n " -v d="$d" "index(\\$0,m)==1{if(f!=\\"\\")close(f);f=d \\"/\\" substr(\\$0,length(m)+1);printf \\"\\" > f;next}f!=\\"\\"{print > f}" || exit 65
 [ -f "$d/end" ] || { echo "the step list arrived incomplete: nothing was applied" >&2; exit 66; }
+${CHECK_PROOF}
 run() {
   case $1 in
     ipset) ipset restore ;;
@@ -74,27 +94,57 @@ target() {
   esac
 }
 names="config ipsets rules-ipv4 rules-ipv6 restore unit managed-sets"
+e=/etc/docker-firewall
+u=/etc/systemd/system/docker-firewall.service
+links="/etc/systemd/system/multi-user.target.wants/docker-firewall.service /etc/systemd/system/docker.service.requires/docker-firewall.service"
+oldlinks=/etc/systemd/system/docker.service.wants/docker-firewall.service
+unsave() {
+  ok=0
+  [ -f "$d/$1.saved" ] && while read -r f how; do
+    t=$(target "$f")
+    if [ "$how" = old ]; then mv -f "$t.dfw-old" "$t" || ok=1; else rm -f "$t" || ok=1; fi
+  done <"$d/$1.saved"
+  [ -f "$d/$1.links" ] && while read -r l had; do
+    if [ "$had" = yes ]; then ln -sfn "$u" "$l" || ok=1; else rm -f "$l" || ok=1; fi
+  done <"$d/$1.links"
+  for g in $names; do rm -f "$(target "$g").dfw-new"; done
+  systemctl daemon-reload >/dev/null 2>&1 || true
+  return $ok
+}
 persist() {
+  umask 022
+  mkdir -p "$e" || { echo "cannot create $e (disk full or read-only?): no persisted file was changed"; return 1; }
+  if [ -L "$e" ] || [ "$(stat -c %u "$e")" != 0 ]; then echo "$e is a symbolic link or not owned by root: refusing to write boot files there"; return 1; fi
+  case $(stat -c %a "$e") in *[2367]?|*[2367]) echo "$e is writable by group or others: refusing to write boot files there"; return 1;; esac
   for f in $names; do
     [ -f "$d/$1.p.$f" ] || continue
     t=$(target "$f")
-    if ! { mkdir -p "\${t%/*}" && cat "$d/$1.p.$f" >"$t.dfw-new"; }; then
-      for g in $names; do rm -f "$(target "$g").dfw-new"; done
-      echo "cannot write $t (disk full or read-only?): no persisted file was changed" >&2
+    if ! { mkdir -p "\${t%/*}" && cat "$d/$1.p.$f" >"$t.dfw-new" && { sync "$t.dfw-new" 2>/dev/null || sync; } && { [ ! -f "$t" ] || cp -p "$t" "$t.dfw-old"; }; }; then
+      for g in $names; do rm -f "$(target "$g").dfw-new" "$(target "$g").dfw-old"; done
+      echo "cannot write $t (disk full or read-only?): no persisted file was changed"
       return 1
     fi
   done
-  for f in $names; do [ -f "$d/$1.p.$f" ] && mv -f "$(target "$f").dfw-new" "$(target "$f")"; done
+  : >"$d/$1.saved"
+  for f in $names; do
+    [ -f "$d/$1.p.$f" ] || continue
+    t=$(target "$f")
+    if [ -f "$t" ]; then echo "$f old"; else echo "$f none"; fi >>"$d/$1.saved"
+    mv -f "$t.dfw-new" "$t" || { echo "cannot replace $t: the persisted files were put back"; unsave "$1"; return 1; }
+  done
   if [ -f "$d/$1.p.unit" ]; then
-    for w in multi-user.target.wants docker.service.wants; do
-      mkdir -p "/etc/systemd/system/$w" && ln -sfn /etc/systemd/system/docker-firewall.service "/etc/systemd/system/$w/docker-firewall.service" || return 1
+    for l in $links $oldlinks; do if [ -L "$l" ]; then echo "$l yes"; else echo "$l no"; fi; done >"$d/$1.links"
+    for l in $links; do
+      { mkdir -p "\${l%/*}" && ln -sfn "$u" "$l"; } || { echo "cannot enable the boot unit ($l): the persisted files were put back"; unsave "$1"; return 1; }
     done
+    rm -f $oldlinks
     systemctl daemon-reload >/dev/null 2>&1 || true
   fi
+  sync
 }
 unpersist() {
   for f in config ipsets rules-ipv4 rules-ipv6 restore unit; do rm -f "$(target "$f")"; done
-  rm -f /etc/systemd/system/multi-user.target.wants/docker-firewall.service /etc/systemd/system/docker.service.wants/docker-firewall.service
+  rm -f $links $oldlinks
   systemctl daemon-reload >/dev/null 2>&1 || true
 }
 step() {
@@ -107,6 +157,10 @@ step() {
   esac
 }
 cleanup() {
+  if [ "$2" = undo ] && [ -f "$d/$1.saved" ]; then
+    unsave "$1" >"$d/out" 2>&1 || { printf "\\n@@%s cleanupfailed %s\\n" "$n" "$1 $2"; cat "$d/out"; }
+    return 0
+  fi
   [ -f "$d/$1.$2tool" ] || return 0
   run "$(cat "$d/$1.$2tool")" <"$d/$1.$2" >"$d/out" 2>&1 || { printf "\\n@@%s cleanupfailed %s\\n" "$n" "$1 $2"; cat "$d/out"; }
 }
@@ -122,6 +176,8 @@ if [ "$failed" -ne 0 ]; then
   cleanup "$failed" abort
   j=$((failed-1))
   while [ "$j" -ge 1 ]; do cleanup "$j" undo; j=$((j-1)); done
+else
+  for g in $names; do rm -f "$(target "$g").dfw-old"; done
 fi` as const;
 
 export const NetfilterCommands = defineCommands({
@@ -130,10 +186,11 @@ export const NetfilterCommands = defineCommands({
 ${APPLY_LOCK}
 ${READ_STATE}'`,
   /**
-   * stdin: nonce, then the step sections. stdout: failure sections if any, then the state sections. Runs to the
+   * stdin: nonce, "<lock name> <token>" of the held node lock, then the step sections. stdout: failure sections if any, then the state sections. Runs to the
    * end even if the connection drops (HUP and PIPE ignored), and runs nothing unless the whole input arrived.
    */
   applySteps: `sh -c '${READ_NONCE}
+${READ_PROOF}
 ${APPLY_LOCK}
 ${APPLY_STEPS}
 ${READ_STATE}'`,

@@ -4,13 +4,14 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { type Connection, describeConnection } from "../model/connection";
 import type { RemoteCommand } from "./commands";
 import { type ExecOptions, type ExecResult, exec } from "./exec";
-import { type LockOptions, withNodeLock } from "./lock";
+import { type LockOptions, type LockProof, withNodeLock } from "./lock";
 
 export interface HostSession {
   /** describeConnection() of the node: used in every error. */
   readonly host: string;
   run(command: RemoteCommand, stdin: string): Promise<ExecResult>;
-  locked<T>(owner: string, fn: () => Promise<T>): Promise<T>;
+  /** Runs `fn` under the node lock; `proof` goes with every apply, which changes nothing once the lock is lost. */
+  locked<T>(owner: string, fn: (proof: LockProof) => Promise<T>): Promise<T>;
 }
 
 // The held lock's signal, for commands run inside `locked`: once the lock is lost (its connection dropped), no
@@ -25,6 +26,7 @@ export function sshSession(conn: Connection, opts: { exec?: ExecOptions; lock?: 
       if (lock?.aborted) return Promise.reject(lock.reason);
       return exec(conn, command, stdin, { ...opts.exec, ...(lock && { startSignal: lock }) });
     },
-    locked: (owner, fn) => withNodeLock(conn, owner, (lock) => heldLock.run(lock.signal, fn), opts.lock),
+    locked: (owner, fn) =>
+      withNodeLock(conn, owner, (lock) => heldLock.run(lock.signal, () => fn(lock.proof)), opts.lock),
   };
 }

@@ -8,9 +8,12 @@ import { deriveFacts, type HostFacts, type HostState, parseHostState } from "../
 import { DOCKER_USER } from "../netfilter/kernel-rule";
 import { chainRules } from "../netfilter/parse-iptables-save";
 import { TEMP_SET_PREFIX } from "../netfilter/plan-ipset";
-import { type Intent, planRestore, planTransaction, type TransactionPlan } from "../netfilter/plan-transaction";
-import { newNonce, parseStepsOutput, renderSteps, type Step } from "../netfilter/steps";
-import { NetfilterCommands } from "./netfilter-commands";
+import { planRestore } from "../netfilter/plan-restore";
+import { type Intent, planTransaction, type TransactionPlan } from "../netfilter/plan-transaction";
+import { type ApplyProof, newNonce, parseStepsOutput, renderSteps, type Step } from "../netfilter/steps";
+import { restorePersistStep } from "../persistence/plan-persistence";
+import { EXIT_LOCK_LOST, NetfilterCommands } from "./netfilter-commands";
+import { EXIT_UNSAFE } from "./run-dir";
 import type { HostSession } from "./session";
 
 export type IntentResult = { readonly ok: true } | { readonly ok: false; readonly error: TransactionError };
@@ -121,9 +124,14 @@ function blame(plan: TransactionPlan, failedStep: number, message: string): { in
   return { ...(intent !== undefined && { intent }), ...(line && !/^(COMMIT|\*filter)$/.test(line) && { line }) };
 }
 
-async function applySteps(session: HostSession, steps: readonly Step[]) {
+async function applySteps(session: HostSession, proof: ApplyProof, steps: readonly Step[]) {
   const nonce = newNonce();
-  const r = await session.run(NetfilterCommands.applySteps, renderSteps(nonce, steps));
+  const r = await session.run(NetfilterCommands.applySteps, renderSteps(nonce, proof, steps));
+  // The script refused before changing anything: say why (the reason is its last stderr line).
+  if (r.code === EXIT_LOCK_LOST || r.code === EXIT_UNSAFE || r.code === 66 || r.code === 75) {
+    const why = r.stderr.trim().split("\n").pop() || `the apply script exited ${r.code} before applying anything`;
+    throw txError({ kind: "Refused", host: session.host, reason: why });
+  }
   return parseStepsOutput(r.stdout, nonce);
 }
 
@@ -133,7 +141,7 @@ export async function runTransaction(
   intents: readonly Intent[],
   owner: string,
 ): Promise<TransactionOutcome> {
-  return session.locked(owner, async () => {
+  return session.locked(owner, async (proof) => {
     const { state: before, facts } = await readHostState(session);
     const names = new Map<string, string>();
     const plan = planTransaction(
@@ -151,7 +159,7 @@ export async function runTransaction(
     if (plan.steps.length === 0) {
       return { facts, before, after: before, plan, results: intents.map((_, i) => refusedResult(i) ?? { ok: true }) };
     }
-    const outcome = await applySteps(session, plan.steps);
+    const outcome = await applySteps(session, proof, plan.steps);
     if (!outcome.ok) {
       const { intent, line } = blame(plan, outcome.failedStep, outcome.message);
       const error = txError({
@@ -173,8 +181,13 @@ export async function runTransaction(
     if (mismatch) {
       const touchedIds = intents.flatMap((x) => (x.kind === "rule" ? [x.id] : []));
       const touchedSets = intents.flatMap((x) => (x.kind === "set" ? [x.name] : []));
-      const restore = planRestore(before, outcome.after, facts, touchedIds, touchedSets, tempSetName);
-      const restored = restore.length === 0 || (await applySteps(session, restore)).ok;
+      // The boot files follow the kernel back (they were written from the plan).
+      const files = restorePersistStep(before, facts, plan.persisted.written);
+      const restore = [
+        ...planRestore(before, outcome.after, facts, touchedIds, touchedSets, tempSetName),
+        ...(files ? [files] : []),
+      ];
+      const restored = restore.length === 0 || (await applySteps(session, proof, restore)).ok;
       const error = txError({ kind: "VerifyFailed", host: session.host, detail: mismatch, restored });
       return { facts, before, after: outcome.after, plan, results: intents.map(() => ({ ok: false, error })) };
     }

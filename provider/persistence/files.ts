@@ -1,7 +1,8 @@
 // PURE. The files that make a node's managed rules and sets survive a reboot without a Docker restart: an
 // ipset restore file, one iptables-restore body per family, an idempotent restore script, and a systemd unit
 // ordered before docker.service. Only managed state is written (never Docker's or foreign rules), so the
-// restore neither duplicates rules nor fights Docker. The same paths on Debian and RHEL families.
+// restore neither duplicates rules nor fights Docker. The same paths on Debian and RHEL families. Fails closed:
+// docker.service requires the unit (RequiredBy=), so a restore that fails keeps Docker from starting unprotected.
 import { createHash } from "node:crypto";
 import type { IpFamily } from "../model/address";
 import type { Backend } from "../netfilter/host-state";
@@ -23,10 +24,10 @@ export const PERSISTED_PATHS = {
 export type PersistedName = keyof typeof PERSISTED_PATHS;
 /** The list of sets our IpSet resources own on the node (kept whether or not persistence is on). */
 export const MANAGED_SETS_PATH = `${PERSIST_DIR}/managed-sets`;
-/** The enabling symlinks `systemctl enable` would make for the unit's WantedBy=. */
+/** The enabling symlinks `systemctl enable` would make for the unit's WantedBy= and RequiredBy=. */
 export const UNIT_LINKS = [
   `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`,
-  `/etc/systemd/system/docker.service.wants/${UNIT_NAME}`,
+  `/etc/systemd/system/docker.service.requires/${UNIT_NAME}`,
 ] as const;
 
 export interface PersistenceConfig {
@@ -55,7 +56,7 @@ function restoreScript(state: ManagedState, config: PersistenceConfig): string {
     : `  "$1" -t filter | grep -E '^-A ${DOCKER_USER} .*--comment "dfw:[0-9]{4}:' | sed 's/^-A /-D /'`;
   const calls = state.families.map((f) => {
     const t = tools(state.backend, f);
-    return `rules ${t.save} ${t.restore} "$dir/rules-${f}.restore" || exit 1`;
+    return `rules ${t.save} ${t.restore} "$dir/rules-${f}.restore" || fail "restoring the ${f} rules"`;
   });
   return [
     "#!/bin/sh",
@@ -64,7 +65,9 @@ function restoreScript(state: ManagedState, config: PersistenceConfig): string {
     "# never duplicates a rule and never touches rules or sets it does not manage.",
     "set -u",
     `dir=${PERSIST_DIR}`,
-    'if [ -s "$dir/ipsets.restore" ]; then ipset -exist restore <"$dir/ipsets.restore" || exit 1; fi',
+    "# A failure exits non-zero: docker.service requires this unit, so Docker then stays down rather than unprotected.",
+    'fail() { echo "docker-firewall: $1 failed: Docker is kept from starting (see the README, Reliability)" >&2; exit 1; }',
+    'if [ -s "$dir/ipsets.restore" ]; then ipset -exist restore <"$dir/ipsets.restore" || fail "restoring the ipsets"; fi',
     "rules() {",
     '  [ -f "$3" ] || return 0',
     `  if ! "$1" -t filter 2>/dev/null | grep -q '^:${DOCKER_USER} '; then`,
@@ -98,7 +101,8 @@ function unitFile(): string {
     `ExecStart=/bin/sh ${PERSIST_DIR}/restore`,
     "",
     "[Install]",
-    "WantedBy=multi-user.target docker.service",
+    "WantedBy=multi-user.target",
+    "RequiredBy=docker.service",
     "",
   ].join("\n");
 }

@@ -145,7 +145,7 @@ describe.each(["nft", "legacy"] as const)("transactions on iptables-%s", (backen
 
   it("runs nothing when the step list arrives cut short (connection dropped while sending)", async () => {
     const nonce = newNonce();
-    const full = renderSteps(nonce, [
+    const full = renderSteps(nonce, { name: "cut", token: "00" }, [
       { label: "set", run: { tool: "ipset", text: "create cut hash:net\n" } },
       { label: "rule", run: { tool: `${backend}-ipv4`, text: "*filter\n-I DOCKER-USER 1 -j ACCEPT\nCOMMIT\n" } },
     ]);

@@ -199,9 +199,9 @@ describe.sequential(`the SSH connection severed mid-transaction (${TRIALS} trial
     const session: HostSession = {
       host: inner.host,
       locked: (owner, fn) =>
-        inner.locked(owner, () => {
+        inner.locked(owner, (proof) => {
           lockConnection = pool.stats().connectionsOpened;
-          return fn();
+          return fn(proof);
         }),
       run: async (command, stdin) => {
         const r = await inner.run(command, stdin);

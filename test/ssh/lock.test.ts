@@ -1,5 +1,7 @@
 // The node-wide lock against a real sshd, with holders in this process and in other Node processes. The lock file
-// lives under /run/lock with a test-only name, so real runs are never blocked.
+// lives under the root-only /run/docker-firewall with a test-only name, so real runs are never blocked.
+import { type ChildProcess, spawn } from "node:child_process";
+import { chownSync, existsSync, lstatSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Connection } from "../../provider/model/connection";
 import { defineCommands } from "../../provider/node/commands";
@@ -12,8 +14,8 @@ import { runScript, type ScriptProcess, type TestSshd, useSshdPerFile } from "..
 const LOCK = "pulumi-docker-firewall-test";
 const T = defineCommands({
   // Exit 75 while someone holds the test lock, 0 when it is free.
-  probe: "flock -n -E 75 /run/lock/pulumi-docker-firewall-test.lock true",
-  owner: "cat /run/lock/pulumi-docker-firewall-test.owner",
+  probe: "flock -n -E 75 /run/docker-firewall/pulumi-docker-firewall-test.lock true",
+  owner: "cat /run/docker-firewall/pulumi-docker-firewall-test.owner",
 });
 
 let sshd: TestSshd;
@@ -40,7 +42,7 @@ async function eventuallyFree(conn: Connection, withinMs: number): Promise<numbe
 }
 
 /** Another controller process holding the lock until its stdin closes. */
-function holderProcess(owner: string): Promise<ScriptProcess> {
+function holderProcess(owner: string, heartbeatSeconds = 30): Promise<ScriptProcess> {
   const repo = `${__dirname}/../..`;
   const source = `
 import { parseConnection } from ${JSON.stringify(`${repo}/provider/model/connection`)};
@@ -51,7 +53,7 @@ import { withNodeLock } from ${JSON.stringify(`${repo}/provider/node/lock`)};
     console.log("HELD");
     process.stdin.resume();
     await new Promise((r) => process.stdin.once("end", r));
-  }, { name: ${JSON.stringify(LOCK)} });
+  }, { name: ${JSON.stringify(LOCK)}, heartbeatSeconds: ${heartbeatSeconds} });
   console.log("RELEASED");
 })().catch((e) => { console.error(e.message); process.exit(1); });
 `;
@@ -188,5 +190,82 @@ describe("node lock", () => {
     const owner = await withNodeLock(conn, "evil\nsecond line\u0007", async (lock) => lock.owner, { name: LOCK, pool });
     expect(owner).toBe("evil second line");
     expect((await exec(conn, T.owner, undefined, { pool })).stdout).toBe("evil second line\n");
+  });
+});
+
+/** A process of an unprivileged local user (nobody), as a local attacker would run it. */
+function asNobody(argv: readonly string[]): ChildProcess {
+  return spawn("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", ...argv], { stdio: "ignore" });
+}
+
+describe("node lock against local users and frozen controllers", () => {
+  it("is not blocked by an unprivileged user squatting the old /run/lock path, and writes nothing there", async () => {
+    const conn = sshd.connection();
+    const victim = `${sshd.dir}/victim`;
+    writeFileSync(victim, "precious\n");
+    rmSync(`/run/lock/${LOCK}.lock`, { force: true });
+    rmSync(`/run/lock/${LOCK}.owner`, { force: true });
+    symlinkSync(victim, `/run/lock/${LOCK}.owner`);
+    const squatter = asNobody(["flock", `/run/lock/${LOCK}.lock`, "sleep", "600"]);
+    try {
+      // The squatter holds its flock before ours starts.
+      while (!existsSync(`/run/lock/${LOCK}.lock`)) await new Promise((r) => setTimeout(r, 20));
+      const owner = await withNodeLock(conn, "me", async (lock) => lock.owner, { name: LOCK, pool, waitSeconds: 2 });
+      expect(owner).toBe("me");
+      expect(readFileSync(victim, "utf8")).toBe("precious\n");
+      const dir = lstatSync("/run/docker-firewall");
+      expect({ dir: dir.isDirectory(), uid: dir.uid, mode: (dir.mode & 0o777).toString(8) }).toEqual({
+        dir: true,
+        uid: 0,
+        mode: "700",
+      });
+    } finally {
+      squatter.kill("SIGKILL");
+      rmSync(`/run/lock/${LOCK}.owner`, { force: true });
+      rmSync(`/run/lock/${LOCK}.lock`, { force: true });
+    }
+  });
+
+  it("refuses a lock file that is a symlink or not owned by root, with a clear error", async () => {
+    const conn = sshd.connection();
+    const victim = `${sshd.dir}/victim2`;
+    writeFileSync(victim, "precious\n");
+    const lockFile = `/run/docker-firewall/${LOCK}.lock`;
+    for (const [what, plant, reason] of [
+      ["symlink", () => symlinkSync(victim, lockFile), /symbolic link or not owned by root/],
+      ["nobody's file", () => writeFileSync(lockFile, "", { mode: 0o666 }), /symbolic link or not owned by root/],
+    ] as const) {
+      rmSync(lockFile, { force: true });
+      try {
+        plant();
+        if (what === "nobody's file") chownSync(lockFile, 65534, 65534);
+        const e = await withNodeLock(conn, "me", async () => "never", { name: LOCK, pool, waitSeconds: 1 }).catch(
+          (x: unknown) => x,
+        );
+        expect(isNodeError(e, "CommandFailed"), what).toBe(true);
+        expect((e as Error).message, what).toMatch(reason);
+        expect((e as Error).message).toContain(lockFile);
+        expect(readFileSync(victim, "utf8")).toBe("precious\n");
+      } finally {
+        rmSync(lockFile, { force: true });
+      }
+    }
+  });
+
+  it("is given up by the node when the holding controller freezes (no heartbeat), within the bound", async () => {
+    const conn = sshd.connection();
+    const holder = await holderProcess("frozen pid 7", 2);
+    try {
+      await holder.waitFor("HELD");
+      expect(await probe(conn)).toBe(75);
+      // Frozen: its TCP connection stays open, but it sends nothing any more.
+      holder.child.kill("SIGSTOP");
+      expect(await eventuallyFree(conn, 20_000)).toBeLessThan(20_000);
+      await withNodeLock(conn, "next", async () => undefined, { name: LOCK, pool, waitSeconds: 5 });
+    } finally {
+      holder.child.kill("SIGCONT");
+      holder.child.kill("SIGKILL");
+      await holder.exited;
+    }
   });
 });

@@ -13,8 +13,8 @@ import { sshSession } from "../../provider/node/session";
 import { SshPool } from "../../provider/node/ssh-pool";
 import { runTransaction, type TransactionOutcome } from "../../provider/node/transaction";
 
-export const APPLY_LOCK = "/run/lock/pulumi-docker-firewall.apply";
-export const NODE_LOCK = "/run/lock/pulumi-docker-firewall.lock";
+export const APPLY_LOCK = "/run/docker-firewall/apply.lock";
+export const NODE_LOCK = "/run/docker-firewall/pulumi-docker-firewall.lock";
 /** A rule nobody manages, kept below the managed blocks. */
 export const FOREIGN = "-A DOCKER-USER -s 203.0.113.7/32 -j DROP";
 

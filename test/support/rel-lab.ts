@@ -12,7 +12,7 @@ import { pathsOf } from "../../lab/power";
 import { listProcs, readPidFile, stopProcesses, withDescendants } from "../../lab/processes";
 import { generateHostKey, startSshd } from "../../lab/sshd";
 
-export const APPLY_LOCK = "/run/lock/pulumi-docker-firewall.apply";
+export const APPLY_LOCK = "/run/docker-firewall/apply.lock";
 /** A copy of the node's real ipset binary, so the state read still works while /usr/sbin/ipset is broken. */
 export const REAL_IPSET = "/run/dfw-rel-ipset";
 
@@ -61,6 +61,7 @@ const PERSISTED = [
   "/etc/docker-firewall/managed-sets",
   "/etc/systemd/system/docker-firewall.service",
   "/etc/systemd/system/multi-user.target.wants/docker-firewall.service",
+  "/etc/systemd/system/docker.service.requires/docker-firewall.service",
   "/etc/systemd/system/docker.service.wants/docker-firewall.service",
 ];
 
