@@ -31,9 +31,18 @@ function hostWith(intents: ReadonlyArray<Intent & { kind: "rule" }>, counter?: {
     .flatMap((x) => (x.rule ? expandRule(x.rule, { priority: x.priority, id: x.id }, ["ipv4"]).ipv4 : []))
     .map(renderRule);
   const chain = [...lines, RET];
-  const save = ["*filter", ":FORWARD ACCEPT [0:0]", ":DOCKER-USER - [0:0]", ...chain, "COMMIT"].join("\n");
+  const save = [
+    "*filter",
+    ":FORWARD ACCEPT [0:0]",
+    ":DOCKER-USER - [0:0]",
+    "-A FORWARD -j DOCKER-USER",
+    ...chain,
+    "COMMIT",
+  ].join("\n");
   const state = parseHostState(`\n@@${N} tools\nipset\n@@${N} nft4\n${save}\n@@${N} end\n`, N);
-  const facts = deriveFacts(state) as HostFacts;
+  const derived = deriveFacts(state);
+  if ("error" in derived) throw new Error(derived.error);
+  const facts: HostFacts = derived;
   const rules = state.saves.nft.ipv4?.tables.get("filter")?.rules as SavedRule[];
   if (counter) {
     rules.forEach((r, i) => {
