@@ -31,6 +31,8 @@ export class DockerUserRule extends pulumi.dynamic.Resource {
       ...args,
       connection: pulumi.secret(args.connection),
       ruleName: name,
+      // With the name, what makes the rule's derived id unique and stable (rule-provider.ts `deriveRuleId`).
+      ruleScope: opts?.parent ? opts.parent.urn : `${pulumi.getProject()}/${pulumi.getStack()}`,
       ruleId: undefined,
       rendered: undefined,
       lines: undefined,

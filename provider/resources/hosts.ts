@@ -54,3 +54,19 @@ export function readShared(conn: Connection): Promise<{ state: HostState; facts:
   reads.set(key, p);
   return p;
 }
+
+// The incarnation (random per create) of each rule id this process created, by node: a later delete of the same
+// id with another incarnation is the old half of a replacement that kept the id (rule-provider.ts `delete`).
+const incarnations = new Map<string, string>();
+const incarnationKey = (conn: unknown, id: string) => {
+  const c = conn as { host?: unknown; port?: unknown } | undefined;
+  return `${String(c?.host)}:${String(c?.port ?? 22)} ${id}`;
+};
+
+export function noteIncarnation(conn: unknown, id: string, generation: string): void {
+  incarnations.set(incarnationKey(conn, id), generation);
+}
+
+export function incarnationOf(conn: unknown, id: string): string | undefined {
+  return incarnations.get(incarnationKey(conn, id));
+}

@@ -1,13 +1,13 @@
 // The DockerUserRule dynamic provider: one logical rule = one tagged block of kernel rules in DOCKER-USER.
 // check validates (no connection) and renders the literal iptables lines for previews; diff compares canonical
 // lines; create/update/delete go through the node's batched transactions; read reports what is live.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
 import { describeConnection } from "../model/connection";
 import { type DockerUserRule, dockerUserRuleArgs } from "../model/rule";
-import { containsUnknown } from "../model/unknown";
+import { containsUnknown, isUnknown, UNKNOWN } from "../model/unknown";
 import { blockStatus } from "../netfilter/block-status";
 import { expandRule } from "../netfilter/expand";
 import type { HostFacts, HostState } from "../netfilter/host-state";
@@ -24,10 +24,22 @@ import {
   resourceError,
   trustRecordedHostKey,
 } from "./common";
-import { batcherFor, readShared, warnOnce } from "./hosts";
+import { batcherFor, incarnationOf, noteIncarnation, readShared, warnOnce } from "./hosts";
+import { isUnknownOutcome, partiallyCreated } from "./partial";
 
 export const RULE_TYPE = "DockerUserRule";
-const COMPUTED = ["ruleName", "ruleId", "rendered", "host", "hostKey", "families", "lines", "inPlace"] as const;
+const COMPUTED = [
+  "ruleName",
+  "ruleScope",
+  "ruleId",
+  "generation",
+  "rendered",
+  "host",
+  "hostKey",
+  "families",
+  "lines",
+  "inPlace",
+] as const;
 
 export interface RuleProps extends Record<string, unknown> {
   connection: unknown;
@@ -37,6 +49,8 @@ export interface RuleProps extends Record<string, unknown> {
   families?: IpFamily[];
   lines?: Record<IpFamily, string[]>;
   inPlace?: boolean;
+  /** Random per create: tells this incarnation's block from a same-id replacement's (see `delete`). */
+  generation?: string;
 }
 
 const ruleOf = (props: Record<string, unknown>): DockerUserRule => dockerUserRuleArgs.parse(argsOf(props, COMPUTED));
@@ -60,6 +74,22 @@ function outputs(inputs: RuleProps, state: HostState, facts: HostFacts): RulePro
   };
 }
 
+/**
+ * The rule's id, derived from what identifies it: the program's scope (project, stack, parent), its logical name,
+ * and the fields whose change forces a replacement (node, family). The same program gets the same id at every
+ * preview and up (so a create whose outcome was lost finds its own block again), and a replacement a new one (so
+ * old and new blocks coexist until the engine deletes the old). Unknown while any of these is unknown.
+ */
+export function deriveRuleId(news: Record<string, unknown>): string {
+  const conn = news.connection as { host?: unknown; port?: unknown } | undefined;
+  const args = argsOf(news, COMPUTED);
+  if (isUnknown(conn) || isUnknown(conn?.host) || isUnknown(conn?.port) || containsUnknown(args)) return UNKNOWN;
+  if (isUnknown(news.ruleScope) || isUnknown(news.ruleName)) return UNKNOWN;
+  const name = String(news.ruleName ?? "rule");
+  const identity = [news.ruleScope ?? "", name, conn?.host, conn?.port ?? 22, ruleOf(news).family];
+  return makeRuleId(name, createHash("sha256").update(canonicalJson(identity)).digest("hex"));
+}
+
 async function apply(props: RuleProps, rule: DockerUserRule | null, recorded?: RuleProps): Promise<RuleProps> {
   const conn = (() => {
     try {
@@ -81,7 +111,8 @@ async function apply(props: RuleProps, rule: DockerUserRule | null, recorded?: R
     warnOnce(conn, settled.outcome.facts.warnings);
     return outputs(props, settled.outcome.after, settled.outcome.facts);
   } catch (e) {
-    throw resourceError(RULE_TYPE, `${props.ruleName} (${id})`, conn, e);
+    const err = resourceError(RULE_TYPE, `${props.ruleName} (${id})`, conn, e);
+    throw isUnknownOutcome(e) ? Object.assign(err, { outcomeUnknown: true }) : err;
   }
 }
 
@@ -92,14 +123,12 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
       ...failuresOf(dockerUserRuleArgs, argsOf(news, COMPUTED)),
     ];
     if (failures.length > 0) return { failures };
-    // The id is made once and kept for the resource's life; a replacement (olds = {}) gets a new one, so the
-    // new block can coexist with the old until the engine deletes it.
-    const ruleId =
-      typeof olds.ruleId === "string" && RULE_ID.test(olds.ruleId)
-        ? olds.ruleId
-        : makeRuleId(String(news.ruleName ?? "rule"), randomBytes(4).toString("hex"));
+    // An existing resource keeps its id (ids minted at random by earlier versions included); a new one, or a
+    // replacement (olds = {}), gets the id derived from its identity.
+    const ruleId = typeof olds.ruleId === "string" && RULE_ID.test(olds.ruleId) ? olds.ruleId : deriveRuleId(news);
     const args = argsOf(news, COMPUTED);
-    const rendered = containsUnknown(args) ? undefined : render(ruleOf(news), ruleId, ["ipv4", "ipv6"]);
+    const rendered =
+      containsUnknown(args) || isUnknown(ruleId) ? undefined : render(ruleOf(news), ruleId, ["ipv4", "ipv6"]);
     return { inputs: { ...news, ruleId, ...(rendered && { rendered }) } };
   },
 
@@ -124,12 +153,24 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
   },
 
   async create(inputs) {
-    const outs = await apply(inputs, ruleOf(inputs));
-    return { id: inputs.ruleId as string, outs };
+    const id = inputs.ruleId as string;
+    const generation = randomBytes(6).toString("hex");
+    noteIncarnation(inputs.connection, id, generation);
+    try {
+      const outs = await apply(inputs, ruleOf(inputs));
+      return { id, outs: { ...outs, generation } };
+    } catch (e) {
+      // The payload may have reached the node: have the engine keep the resource, so the next up or refresh
+      // reconciles that block instead of leaving it live and unowned.
+      if ((e as { outcomeUnknown?: boolean }).outcomeUnknown)
+        throw partiallyCreated(e as Error, id, inputs, generation);
+      throw e;
+    }
   },
 
   async update(_id, olds, news) {
-    return { outs: await apply(news, ruleOf(news), olds) };
+    const outs = await apply(news, ruleOf(news), olds);
+    return { outs: { ...outs, ...(typeof olds.generation === "string" && { generation: olds.generation }) } };
   },
 
   async read(id, props) {
@@ -148,6 +189,10 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
   },
 
   async delete(id, props) {
+    // A replacement that kept the id (a forced `--replace`: check cannot tell it from a first create) created
+    // its block in this process before the engine deletes the old incarnation: that block is no longer the old one's.
+    const current = incarnationOf(props.connection, id);
+    if (typeof props.generation === "string" && current !== undefined && current !== props.generation) return;
     await apply({ ...props, ruleId: id }, null, props);
   },
 };
