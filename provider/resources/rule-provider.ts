@@ -116,6 +116,23 @@ async function apply(props: RuleProps, rule: DockerUserRule | null, recorded?: R
   }
 }
 
+/**
+ * The families the node has now. A rule with family auto follows the host: when Docker starts making an IPv6
+ * DOCKER-USER, the next up must plan the v6 lines, so its diff reads the node (one shared read per node) instead of
+ * trusting the families recorded at the last apply. Unreachable at preview: the recorded ones.
+ */
+async function familiesNow(olds: RuleProps, news: RuleProps, rule: DockerUserRule): Promise<readonly IpFamily[]> {
+  const recorded = olds.families ?? ["ipv4"];
+  if (rule.family !== "auto" || containsUnknown(news.connection)) return recorded;
+  try {
+    const conn = resolveConnection(news.connection);
+    trustRecordedHostKey(conn, olds);
+    return (await readShared(conn)).facts.families;
+  } catch {
+    return recorded;
+  }
+}
+
 export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
   async check(olds, news) {
     const failures = [
@@ -140,7 +157,7 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
     if (containsUnknown(newArgs)) return { changes: true, replaces };
     const newRule = dockerUserRuleArgs.parse(newArgs);
     if (newRule.family !== oldRule.family) replaces.push("family");
-    const families = olds.families ?? ["ipv4"];
+    const families = await familiesNow(olds, news, newRule);
     const want = render(newRule, olds.ruleId as string, families);
     const have = olds.lines ?? { ipv4: [], ipv6: [] };
     const linesDiffer = families.some((f) => canonicalJson(want[f]) !== canonicalJson(have[f] ?? []));
