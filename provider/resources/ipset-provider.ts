@@ -8,21 +8,22 @@ import { type IpSetSpec, ipSetArgs } from "../model/ipset";
 import { containsUnknown, isUnknown } from "../model/unknown";
 import type { HostState } from "../netfilter/host-state";
 import { headerOf, type SetHeader } from "../netfilter/ipset-text";
-import { observedHostKey } from "../node/host-key";
 import {
   argsOf,
   connectionChanged,
   connectionFailures,
   failuresOf,
   hostIdentityChanged,
+  recordedHostKeys,
   resolveConnection,
   resourceError,
+  seedRecordedHostKeys,
   trustRecordedHostKey,
 } from "./common";
 import { batcherFor, readShared } from "./hosts";
 
 export const IPSET_TYPE = "IpSet";
-const COMPUTED = ["host", "hostKey", "live"] as const;
+const COMPUTED = ["host", "hostKey", "bastionHostKey", "live"] as const;
 
 export interface LiveMembers {
   readonly header: SetHeader;
@@ -59,11 +60,10 @@ async function apply(props: IpSetProps, spec: IpSetSpec | null, recorded?: IpSet
     trustRecordedHostKey(conn, recorded);
     const settled = await batcherFor(conn).submit({ kind: "set", name: props.name, spec });
     if (!settled.result.ok) throw settled.result.error;
-    const hostKey = observedHostKey(conn);
     return {
       ...props,
       host: describeConnection(conn),
-      ...(hostKey && { hostKey }),
+      ...recordedHostKeys(conn),
       live: liveMembers(settled.outcome.after, props.name),
     };
   } catch (e) {
@@ -78,6 +78,8 @@ export const ipSetProvider: dynamic.ResourceProvider<IpSetProps, IpSetProps> = {
   },
 
   async diff(_id, olds, news) {
+    // Another resource on the same node may be created in this run: hold it to the keys recorded here.
+    seedRecordedHostKeys(olds);
     const replaces: string[] = [];
     if (hostIdentityChanged(olds.connection, news.connection)) replaces.push("connection");
     for (const k of ["name", "type", "family"] as const) {

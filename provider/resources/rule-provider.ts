@@ -13,15 +13,16 @@ import { expandRule } from "../netfilter/expand";
 import type { HostFacts, HostState } from "../netfilter/host-state";
 import { renderRule } from "../netfilter/render-rule";
 import { makeRuleId, RULE_ID } from "../netfilter/tag";
-import { observedHostKey } from "../node/host-key";
 import {
   argsOf,
   connectionChanged,
   connectionFailures,
   failuresOf,
   hostIdentityChanged,
+  recordedHostKeys,
   resolveConnection,
   resourceError,
+  seedRecordedHostKeys,
   trustRecordedHostKey,
 } from "./common";
 import { batcherFor, incarnationOf, noteIncarnation, readShared, warnOnce } from "./hosts";
@@ -36,6 +37,7 @@ const COMPUTED = [
   "rendered",
   "host",
   "hostKey",
+  "bastionHostKey",
   "families",
   "lines",
   "inPlace",
@@ -63,11 +65,10 @@ function render(rule: DockerUserRule, id: string, families: readonly IpFamily[])
 function outputs(inputs: RuleProps, state: HostState, facts: HostFacts): RuleProps {
   const conn = resolveConnection(inputs.connection);
   const status = blockStatus(state, facts, inputs.ruleId as string);
-  const hostKey = observedHostKey(conn);
   return {
     ...inputs,
     host: describeConnection(conn),
-    ...(hostKey && { hostKey }),
+    ...recordedHostKeys(conn),
     families: [...facts.families],
     lines: { ipv4: [...status.lines.ipv4], ipv6: [...status.lines.ipv6] },
     inPlace: status.inPlace,
@@ -150,6 +151,8 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
   },
 
   async diff(_id, olds, news) {
+    // Another resource on the same node may be created in this run: hold it to the keys recorded here.
+    seedRecordedHostKeys(olds);
     const replaces: string[] = [];
     if (hostIdentityChanged(olds.connection, news.connection)) replaces.push("connection");
     const newArgs = argsOf(news, COMPUTED);
