@@ -42,6 +42,9 @@ export function batcherFor(conn: Connection): HostBatcher {
   return b;
 }
 
+/** A read of the node now, not shared with reads already in flight. */
+export const readNow = (conn: Connection) => readHostState(sshSession(conn));
+
 /** Concurrent reads of one node (a `pulumi refresh` reads every resource at once) share one snapshot. */
 export function readShared(conn: Connection): Promise<{ state: HostState; facts: HostFacts }> {
   const key = keyOf(conn);

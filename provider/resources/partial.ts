@@ -20,26 +20,20 @@ export function isUnknownOutcome(e: unknown): boolean {
 }
 
 /**
- * The error for the engine: the message says what happened and what the next run does; `properties` are the
- * inputs (the connection kept secret) with the lines unknown, so the next up's diff plans an update.
+ * The error for the engine: the message says what happened and what the next run does; `properties` become the
+ * resource's outputs (the connection kept secret), and must make the next up's diff plan an update.
  */
 export function partiallyCreated(
   err: Error,
   id: string,
-  inputs: Record<string, unknown>,
-  generation: string,
+  properties: Record<string, unknown>,
 ): Error & { id: string; properties: Record<string, unknown>; reasons: string[] } {
   const reason =
     "the outcome on the node is unknown: the resource is recorded as partially created, and the next `pulumi up` " +
     "(or `pulumi refresh`) reconciles it with what the node holds";
   return Object.assign(new Error(`${err.message}; ${reason}`), {
     id,
-    properties: {
-      ...inputs,
-      connection: { [SECRET_SIG]: SECRET_VALUE, value: inputs.connection },
-      generation,
-      inPlace: false,
-    },
+    properties: { ...properties, connection: { [SECRET_SIG]: SECRET_VALUE, value: properties.connection } },
     reasons: [reason],
   });
 }

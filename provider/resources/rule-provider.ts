@@ -183,7 +183,7 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
       // The payload may have reached the node: have the engine keep the resource, so the next up or refresh
       // reconciles that block instead of leaving it live and unowned.
       if ((e as { outcomeUnknown?: boolean }).outcomeUnknown)
-        throw partiallyCreated(e as Error, id, inputs, generation);
+        throw partiallyCreated(e as Error, id, { ...inputs, generation, inPlace: false });
       throw e;
     }
   },
