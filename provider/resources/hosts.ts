@@ -1,6 +1,7 @@
 // Module state shared by every resource in the provider process (the serialized providers all `require` this
 // package by name, so they share one copy): one batcher per node, and one in-flight state read per node.
 import { createHash } from "node:crypto";
+import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
 import { type Connection, endpointIdentity } from "../model/connection";
 import type { HostFacts, HostState } from "../netfilter/host-state";
@@ -72,4 +73,21 @@ export function noteIncarnation(conn: unknown, id: string, generation: string): 
 
 export function incarnationOf(conn: unknown, id: string): string | undefined {
   return incarnations.get(incarnationKey(conn, id));
+}
+
+// The families each node has, read at most once per process for diffs: Diff calls come one resource at a time,
+// so an unreachable node costs one dial sequence per run, not one per rule (undefined: the read failed).
+const familyReads = new Map<string, Promise<readonly IpFamily[] | undefined>>();
+
+export function familiesOnce(conn: Connection): Promise<readonly IpFamily[] | undefined> {
+  const key = keyOf(conn);
+  let p = familyReads.get(key);
+  if (!p) {
+    p = readShared(conn).then(
+      (r) => r.facts.families,
+      () => undefined,
+    );
+    familyReads.set(key, p);
+  }
+  return p;
 }

@@ -25,7 +25,7 @@ import {
   seedRecordedHostKeys,
   trustRecordedHostKey,
 } from "./common";
-import { batcherFor, incarnationOf, noteIncarnation, readShared, warnOnce } from "./hosts";
+import { batcherFor, familiesOnce, incarnationOf, noteIncarnation, readShared, warnOnce } from "./hosts";
 import { isUnknownOutcome, partiallyCreated } from "./partial";
 
 export const RULE_TYPE = "DockerUserRule";
@@ -120,7 +120,7 @@ async function apply(props: RuleProps, rule: DockerUserRule | null, recorded?: R
 /**
  * The families the node has now. A rule with family auto follows the host: when Docker starts making an IPv6
  * DOCKER-USER, the next up must plan the v6 lines, so its diff reads the node (one shared read per node) instead of
- * trusting the families recorded at the last apply. Unreachable at preview: the recorded ones.
+ * trusting the families recorded at the last apply (once per node and run). Unreachable: the recorded ones.
  */
 async function familiesNow(olds: RuleProps, news: RuleProps, rule: DockerUserRule): Promise<readonly IpFamily[]> {
   const recorded = olds.families ?? ["ipv4"];
@@ -128,7 +128,7 @@ async function familiesNow(olds: RuleProps, news: RuleProps, rule: DockerUserRul
   try {
     const conn = resolveConnection(news.connection);
     trustRecordedHostKey(conn, olds);
-    return (await readShared(conn)).facts.families;
+    return (await familiesOnce(conn)) ?? recorded;
   } catch {
     return recorded;
   }
