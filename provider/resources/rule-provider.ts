@@ -76,7 +76,7 @@ function outputs(inputs: RuleProps, state: HostState, facts: HostFacts): RulePro
 }
 
 /**
- * The rule's id, derived from what identifies it: the program's scope (project, stack, parent), its logical name,
+ * The rule's id, derived from what identifies it: the program's scope (project and stack), its logical name,
  * and the fields whose change forces a replacement (node, family). The same program gets the same id at every
  * preview and up (so a create whose outcome was lost finds its own block again), and a replacement a new one (so
  * old and new blocks coexist until the engine deletes the old). Unknown while any of these is unknown.
