@@ -15,6 +15,7 @@ const grpc = fromPulumi("@grpc/grpc-js");
 const { Struct } = fromPulumi("google-protobuf/google/protobuf/struct_pb");
 const provrpc = req("@pulumi/pulumi/proto/provider_grpc_pb");
 const provproto = req("@pulumi/pulumi/proto/provider_pb");
+const statusproto = req("@pulumi/pulumi/proto/status_pb");
 
 export { UNKNOWN } from "../../provider/model/unknown";
 /** Pulumi's secret envelope: `{ [SECRET_SIG]: SECRET_VALUE, value }`. */
@@ -36,6 +37,30 @@ export function stripSecrets(v: unknown): unknown {
     );
   }
   return v;
+}
+
+/** A create the provider reported as partially done (ErrorResourceInitFailed): the engine keeps id and properties. */
+export class PartialCreate extends Error {
+  constructor(
+    message: string,
+    readonly id: string,
+    readonly properties: Props,
+  ) {
+    super(message);
+  }
+}
+
+/** The engine's reading of a failed Create: the init-failure detail in `grpc-status-details-bin`, if any. */
+function partialOf(e: unknown): PartialCreate | undefined {
+  const md = (e as { metadata?: { get(k: string): unknown[] } }).metadata;
+  const bin = md?.get("grpc-status-details-bin")[0];
+  if (!(bin instanceof Uint8Array)) return undefined;
+  for (const any of statusproto.Status.deserializeBinary(bin).getDetailsList()) {
+    if (any.getTypeName() !== "pulumirpc.ErrorResourceInitFailed") continue;
+    const d = provproto.ErrorResourceInitFailed.deserializeBinary(any.getValue_asU8());
+    return new PartialCreate((e as Error).message, d.getId(), d.getProperties()?.toJavaScript() ?? {});
+  }
+  return undefined;
 }
 
 export interface DiffReply {
@@ -133,7 +158,11 @@ export class EngineHost {
     const r = new provproto.CreateRequest();
     r.setUrn(urn);
     r.setProperties(Struct.fromJavaScript(stripSecrets(inputs)));
-    const res = await this.call<{ getId(): string; getProperties(): { toJavaScript(): Props } }>("create", r);
+    const res = await this.call<{ getId(): string; getProperties(): { toJavaScript(): Props } }>("create", r).catch(
+      (e: unknown) => {
+        throw partialOf(e) ?? e;
+      },
+    );
     return { id: res.getId(), outputs: res.getProperties().toJavaScript() };
   }
 

@@ -36,8 +36,8 @@ export function compareTags(a: Tag, b: Tag): number {
   return a.priority - b.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-/** A stable, tag-safe resource id: the logical name made safe, plus a random suffix for uniqueness. */
-export function makeRuleId(name: string, randomHex: string): string {
+/** A tag-safe resource id (at most 49 characters): the logical name made safe, plus a hex suffix for uniqueness. */
+export function makeRuleId(name: string, suffixHex: string): string {
   const safe = name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 40) || "rule";
-  return `${safe}-${randomHex.slice(0, 8)}`;
+  return `${safe}-${suffixHex.slice(0, 8)}`;
 }

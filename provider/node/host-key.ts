@@ -1,5 +1,6 @@
-// Host key verification. A pinned `hostKey` must match; without one the first key seen for an endpoint is
-// remembered for the life of the process (trust on first use) and any later change is refused. The resource layer
+// Host key verification. A pinned `hostKey` must match; without one the first key seen for an endpoint (node or
+// bastion) is remembered, once its handshake completed, for the life of the process (trust on first use) and any
+// later change is refused. The resource layer
 // can read the remembered fingerprint (to keep it in state) and seed it back on the next run with `trustHostKey`.
 import { createHash, timingSafeEqual } from "node:crypto";
 import {
@@ -57,13 +58,23 @@ function pinnedKey(conn: Endpoint): ExpectedHostKey | undefined {
   return parsed;
 }
 
-/** Verifies the key a server presented for `conn`, remembering it on first use. */
+/**
+ * Judges the key a server presented for `conn` during key exchange. It does not remember it: a key is only
+ * trusted for later connections once the handshake has completed (the server proved it holds the key and we
+ * authenticated): see `rememberHostKey`.
+ */
 export function verifyHostKey(conn: Endpoint, blob: Buffer): HostKeyVerdict {
+  return judgeHostKey(blob, pinnedKey(conn), firstSeen.get(endpointIdentity(conn)));
+}
+
+/**
+ * After a completed handshake: remembers the key on first use. Judged again, since a key recorded by another
+ * resource (seeded from state) or another connection's first use may have arrived during the handshake.
+ */
+export function rememberHostKey(conn: Endpoint, blob: Buffer): HostKeyVerdict {
   const id = endpointIdentity(conn);
   const verdict = judgeHostKey(blob, pinnedKey(conn), firstSeen.get(id));
-  if (verdict.ok && !firstSeen.has(id)) {
-    firstSeen.set(id, describeKeyBlob(blob));
-  }
+  if (verdict.ok && !firstSeen.has(id)) firstSeen.set(id, describeKeyBlob(blob));
   return verdict;
 }
 

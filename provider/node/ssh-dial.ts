@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import { type AnyAuthMethod, Client, utils } from "ssh2";
 import { describeConnection, type Endpoint, redactSecrets } from "../model/connection";
 import { nodeError } from "./errors";
-import { hostKeyAlgorithmsFor, verifyHostKey } from "./host-key";
+import { hostKeyAlgorithmsFor, rememberHostKey, verifyHostKey } from "./host-key";
 
 /** ssh2 1.17's default host key algorithms, in its order of preference. */
 const SSH2_HOST_KEY_ALGORITHMS = [
@@ -74,7 +74,7 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
     socket?.setNoDelay(true);
     socket?.setKeepAlive(true, 15_000);
     const client = new Client();
-    let accepted: string | undefined;
+    let presented: Buffer | undefined;
     let mismatch: { expected: string; seen: string; source: "pinned" | "first-use" } | undefined;
     let settled = false;
 
@@ -103,10 +103,16 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
     client.on("close", () => fail(new Error("connection closed during the SSH handshake")));
     client.once("ready", () => {
       if (settled) return;
+      // Only now (key exchange signed, authentication done) is the key worth remembering for the endpoint.
+      const verdict = presented ? rememberHostKey(e, presented) : undefined;
+      if (!verdict?.ok) {
+        if (verdict) return fail(nodeError({ kind: "HostKeyMismatch", host, ...verdict }));
+        return fail(new Error("the server presented no host key"));
+      }
       settled = true;
       opts.signal.removeEventListener("abort", onAbort);
       client.removeAllListeners("close");
-      resolve({ client, socket, hostKey: accepted ?? "" });
+      resolve({ client, socket, hostKey: verdict.fingerprint });
     });
     if (opts.signal.aborted) return onAbort();
     opts.signal.addEventListener("abort", onAbort, { once: true });
@@ -119,7 +125,7 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
         keepaliveInterval: 0, // see keepalive.ts
         hostVerifier: (key: Buffer) => {
           const verdict = verifyHostKey(e, key);
-          if (verdict.ok) accepted = verdict.fingerprint;
+          if (verdict.ok) presented = key;
           else mismatch = verdict;
           return verdict.ok;
         },

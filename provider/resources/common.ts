@@ -1,5 +1,6 @@
 // What every dynamic provider here shares: input validation into CheckFailures, resolving the connection
-// (stack-config credentials, defaults), and error wording that names the resource and host, never a secret.
+// (stack-config credentials, defaults), host keys kept in state, and error wording that names the resource and
+// host, never a secret.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { z } from "zod";
 import { canonicalJson } from "../model/canonical-json";
@@ -8,6 +9,7 @@ import {
   type ConnectionArgs,
   ConnectionInputSchema,
   describeConnection,
+  type Endpoint,
   parseConnection,
   redactSecrets,
 } from "../model/connection";
@@ -76,22 +78,52 @@ export function connectionChanged(oldConn: unknown, newConn: unknown): boolean {
   return canonicalJson(oldConn) !== canonicalJson(newConn);
 }
 
-/**
- * Trust on first use across runs: without a pinned `hostKey`, the key a resource's state recorded (seen first by an
- * earlier run) is what the node must still present; another key is refused as a possible man-in-the-middle.
- */
-export function trustRecordedHostKey(conn: Connection, state: Record<string, unknown> | undefined): void {
-  const recorded = state?.hostKey;
-  if (conn.hostKey !== undefined || typeof recorded !== "string" || !recorded.startsWith("SHA256:")) return;
-  const seen = observedHostKey(conn);
-  if (seen === undefined) trustHostKey(conn, recorded);
+/** The host keys this process has accepted for `conn`'s node and bastion, as a resource records them in state. */
+export function recordedHostKeys(conn: Connection): { hostKey?: string; bastionHostKey?: string } {
+  const hostKey = observedHostKey(conn);
+  const bastionHostKey = conn.proxy ? observedHostKey(conn.proxy) : undefined;
+  return { ...(hostKey && { hostKey }), ...(bastionHostKey && { bastionHostKey }) };
+}
+
+function seed(endpoint: Endpoint, recorded: unknown): void {
+  if (endpoint.hostKey !== undefined || typeof recorded !== "string" || !recorded.startsWith("SHA256:")) return;
+  const seen = observedHostKey(endpoint);
+  if (seen === undefined) trustHostKey(endpoint, recorded);
   else if (seen !== recorded) {
     throw nodeError({
       kind: "HostKeyMismatch",
-      host: describeConnection(conn),
+      host: describeConnection(endpoint),
       expected: recorded,
       seen,
       source: "first-use",
     });
+  }
+}
+
+/**
+ * Trust on first use across runs: without a pinned key, the keys a resource's state recorded for its node and its
+ * bastion (seen first by an earlier run) are what they must still present; another key is refused as a possible
+ * man-in-the-middle. The keys are remembered per endpoint, so every operation of any resource on that endpoint (a
+ * create included) is held to them. The state's own connection says which endpoints they belong to.
+ */
+export function trustRecordedHostKey(conn: Connection, state: Record<string, unknown> | undefined): void {
+  if (!state) return;
+  let recordedFor = conn;
+  try {
+    if (state.connection !== undefined) recordedFor = resolveConnection(state.connection);
+  } catch {
+    // A connection that no longer parses: its keys cannot be attributed to an endpoint.
+    return;
+  }
+  seed(recordedFor, state.hostKey);
+  if (recordedFor.proxy) seed(recordedFor.proxy, state.bastionHostKey);
+}
+
+/** For diff: seeds what a resource's state recorded (no connection is made); a conflict surfaces at apply. */
+export function seedRecordedHostKeys(state: Record<string, unknown> | undefined): void {
+  try {
+    if (state?.connection !== undefined) trustRecordedHostKey(resolveConnection(state.connection), state);
+  } catch {
+    // The operation that connects refuses a conflicting key with the full message.
   }
 }

@@ -31,6 +31,9 @@ export class DockerUserRule extends pulumi.dynamic.Resource {
       ...args,
       connection: pulumi.secret(args.connection),
       ruleName: name,
+      // With the name, what makes the rule's derived id unique and stable (rule-provider.ts `deriveRuleId`). The
+      // parent's URN is left out (as an input it hung test/program's mocked runs): names differ within a stack.
+      ruleScope: `${pulumi.getProject()}/${pulumi.getStack()}`,
       ruleId: undefined,
       rendered: undefined,
       lines: undefined,

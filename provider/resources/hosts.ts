@@ -1,6 +1,7 @@
 // Module state shared by every resource in the provider process (the serialized providers all `require` this
 // package by name, so they share one copy): one batcher per node, and one in-flight state read per node.
 import { createHash } from "node:crypto";
+import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
 import { type Connection, endpointIdentity } from "../model/connection";
 import type { HostFacts, HostState } from "../netfilter/host-state";
@@ -42,6 +43,9 @@ export function batcherFor(conn: Connection): HostBatcher {
   return b;
 }
 
+/** A read of the node now, not shared with reads already in flight. */
+export const readNow = (conn: Connection) => readHostState(sshSession(conn));
+
 /** Concurrent reads of one node (a `pulumi refresh` reads every resource at once) share one snapshot. */
 export function readShared(conn: Connection): Promise<{ state: HostState; facts: HostFacts }> {
   const key = keyOf(conn);
@@ -52,5 +56,38 @@ export function readShared(conn: Connection): Promise<{ state: HostState; facts:
     setTimeout(() => reads.delete(key), 50).unref();
   });
   reads.set(key, p);
+  return p;
+}
+
+// The incarnation (random per create) of each rule id this process created, by node: a later delete of the same
+// id with another incarnation is the old half of a replacement that kept the id (rule-provider.ts `delete`).
+const incarnations = new Map<string, string>();
+const incarnationKey = (conn: unknown, id: string) => {
+  const c = conn as { host?: unknown; port?: unknown } | undefined;
+  return `${String(c?.host)}:${String(c?.port ?? 22)} ${id}`;
+};
+
+export function noteIncarnation(conn: unknown, id: string, generation: string): void {
+  incarnations.set(incarnationKey(conn, id), generation);
+}
+
+export function incarnationOf(conn: unknown, id: string): string | undefined {
+  return incarnations.get(incarnationKey(conn, id));
+}
+
+// The families each node has, read at most once per process for diffs: Diff calls come one resource at a time,
+// so an unreachable node costs one dial sequence per run, not one per rule (undefined: the read failed).
+const familyReads = new Map<string, Promise<readonly IpFamily[] | undefined>>();
+
+export function familiesOnce(conn: Connection): Promise<readonly IpFamily[] | undefined> {
+  const key = keyOf(conn);
+  let p = familyReads.get(key);
+  if (!p) {
+    p = readShared(conn).then(
+      (r) => r.facts.families,
+      () => undefined,
+    );
+    familyReads.set(key, p);
+  }
   return p;
 }

@@ -9,6 +9,8 @@ import { ipSetShim } from "./shims";
 
 export interface IpSetArgs extends DeepInputs<IpSetInput> {
   readonly connection: pulumi.Input<ConnectionArgs>;
+  /** Take over a set of this name that already exists on the host (otherwise creating it is refused). */
+  readonly adopt?: pulumi.Input<boolean>;
 }
 
 export class IpSet extends pulumi.dynamic.Resource {
@@ -17,9 +19,17 @@ export class IpSet extends pulumi.dynamic.Resource {
   /** What the host holds (canonical members and header); refresh updates it. */
   declare readonly live: pulumi.Output<LiveMembers | null>;
   declare readonly host: pulumi.Output<string>;
+  /** True when the create found the set existing and took it over (`adopt: true`). */
+  declare readonly adopted: pulumi.Output<boolean>;
 
   constructor(name: string, args: IpSetArgs, opts?: pulumi.CustomResourceOptions) {
-    const props = { ...args, connection: pulumi.secret(args.connection), live: undefined, host: undefined };
+    const props = {
+      ...args,
+      connection: pulumi.secret(args.connection),
+      live: undefined,
+      host: undefined,
+      adopted: undefined,
+    };
     super(
       ipSetShim,
       name,

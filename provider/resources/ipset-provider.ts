@@ -8,21 +8,24 @@ import { type IpSetSpec, ipSetArgs } from "../model/ipset";
 import { containsUnknown, isUnknown } from "../model/unknown";
 import type { HostState } from "../netfilter/host-state";
 import { headerOf, type SetHeader } from "../netfilter/ipset-text";
-import { observedHostKey } from "../node/host-key";
 import {
   argsOf,
   connectionChanged,
   connectionFailures,
   failuresOf,
   hostIdentityChanged,
+  recordedHostKeys,
   resolveConnection,
   resourceError,
+  seedRecordedHostKeys,
   trustRecordedHostKey,
 } from "./common";
-import { batcherFor, readShared } from "./hosts";
+import { batcherFor, readNow, readShared } from "./hosts";
+import { isUnknownOutcome, partiallyCreated } from "./partial";
+import { adoptionRefusal } from "./set-ownership";
 
 export const IPSET_TYPE = "IpSet";
-const COMPUTED = ["host", "hostKey", "live"] as const;
+const COMPUTED = ["host", "hostKey", "bastionHostKey", "live", "adopt", "adopted"] as const;
 
 export interface LiveMembers {
   readonly header: SetHeader;
@@ -34,6 +37,10 @@ export interface IpSetProps extends Record<string, unknown> {
   connection: unknown;
   name: string;
   live?: LiveMembers | null;
+  /** Take over a set of this name that already exists on the node (otherwise its create is refused). */
+  adopt?: boolean;
+  /** The create found the set existing and took it over (`adopt: true`). */
+  adopted?: boolean;
 }
 
 const specOf = (props: Record<string, unknown>): IpSetSpec => ipSetArgs.parse(argsOf(props, COMPUTED));
@@ -59,25 +66,29 @@ async function apply(props: IpSetProps, spec: IpSetSpec | null, recorded?: IpSet
     trustRecordedHostKey(conn, recorded);
     const settled = await batcherFor(conn).submit({ kind: "set", name: props.name, spec });
     if (!settled.result.ok) throw settled.result.error;
-    const hostKey = observedHostKey(conn);
     return {
       ...props,
       host: describeConnection(conn),
-      ...(hostKey && { hostKey }),
+      ...recordedHostKeys(conn),
       live: liveMembers(settled.outcome.after, props.name),
     };
   } catch (e) {
-    throw resourceError(IPSET_TYPE, props.name, conn, e);
+    const err = resourceError(IPSET_TYPE, props.name, conn, e);
+    throw isUnknownOutcome(e) && conn ? Object.assign(err, { outcomeUnknown: true }) : err;
   }
 }
 
 export const ipSetProvider: dynamic.ResourceProvider<IpSetProps, IpSetProps> = {
   async check(_olds, news) {
     const failures = [...connectionFailures(news.connection), ...failuresOf(ipSetArgs, argsOf(news, COMPUTED))];
+    if (news.adopt !== undefined && typeof news.adopt !== "boolean" && !isUnknown(news.adopt))
+      failures.push({ property: "adopt", reason: "must be true or false" });
     return failures.length > 0 ? { failures } : { inputs: news };
   },
 
   async diff(_id, olds, news) {
+    // Another resource on the same node may be created in this run: hold it to the keys recorded here.
+    seedRecordedHostKeys(olds);
     const replaces: string[] = [];
     if (hostIdentityChanged(olds.connection, news.connection)) replaces.push("connection");
     for (const k of ["name", "type", "family"] as const) {
@@ -97,11 +108,33 @@ export const ipSetProvider: dynamic.ResourceProvider<IpSetProps, IpSetProps> = {
   },
 
   async create(inputs) {
-    return { id: inputs.name, outs: await apply(inputs, specOf(inputs)) };
+    const spec = specOf(inputs);
+    let conn: ReturnType<typeof resolveConnection> | undefined;
+    let adopted = false;
+    try {
+      conn = resolveConnection(inputs.connection);
+      // A fresh read (not a shared snapshot): a replacement's delete of the same name has just run.
+      const { state } = await readNow(conn);
+      if (state.ipsetError) throw new Error(`cannot read the sets: ${state.ipsetError}`);
+      const refusal = adoptionRefusal(state, inputs.name, inputs.adopt === true);
+      if (refusal) throw new Error(refusal);
+      adopted = state.sets.has(inputs.name);
+    } catch (e) {
+      throw resourceError(IPSET_TYPE, inputs.name, conn, e);
+    }
+    try {
+      return { id: inputs.name, outs: { ...(await apply(inputs, spec)), adopted } };
+    } catch (e) {
+      // The payload may have reached the node: the engine keeps the set, and the next up updates it.
+      if ((e as { outcomeUnknown?: boolean }).outcomeUnknown)
+        throw partiallyCreated(e as Error, inputs.name, { ...inputs, adopted, live: null });
+      throw e;
+    }
   },
 
   async update(_id, olds, news) {
-    return { outs: await apply(news, specOf(news), olds) };
+    const outs = await apply(news, specOf(news), olds);
+    return { outs: { ...outs, ...(typeof olds.adopted === "boolean" && { adopted: olds.adopted }) } };
   },
 
   async read(id, props) {

@@ -6,7 +6,6 @@ import { z } from "zod";
 import { describeConnection, endpointIdentity } from "../model/connection";
 import { UNKNOWN } from "../model/unknown";
 import type { HostFacts, HostState } from "../netfilter/host-state";
-import { observedHostKey } from "../node/host-key";
 import { PERSISTED_PATHS } from "../persistence/files";
 import { type PersistenceDrift, persistenceDrift } from "../persistence/managed-state";
 
@@ -18,14 +17,16 @@ import {
   connectionFailures,
   failuresOf,
   hostIdentityChanged,
+  recordedHostKeys,
   resolveConnection,
   resourceError,
+  seedRecordedHostKeys,
   trustRecordedHostKey,
 } from "./common";
 import { batcherFor, readShared } from "./hosts";
 
 export const PERSISTENT_TYPE = "PersistentRuleset";
-const COMPUTED = ["host", "hostKey", "backend", "files", "drift"] as const;
+const COMPUTED = ["host", "hostKey", "bastionHostKey", "backend", "files", "drift"] as const;
 
 const persistentArgs = z
   .object({
@@ -47,11 +48,10 @@ const exclusiveOf = (props: Record<string, unknown>) =>
 function outputs(props: PersistentProps, state: HostState, facts: HostFacts): PersistentProps {
   const conn = resolveConnection(props.connection);
   const drift = persistenceDrift(state, facts, { exclusive: exclusiveOf(props) });
-  const hostKey = observedHostKey(conn);
   return {
     ...props,
     host: describeConnection(conn),
-    ...(hostKey && { hostKey }),
+    ...recordedHostKeys(conn),
     backend: facts.backend,
     files: Object.values(PERSISTED_PATHS),
     drift,
@@ -81,6 +81,8 @@ export const persistentProvider: dynamic.ResourceProvider<PersistentProps, Persi
   },
 
   async diff(_id, olds, news) {
+    // Another resource on the same node may be created in this run: hold it to the keys recorded here.
+    seedRecordedHostKeys(olds);
     const replaces = hostIdentityChanged(olds.connection, news.connection) ? ["connection"] : [];
     const d = olds.drift;
     const drifted =

@@ -1,33 +1,47 @@
 // The DockerUserRule dynamic provider: one logical rule = one tagged block of kernel rules in DOCKER-USER.
 // check validates (no connection) and renders the literal iptables lines for previews; diff compares canonical
 // lines; create/update/delete go through the node's batched transactions; read reports what is live.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
 import { describeConnection } from "../model/connection";
 import { type DockerUserRule, dockerUserRuleArgs } from "../model/rule";
-import { containsUnknown } from "../model/unknown";
+import { containsUnknown, isUnknown, UNKNOWN } from "../model/unknown";
 import { blockStatus } from "../netfilter/block-status";
 import { expandRule } from "../netfilter/expand";
 import type { HostFacts, HostState } from "../netfilter/host-state";
 import { renderRule } from "../netfilter/render-rule";
 import { makeRuleId, RULE_ID } from "../netfilter/tag";
-import { observedHostKey } from "../node/host-key";
 import {
   argsOf,
   connectionChanged,
   connectionFailures,
   failuresOf,
   hostIdentityChanged,
+  recordedHostKeys,
   resolveConnection,
   resourceError,
+  seedRecordedHostKeys,
   trustRecordedHostKey,
 } from "./common";
-import { batcherFor, readShared, warnOnce } from "./hosts";
+import { batcherFor, familiesOnce, incarnationOf, noteIncarnation, readShared, warnOnce } from "./hosts";
+import { isUnknownOutcome, partiallyCreated } from "./partial";
 
 export const RULE_TYPE = "DockerUserRule";
-const COMPUTED = ["ruleName", "ruleId", "rendered", "host", "hostKey", "families", "lines", "inPlace"] as const;
+const COMPUTED = [
+  "ruleName",
+  "ruleScope",
+  "ruleId",
+  "generation",
+  "rendered",
+  "host",
+  "hostKey",
+  "bastionHostKey",
+  "families",
+  "lines",
+  "inPlace",
+] as const;
 
 export interface RuleProps extends Record<string, unknown> {
   connection: unknown;
@@ -37,6 +51,8 @@ export interface RuleProps extends Record<string, unknown> {
   families?: IpFamily[];
   lines?: Record<IpFamily, string[]>;
   inPlace?: boolean;
+  /** Random per create: tells this incarnation's block from a same-id replacement's (see `delete`). */
+  generation?: string;
 }
 
 const ruleOf = (props: Record<string, unknown>): DockerUserRule => dockerUserRuleArgs.parse(argsOf(props, COMPUTED));
@@ -49,15 +65,30 @@ function render(rule: DockerUserRule, id: string, families: readonly IpFamily[])
 function outputs(inputs: RuleProps, state: HostState, facts: HostFacts): RuleProps {
   const conn = resolveConnection(inputs.connection);
   const status = blockStatus(state, facts, inputs.ruleId as string);
-  const hostKey = observedHostKey(conn);
   return {
     ...inputs,
     host: describeConnection(conn),
-    ...(hostKey && { hostKey }),
+    ...recordedHostKeys(conn),
     families: [...facts.families],
     lines: { ipv4: [...status.lines.ipv4], ipv6: [...status.lines.ipv6] },
     inPlace: status.inPlace,
   };
+}
+
+/**
+ * The rule's id, derived from what identifies it: the program's scope (project and stack), its logical name,
+ * and the fields whose change forces a replacement (node, family). The same program gets the same id at every
+ * preview and up (so a create whose outcome was lost finds its own block again), and a replacement a new one (so
+ * old and new blocks coexist until the engine deletes the old). Unknown while any of these is unknown.
+ */
+export function deriveRuleId(news: Record<string, unknown>): string {
+  const conn = news.connection as { host?: unknown; port?: unknown } | undefined;
+  const args = argsOf(news, COMPUTED);
+  if (isUnknown(conn) || isUnknown(conn?.host) || isUnknown(conn?.port) || containsUnknown(args)) return UNKNOWN;
+  if (isUnknown(news.ruleScope) || isUnknown(news.ruleName)) return UNKNOWN;
+  const name = String(news.ruleName ?? "rule");
+  const identity = [news.ruleScope ?? "", name, conn?.host, conn?.port ?? 22, ruleOf(news).family];
+  return makeRuleId(name, createHash("sha256").update(canonicalJson(identity)).digest("hex"));
 }
 
 async function apply(props: RuleProps, rule: DockerUserRule | null, recorded?: RuleProps): Promise<RuleProps> {
@@ -81,7 +112,25 @@ async function apply(props: RuleProps, rule: DockerUserRule | null, recorded?: R
     warnOnce(conn, settled.outcome.facts.warnings);
     return outputs(props, settled.outcome.after, settled.outcome.facts);
   } catch (e) {
-    throw resourceError(RULE_TYPE, `${props.ruleName} (${id})`, conn, e);
+    const err = resourceError(RULE_TYPE, `${props.ruleName} (${id})`, conn, e);
+    throw isUnknownOutcome(e) ? Object.assign(err, { outcomeUnknown: true }) : err;
+  }
+}
+
+/**
+ * The families the node has now. A rule with family auto follows the host: when Docker starts making an IPv6
+ * DOCKER-USER, the next up must plan the v6 lines, so its diff reads the node (one shared read per node) instead of
+ * trusting the families recorded at the last apply (once per node and run). Unreachable: the recorded ones.
+ */
+async function familiesNow(olds: RuleProps, news: RuleProps, rule: DockerUserRule): Promise<readonly IpFamily[]> {
+  const recorded = olds.families ?? ["ipv4"];
+  if (rule.family !== "auto" || containsUnknown(news.connection)) return recorded;
+  try {
+    const conn = resolveConnection(news.connection);
+    trustRecordedHostKey(conn, olds);
+    return (await familiesOnce(conn)) ?? recorded;
+  } catch {
+    return recorded;
   }
 }
 
@@ -92,18 +141,18 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
       ...failuresOf(dockerUserRuleArgs, argsOf(news, COMPUTED)),
     ];
     if (failures.length > 0) return { failures };
-    // The id is made once and kept for the resource's life; a replacement (olds = {}) gets a new one, so the
-    // new block can coexist with the old until the engine deletes it.
-    const ruleId =
-      typeof olds.ruleId === "string" && RULE_ID.test(olds.ruleId)
-        ? olds.ruleId
-        : makeRuleId(String(news.ruleName ?? "rule"), randomBytes(4).toString("hex"));
+    // An existing resource keeps its id (ids minted at random by earlier versions included); a new one, or a
+    // replacement (olds = {}), gets the id derived from its identity.
+    const ruleId = typeof olds.ruleId === "string" && RULE_ID.test(olds.ruleId) ? olds.ruleId : deriveRuleId(news);
     const args = argsOf(news, COMPUTED);
-    const rendered = containsUnknown(args) ? undefined : render(ruleOf(news), ruleId, ["ipv4", "ipv6"]);
+    const rendered =
+      containsUnknown(args) || isUnknown(ruleId) ? undefined : render(ruleOf(news), ruleId, ["ipv4", "ipv6"]);
     return { inputs: { ...news, ruleId, ...(rendered && { rendered }) } };
   },
 
   async diff(_id, olds, news) {
+    // Another resource on the same node may be created in this run: hold it to the keys recorded here.
+    seedRecordedHostKeys(olds);
     const replaces: string[] = [];
     if (hostIdentityChanged(olds.connection, news.connection)) replaces.push("connection");
     const newArgs = argsOf(news, COMPUTED);
@@ -111,7 +160,7 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
     if (containsUnknown(newArgs)) return { changes: true, replaces };
     const newRule = dockerUserRuleArgs.parse(newArgs);
     if (newRule.family !== oldRule.family) replaces.push("family");
-    const families = olds.families ?? ["ipv4"];
+    const families = await familiesNow(olds, news, newRule);
     const want = render(newRule, olds.ruleId as string, families);
     const have = olds.lines ?? { ipv4: [], ipv6: [] };
     const linesDiffer = families.some((f) => canonicalJson(want[f]) !== canonicalJson(have[f] ?? []));
@@ -124,12 +173,24 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
   },
 
   async create(inputs) {
-    const outs = await apply(inputs, ruleOf(inputs));
-    return { id: inputs.ruleId as string, outs };
+    const id = inputs.ruleId as string;
+    const generation = randomBytes(6).toString("hex");
+    noteIncarnation(inputs.connection, id, generation);
+    try {
+      const outs = await apply(inputs, ruleOf(inputs));
+      return { id, outs: { ...outs, generation } };
+    } catch (e) {
+      // The payload may have reached the node: have the engine keep the resource, so the next up or refresh
+      // reconciles that block instead of leaving it live and unowned.
+      if ((e as { outcomeUnknown?: boolean }).outcomeUnknown)
+        throw partiallyCreated(e as Error, id, { ...inputs, generation, inPlace: false });
+      throw e;
+    }
   },
 
   async update(_id, olds, news) {
-    return { outs: await apply(news, ruleOf(news), olds) };
+    const outs = await apply(news, ruleOf(news), olds);
+    return { outs: { ...outs, ...(typeof olds.generation === "string" && { generation: olds.generation }) } };
   },
 
   async read(id, props) {
@@ -148,6 +209,10 @@ export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
   },
 
   async delete(id, props) {
+    // A replacement that kept the id (a forced `--replace`: check cannot tell it from a first create) created
+    // its block in this process before the engine deletes the old incarnation: that block is no longer the old one's.
+    const current = incarnationOf(props.connection, id);
+    if (typeof props.generation === "string" && current !== undefined && current !== props.generation) return;
     await apply({ ...props, ruleId: id }, null, props);
   },
 };

@@ -83,7 +83,11 @@ const checkedRule = (v: 1 | 2) => rules.check({ ruleId }, ruleNews(v));
 async function operate(t: number, to: State): Promise<void> {
   switch (t) {
     case 0: {
-      const created = await rules.create(await checkedRule(1));
+      // As the engine: a create is checked with no olds; a partial create (an error with an id) is kept.
+      const created = await rules.create(await rules.check({}, ruleNews(1))).catch((e: { properties?: Props }) => {
+        if (e.properties) outs.r = e.properties;
+        throw e;
+      });
       outs.r = created.outs;
       return;
     }
@@ -109,11 +113,19 @@ async function converge(to: State): Promise<void> {
       ? rules.delete(ruleId, outs.r ?? (outs.rTemplate as Props)).then(() => {
           outs.r = undefined;
         })
-      : checkedRule(to.r)
-          .then((news) => rules.update(ruleId, outs.r ?? (outs.rTemplate as Props), news))
-          .then((o) => {
-            outs.r = o;
-          });
+      : outs.r === undefined
+        ? // The engine holds no record (the create failed cleanly): a fresh check and create.
+          rules
+            .check({}, ruleNews(to.r))
+            .then((news) => rules.create(news))
+            .then((c) => {
+              outs.r = c.outs;
+            })
+        : checkedRule(to.r)
+            .then((news) => rules.update(ruleId, outs.r as Props, news))
+            .then((o) => {
+              outs.r = o;
+            });
   await Promise.all([
     ipsets.update("relset", outs.relset as Props, setNews("relset", SET_MEMBERS[to.set] ?? [])).then((o) => {
       outs.relset = o;

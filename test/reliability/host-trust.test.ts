@@ -198,6 +198,59 @@ describe("trust on first use, then the host key changes", () => {
   });
 });
 
+describe("a create on a node whose key another resource recorded (issue #10 item 5)", () => {
+  const engines: EngineHost[] = [];
+  afterAll(() => {
+    for (const e of engines) e.stop();
+  });
+  const start = async (project: string) => {
+    const e = await EngineHost.start({
+      cwd: process.cwd(),
+      project,
+      config: { "docker-firewall:privateKey": privateKey },
+    });
+    engines.push(e);
+    return e;
+  };
+  const declared = (name: string, port: number, extra: Props = {}) => ({
+    type: "DockerUserRule" as const,
+    name,
+    inputs: ruleArgs(name, base(extra), port),
+  });
+
+  it("the next run's create is held to the recorded key: a changed key is refused, nothing changes", async () => {
+    const run1 = new EngineStack(await start("rel-seed-1"), { DockerUserRule: ruleShim });
+    expect(await run1.up(declared("seed-a", 7200))).toBe("create");
+    const recorded = run1.state.get("DockerUserRule::seed-a")?.outputs.hostKey;
+    expect(recorded).toMatch(/^SHA256:/);
+    const changedTo = await rekeyNode(lab, node);
+    // Run 2: a fresh process with run 1's state; resource a is unchanged, resource b is new.
+    const run2 = new EngineStack(await start("rel-seed-2"), { DockerUserRule: ruleShim });
+    for (const [k, v] of run1.state) run2.state.set(k, v);
+    const before = await managedState(lab, node);
+    await settle(run2.up(declared("seed-a", 7200)));
+    const created = await settle(run2.up(declared("seed-b", 7201)));
+    const after = await managedState(lab, node);
+    const m = created.ok ? "(accepted)" : created.error.message;
+    const refused =
+      m.includes(`HOST KEY MISMATCH for ${hostText}: expected ${recorded}`) && /man-in-the-middle/.test(m);
+    recordCase("host trust: create seeded from another resource's recorded key", 1, refused ? 1 : 0, refused ? 0 : 1);
+    // Clean up with the new key pinned (how a legitimate change is accepted).
+    const pinned = { hostKey: changedTo };
+    for (const [n, p] of [
+      ["seed-a", 7200],
+      ["seed-b", 7201],
+    ] as const) {
+      if (!run2.state.has(`DockerUserRule::${n}`)) continue;
+      await run2.up(declared(n, p, pinned)).catch(() => undefined);
+      await run2.destroy("DockerUserRule", n).catch(() => undefined);
+    }
+    expect(m).toMatch(/HOST KEY MISMATCH/);
+    expect(refused, m).toBe(true);
+    expect(after).toBe(before);
+  });
+});
+
 // ---- agent-only authentication ------------------------------------------------------------------------------------
 
 describe("agent-only authentication", () => {

@@ -3,8 +3,9 @@ import { describe, expect, it } from "vitest";
 import { defineCommands } from "../../provider/node/commands";
 import { isNodeError } from "../../provider/node/errors";
 import { exec } from "../../provider/node/exec";
-import { observedHostKey, trustHostKey } from "../../provider/node/host-key";
+import { forgetHostKeys, observedHostKey, trustHostKey } from "../../provider/node/host-key";
 import { SshPool } from "../../provider/node/ssh-pool";
+import { recordedHostKeys, trustRecordedHostKey } from "../../provider/resources/common";
 import { type TestSshd, useSshdPerFile } from "../support/sshd";
 
 const T = defineCommands({ echo: "echo hello" });
@@ -76,5 +77,39 @@ describe("host key", () => {
     trustHostKey(conn, OTHER_FP);
     const e = await exec(conn, T.echo, undefined, { pool }).catch((x: unknown) => x);
     expect(isNodeError(e, "HostKeyMismatch") && e.expected).toBe(OTHER_FP);
+  });
+});
+
+describe("host key memory (issue #10 item 5)", () => {
+  it("a handshake that never completes (authentication refused) remembers no key", async () => {
+    forgetHostKeys();
+    const conn = sshd.connection({ privateKey: undefined, password: "not-the-password", dialErrorLimit: 1 });
+    const e = await exec(conn, T.echo, undefined, { pool: new SshPool() }).catch((x: unknown) => x);
+    expect(isNodeError(e, "AuthFailed")).toBe(true);
+    expect(observedHostKey(conn)).toBeUndefined();
+  });
+
+  it("the bastion's key is remembered and recorded, and a key recorded for it is enforced", async () => {
+    forgetHostKeys();
+    const bastion = { host: sshd.host, port: sshd.port, privateKey: sshd.userKey.privateKey };
+    const conn = sshd.connection({ proxy: bastion });
+    await exec(conn, T.echo, undefined, { pool: new SshPool() });
+    expect(recordedHostKeys(conn)).toEqual({
+      hostKey: sshd.hostKeyFingerprint,
+      bastionHostKey: sshd.hostKeyFingerprint,
+    });
+    // The next run: another key recorded for the bastion in state must be what the bastion presents.
+    forgetHostKeys();
+    const args = {
+      host: sshd.host,
+      port: sshd.port,
+      user: "root",
+      privateKey: sshd.userKey.privateKey,
+      proxy: bastion,
+    };
+    trustRecordedHostKey(conn, { connection: args, bastionHostKey: OTHER_FP });
+    const e = await exec(conn, T.echo, undefined, { pool: new SshPool() }).catch((x: unknown) => x);
+    expect(isNodeError(e, "HostKeyMismatch") && [e.expected, e.seen]).toEqual([OTHER_FP, sshd.hostKeyFingerprint]);
+    expect((e as Error).message).toMatch(/^HOST KEY MISMATCH for root@127\.0\.0\.1:\d+: expected/);
   });
 });

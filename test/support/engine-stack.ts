@@ -3,7 +3,7 @@
 // (research/pulumi-dynamic.md §1): check -> diff -> create | update | replace (in the order the provider asks).
 
 import type * as pulumi from "@pulumi/pulumi";
-import { type EngineHost, serializeProvider, urnOf } from "./engine";
+import { type EngineHost, PartialCreate, serializeProvider, urnOf } from "./engine";
 
 type Props = Record<string, unknown>;
 
@@ -17,6 +17,8 @@ interface State {
   id: string;
   inputs: Props;
   outputs: Props;
+  /** Created partially (the provider's create failed with an id): the next up updates it. */
+  initError?: boolean;
 }
 
 export type StepKind = "create" | "update" | "replace" | "same" | "delete";
@@ -66,18 +68,25 @@ export class EngineStack {
     const s = this.state.get(key);
     const inputs = await this.checked(d, s?.inputs ?? {});
     if (!s) {
-      const created = await this.host.create(urn, inputs);
+      const created = await this.host.create(urn, inputs).catch((e: unknown) => {
+        // A partially created resource is kept in state (with its init error), as the engine does.
+        if (e instanceof PartialCreate)
+          this.state.set(key, { id: e.id, inputs, outputs: e.properties, initError: true });
+        throw e;
+      });
       this.state.set(key, { id: created.id, inputs, outputs: created.outputs });
       return "create";
     }
     const diff = await this.host.diff(urn, s.id, s.outputs, inputs);
-    if (diff.changes === "none") {
+    // The engine updates a resource with init errors even when the provider reports no changes.
+    if (diff.changes === "none" && !s.initError) {
       s.inputs = inputs;
       return "same";
     }
     if (diff.replaces.length === 0) {
       s.outputs = await this.host.update(urn, s.id, s.outputs, inputs);
       s.inputs = inputs;
+      s.initError = false;
       return "update";
     }
     // Replacement: Check again with no olds, then create-before-delete unless the provider asks otherwise.

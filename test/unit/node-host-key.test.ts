@@ -5,6 +5,7 @@ import {
   hostKeyAlgorithmsFor,
   judgeHostKey,
   observedHostKey,
+  rememberHostKey,
   trustHostKey,
   verifyHostKey,
 } from "../../provider/node/host-key";
@@ -88,6 +89,9 @@ describe("host key judgement", () => {
     const conn = parseConnection({ host: "node1", port: 2222 });
     expect(observedHostKey(conn)).toBeUndefined();
     expect(verifyHostKey(conn, blob)).toEqual({ ok: true, fingerprint: ED25519.fingerprint, firstUse: true });
+    // Judged during key exchange, but remembered only once the handshake completed.
+    expect(observedHostKey(conn)).toBeUndefined();
+    expect(rememberHostKey(conn, blob)).toEqual({ ok: true, fingerprint: ED25519.fingerprint, firstUse: true });
     expect(observedHostKey(conn)).toBe(ED25519.fingerprint);
     expect(verifyHostKey(conn, blob)).toMatchObject({ ok: true, firstUse: false });
     expect(verifyHostKey(conn, other)).toEqual({
@@ -99,6 +103,14 @@ describe("host key judgement", () => {
     // Another port or another bastion is another endpoint.
     expect(verifyHostKey(parseConnection({ host: "node1", port: 22 }), other).ok).toBe(true);
     expect(verifyHostKey(parseConnection({ host: "node1", port: 2222, proxy: { host: "b" } }), other).ok).toBe(true);
+  });
+
+  it("a key remembered meanwhile (seeded from state, or another first use) wins over one judged earlier", () => {
+    const conn = parseConnection({ host: "node1" });
+    expect(verifyHostKey(conn, other).ok).toBe(true);
+    trustHostKey(conn, ED25519.fingerprint); // another resource's recorded key arrives during the handshake
+    expect(rememberHostKey(conn, other)).toMatchObject({ ok: false, expected: ED25519.fingerprint });
+    expect(observedHostKey(conn)).toBe(ED25519.fingerprint);
   });
 
   it("can be seeded from state", () => {
