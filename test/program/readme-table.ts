@@ -48,7 +48,7 @@ export const RULE_DOCS: Record<string, Doc> = {
     examples: [{ action: "DROP", log: { prefix: "dfw drop: ", rate: "2/min" } }],
   },
   "log.prefix": {
-    what: "Log line prefix. At most 29 printable ASCII characters: the kernel keeps 29 and drops the rest silently.",
+    what: "Log line prefix. At most 29 printable ASCII characters (the kernel keeps 29 and drops the rest silently), not starting with `-` (iptables-restore before 1.8.4 reads it as an option).",
     examples: [{ action: "LOG", log: { prefix: "DOCKER-USER dropped: " } }],
   },
   "log.level": {
@@ -76,7 +76,7 @@ export const RULE_DOCS: Record<string, Doc> = {
     ],
   },
   source: {
-    what: "Where the connection comes from: an address or CIDR, `{ range }`, or `{ set }` (an IpSet; `setFlags` for multi-dimension sets); `not: true` negates.",
+    what: "Where the connection comes from: an address or CIDR, `{ range }`, or `{ set }` (an IpSet; `setFlags` for multi-dimension sets); `not: true` negates. A CIDR must be written as its network (`203.0.113.7/1` is refused, naming `128.0.0.0/1`); IPv4-mapped IPv6 addresses are kept in the form the kernel tools print (`::ffff:198.51.100.7`).",
     examples: [
       { source: "203.0.113.7" },
       { source: { address: "10.0.0.0/8", not: true }, action: "DROP" },
@@ -106,7 +106,7 @@ export const RULE_DOCS: Record<string, Doc> = {
     v6: true,
   },
   inInterface: {
-    what: "Interface the packet came in on, e.g. the WAN; `eth+` matches a prefix; `{ name, not: true }` negates.",
+    what: "Interface the packet came in on, e.g. the WAN; `eth+` matches a prefix; `{ name, not: true }` negates. A name may not start with `-`.",
     examples: [
       { inInterface: "eth0", action: "DROP" },
       { inInterface: { name: "docker0", not: true }, action: "DROP" },
@@ -121,7 +121,7 @@ export const RULE_DOCS: Record<string, Doc> = {
     examples: [{ action: "RETURN", connectionStates: ["ESTABLISHED", "RELATED"] }],
   },
   comment: {
-    what: "Your words, kept after the ownership tag in the rule's comment (at most 190 bytes, no control characters).",
+    what: "Your words, kept after the ownership tag in the rule's comment (at most 190 bytes, no control characters, no C1 or bidirectional formatting characters such as U+202E, which would make the preview read differently from the kernel's text).",
     examples: [{ comment: "web from the balancers" }],
   },
 };
@@ -136,7 +136,7 @@ export const SET_DOCS: Record<string, Doc> = {
   },
   family: { what: "One family per set; a rule using the set gets the same family.", examples: [{ family: "ipv6" }] },
   entries: {
-    what: "Members: strings, or `{ entry, comment }`. Changes are swapped in atomically (a temporary set, then `ipset swap`).",
+    what: "Members: strings, or `{ entry, comment }`. Changes are swapped in atomically (a temporary set, then `ipset swap`). A CIDR must be its network (`10.1.2.3/24` is refused); comments follow the rule `comment` limits.",
     examples: [{ entries: ["198.51.100.0/26", { entry: "203.0.113.0/24", comment: "office" }] }],
   },
   timeout: { what: "Default lifetime of members in seconds (0 = permanent).", examples: [{ timeout: 3600 }] },
