@@ -16,7 +16,8 @@ let host: EngineHost;
 let stack: EngineStack;
 
 beforeAll(async () => {
-  priv = await upPrivateLab(1);
+  // Docker 20.10: the one line whose default makes no IPv6 DOCKER-USER, so the chain can appear later.
+  priv = await upPrivateLab(1, { docker: ["20.10"] });
   lab = priv.lab;
   node = lab.nodes[0] as LabNode;
   const privateKey = readFileSync(node.privateKeyPath, "utf8");

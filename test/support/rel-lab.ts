@@ -11,6 +11,7 @@ import { REPO_ROOT } from "../../lab/paths";
 import { pathsOf } from "../../lab/power";
 import { listProcs, readPidFile, stopProcesses, withDescendants } from "../../lab/processes";
 import { generateHostKey, startSshd } from "../../lab/sshd";
+import type { UpOptions } from "../../lab/up";
 
 export const APPLY_LOCK = "/run/docker-firewall/apply.lock";
 /** A copy of the node's real ipset binary, so the state read still works while /usr/sbin/ipset is broken. */
@@ -22,12 +23,12 @@ export interface PrivateLab {
 }
 
 /** A lab of its own ("dfwtm…": a later run reaps it should this one die), torn down by `down`. */
-export async function upPrivateLab(nodes: number): Promise<PrivateLab> {
+export async function upPrivateLab(nodes: number, opts: Pick<UpOptions, "docker"> = {}): Promise<PrivateLab> {
   const labId = uniqueLabId("dfwtm");
   const loc = locateLab({ labId, stateDir: join(REPO_ROOT, ".lab", labId) });
   mkdirSync(loc.stateDir, { recursive: true });
   claimLab(loc);
-  const lab = await upLab({ ...loc, nodes });
+  const lab = await upLab({ ...loc, nodes, ...opts });
   return {
     lab,
     down: async () => {
