@@ -33,12 +33,19 @@ function spec(): Spec {
       {
         name: "clia-web-from-lbs",
         node: "n1",
-        args: { priority: 100, action: "ACCEPT", protocol: "tcp", publishedPorts: [web], source: lab.lbCidr },
+        args: {
+          family: "ipv4",
+          priority: 100,
+          action: "ACCEPT",
+          protocol: "tcp",
+          publishedPorts: [web],
+          source: lab.lbCidr,
+        },
       },
       {
         name: "clia-web-drop",
         node: "n1",
-        args: { priority: 200, action: "DROP", protocol: "tcp", publishedPorts: [web] },
+        args: { family: "ipv4", priority: 200, action: "DROP", protocol: "tcp", publishedPorts: [web] },
       },
     ],
   };
