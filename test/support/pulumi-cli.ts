@@ -146,7 +146,6 @@ export class CliProject {
       PULUMI_BACKEND_URL: `file://${join(this.dir, "state")}`,
       PULUMI_CONFIG_PASSPHRASE: this.passphrase,
       PULUMI_SKIP_UPDATE_CHECK: "1",
-      PULUMI_SKIP_CONFIRMATIONS: "1",
       NO_COLOR: "1",
     };
   }
