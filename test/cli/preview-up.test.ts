@@ -1,7 +1,7 @@
 // Through the real pulumi CLI on a lab node: a new stack's `preview --diff` shows the literal iptables lines,
 // `up` applies exactly those lines (byte for byte, in chain order), a second preview has nothing to do, drift
 // made by hand shows in `refresh` and `up --refresh` repairs it, and destroy leaves the chain as it found it.
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LabInventory, type LabNode, sshExec } from "../../lab/index";
@@ -79,8 +79,13 @@ describe.skipIf(missing)("the real pulumi CLI: preview, up, refresh on a lab nod
     // Without --show-full-output the CLI cuts long values ("…--ctdir ORIGINAL...") in the diff.
     const r = await project.ok(["preview", "--diff", "--show-full-output", "--non-interactive"]);
     console.log(`pulumi preview --diff (new stack): ${r.ms} ms`);
-    writeFileSync(join(project.dir, "preview.txt"), r.text);
     previewed = previewLines(r.text);
+    // A user's install of this package brings no resource plugin for the CLI to fetch (@pulumi/command is no
+    // runtime dependency): the Node language host reports every installed package marked as a Pulumi plugin.
+    expect(existsSync(join(project.dir, "node_modules", "@pulumi", "command"))).toBe(false);
+    const about = await project.ok(["about"]);
+    expect(about.text).toMatch(/language\s+nodejs/);
+    expect(about.text).not.toMatch(/resource\s+command/);
     // The CLI lists resources in no fixed order: compare as sets, and the chain order on the host below.
     expect(previewed.toSorted()).toEqual([
       expect.stringMatching(/^-A DOCKER-USER -p tcp .*"dfw:0200:clia-web-drop-[0-9a-f]{8}".* -j DROP$/),
