@@ -29,8 +29,13 @@ function onPath(name: string, path: string): string | undefined {
     .find((p) => existsSync(p));
 }
 
-/** PATH for the CLI: our bin (pulumi, the dynamic-provider launcher), Node 22 (the SDK wants >= 22), then the rest. */
-export function cliPath(node22 = existsSync(join(NODE22_BIN, "node"))): string {
+/**
+ * PATH for the CLI: our bin (pulumi, the dynamic-provider launcher), Node 22 (the SDK wants >= 22; DFW_CLI_NODE=system
+ * runs the machine's node instead), then the rest.
+ */
+export function cliPath(
+  node22 = process.env.DFW_CLI_NODE !== "system" && existsSync(join(NODE22_BIN, "node")),
+): string {
   return [PULUMI_BIN, ...(node22 ? [NODE22_BIN] : []), process.env.PATH ?? ""].join(delimiter);
 }
 
