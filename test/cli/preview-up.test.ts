@@ -87,7 +87,7 @@ describe.skipIf(missing)("the real pulumi CLI: preview, up, refresh on a lab nod
     expect(about.text).toMatch(/language\s+nodejs/);
     expect(about.text).not.toMatch(/resource\s+command/);
     // The CLI lists resources in no fixed order: compare as sets, and the chain order on the host below.
-    expect(previewed.toSorted()).toEqual([
+    expect([...previewed].sort()).toEqual([
       expect.stringMatching(/^-A DOCKER-USER -p tcp .*"dfw:0200:clia-web-drop-[0-9a-f]{8}".* -j DROP$/),
       expect.stringMatching(/^-A DOCKER-USER -s \S+ -p tcp .*"dfw:0100:clia-web-from-lbs-[0-9a-f]{8}".* -j ACCEPT$/),
     ]);
@@ -99,7 +99,7 @@ describe.skipIf(missing)("the real pulumi CLI: preview, up, refresh on a lab nod
     console.log(`pulumi up (2 rules): ${r.ms} ms`);
     const applied = await managedLines();
     expect(applied[0]).toMatch(/-j ACCEPT$/);
-    expect(applied.toSorted()).toEqual(previewed.toSorted());
+    expect([...applied].sort()).toEqual([...previewed].sort());
   });
 
   it("a second preview shows no changes", async () => {

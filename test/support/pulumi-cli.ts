@@ -8,6 +8,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -114,7 +115,10 @@ function installedModules(): string {
     .slice(0, 16);
   const dir = join(work, `modules-${digest}`);
   if (existsSync(join(dir, "node_modules", "pulumi-docker-firewall", "package.json"))) return join(dir, "node_modules");
-  rmSync(dir, { recursive: true, force: true });
+  // Installs of older tarballs are of no further use.
+  for (const old of readdirSync(work).filter((d) => d.startsWith("modules-"))) {
+    rmSync(join(work, old), { recursive: true, force: true });
+  }
   mkdirSync(dir);
   writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "dfwcli-modules", private: true }));
   const sdk = JSON.parse(readFileSync(join(REPO_ROOT, "node_modules/@pulumi/pulumi/package.json"), "utf8"));
