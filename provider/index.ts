@@ -10,5 +10,6 @@ export {
   type HostRuleArgs,
   type HostSetArgs,
 } from "./resources/host-firewall";
+export type { ConnectionInput } from "./resources/inputs";
 export { IpSet, type IpSetArgs } from "./resources/ip-set";
 export { PersistentRuleset, type PersistentRulesetArgs } from "./resources/persistent-ruleset";

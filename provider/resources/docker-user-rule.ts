@@ -2,14 +2,13 @@
 // preview, before any connection); the connection is a secret in state.
 import * as pulumi from "@pulumi/pulumi";
 import type { IpFamily } from "../model/address";
-import type { ConnectionArgs } from "../model/connection";
 import type { DockerUserRuleInput } from "../model/rule";
-import type { DeepInputs } from "./inputs";
+import type { ConnectionInput, DeepInputs } from "./inputs";
 import { ruleShim } from "./shims";
 
 export interface DockerUserRuleArgs extends DeepInputs<DockerUserRuleInput> {
   /** How to reach the Docker host; the same shape as @pulumi/command's remote connection, plus `sudo`. */
-  readonly connection: pulumi.Input<ConnectionArgs>;
+  readonly connection: ConnectionInput;
 }
 
 export class DockerUserRule extends pulumi.dynamic.Resource {

@@ -4,8 +4,8 @@
 // the set (created first, deleted last).
 import * as pulumi from "@pulumi/pulumi";
 import type { IpFamily } from "../model/address";
-import type { ConnectionArgs } from "../model/connection";
 import { DockerUserRule, type DockerUserRuleArgs } from "./docker-user-rule";
+import type { ConnectionInput } from "./inputs";
 import { IpSet, type IpSetArgs } from "./ip-set";
 import { PersistentRuleset } from "./persistent-ruleset";
 
@@ -19,7 +19,7 @@ export type HostRuleArgs = Omit<DockerUserRuleArgs, "connection" | "priority"> &
 
 export interface DockerHostFirewallArgs {
   /** How to reach the Docker host (shared by every child). Secret in state. */
-  readonly connection: pulumi.Input<ConnectionArgs>;
+  readonly connection: ConnectionInput;
   /** The host's ipsets, by key. A rule names one by key (or by its host name) in `source`/`destination.set`. */
   readonly sets?: Readonly<Record<string, HostSetArgs>>;
   /** The host's rules, by key, in the order they should sit in DOCKER-USER (unless priorities say otherwise). */

@@ -1,14 +1,13 @@
 // The IpSet resource: a named ipset on one Docker host. Reference it from a rule with
 // `source: { set: lbs.name }` so the rule depends on the set.
 import * as pulumi from "@pulumi/pulumi";
-import type { ConnectionArgs } from "../model/connection";
 import type { IpSetInput } from "../model/ipset";
-import type { DeepInputs } from "./inputs";
+import type { ConnectionInput, DeepInputs } from "./inputs";
 import type { LiveMembers } from "./ipset-provider";
 import { ipSetShim } from "./shims";
 
 export interface IpSetArgs extends DeepInputs<IpSetInput> {
-  readonly connection: pulumi.Input<ConnectionArgs>;
+  readonly connection: ConnectionInput;
   /** Take over a set of this name that already exists on the host (otherwise creating it is refused). */
   readonly adopt?: pulumi.Input<boolean>;
 }

@@ -1,13 +1,12 @@
 // The PersistentRuleset resource: one per Docker host. Makes the host's managed rules and sets survive reboot,
 // restored before Docker starts, without ever restarting Docker.
 import * as pulumi from "@pulumi/pulumi";
-import type { ConnectionArgs } from "../model/connection";
-import type { DeepInputs } from "./inputs";
+import type { ConnectionInput, DeepInputs } from "./inputs";
 import type { PersistenceDrift, PersistentRulesetInput } from "./persistent-provider";
 import { persistentShim } from "./shims";
 
 export interface PersistentRulesetArgs extends DeepInputs<PersistentRulesetInput> {
-  readonly connection: pulumi.Input<ConnectionArgs>;
+  readonly connection: ConnectionInput;
 }
 
 export class PersistentRuleset extends pulumi.dynamic.Resource {
