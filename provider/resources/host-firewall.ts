@@ -91,7 +91,8 @@ export class DockerHostFirewall extends pulumi.ComponentResource {
       this.persistence = new PersistentRuleset(
         `${name}-persistence`,
         { connection: args.connection, ...(exclusive !== undefined && { exclusive }) },
-        child,
+        // After every rule and set: exclusive mode run first would strip a host's existing rules before ours exist.
+        { ...child, dependsOn: [...Object.values(rules), ...Object.values(sets)] },
       );
     }
 

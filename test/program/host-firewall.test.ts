@@ -105,6 +105,8 @@ describe("DockerHostFirewall", () => {
     ]);
     expect(persisted.every((p) => p.failures.length === 0)).toBe(true);
     expect(persisted[0]?.parent).toBe(g.get(COMPONENT, "a").urn);
+    // It runs after the rules: exclusive mode first would strip the host's existing rules before ours exist.
+    expect(persisted[1]?.dependencies).toContain(g.get(RULE, "b-r").urn);
   });
 
   it("passes invalid arguments through to the provider's check, which names the field", T, async () => {

@@ -10,6 +10,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -43,13 +44,14 @@ export function cliPath(
 /** Why the CLI suite cannot run here (undefined: it can): names what is missing and how to get it. */
 export function cliMissing(): string | undefined {
   if (!existsSync(join(PULUMI_BIN, "pulumi"))) return `no ${PULUMI_BIN}/pulumi: run scripts/install-pulumi-cli.sh`;
-  if (!onPath("pulumi-language-nodejs", cliPath())) {
-    const why = join(CACHE, "pulumi", "langhost-unavailable.txt");
-    const detail = existsSync(why) ? `: ${readFileSync(why, "utf8").trim().split("\n").pop()}` : "";
-    return `no pulumi-language-nodejs in ${PULUMI_BIN} or on PATH (the Node language host)${detail}`;
-  }
   return undefined;
 }
+
+/**
+ * Commands that run the program. Without a pulumi-language-nodejs binary (the Go module proxy does not serve it)
+ * they go through test/cli/fixture/serve.js: the SDK's own language server, which the CLI reaches with `--client`.
+ */
+const RUNS_PROGRAM = new Set(["preview", "up", "update"]);
 
 export interface Run {
   readonly code: number;
@@ -144,7 +146,7 @@ export class CliProject {
     mkdirSync(join(CACHE, "cli-tests"), { recursive: true });
     this.dir = mkdtempSync(join(CACHE, "cli-tests", `${stack}-`));
     mkdirSync(join(this.dir, "state"));
-    copyFileSync(join(FIXTURE, "index.js"), join(this.dir, "index.js"));
+    for (const f of ["index.js", "serve.js"]) copyFileSync(join(FIXTURE, f), join(this.dir, f));
     writeFileSync(join(this.dir, "Pulumi.yaml"), "name: dfwcli\nruntime: nodejs\nmain: index.js\n");
     writeFileSync(join(this.dir, "package.json"), JSON.stringify({ name: "dfwcli", private: true }, null, 2));
     symlinkSync(installedModules(), join(this.dir, "node_modules"));
@@ -156,16 +158,24 @@ export class CliProject {
       PULUMI_CONFIG_PASSPHRASE: this.passphrase,
       PULUMI_SKIP_UPDATE_CHECK: "1",
       NO_COLOR: "1",
+      DFW_PULUMI_CLI: join(PULUMI_BIN, "pulumi"),
     };
+  }
+
+  /** Whether a pulumi-language-nodejs binary is on the CLI's PATH (else programs run through serve.js). */
+  hasLanguageHost(): boolean {
+    return onPath("pulumi-language-nodejs", this.env.PATH ?? "") !== undefined;
   }
 
   /** Runs `pulumi <args>` in the project (never throws: the exit code is part of what tests assert). */
   pulumi(args: readonly string[], input?: string): Promise<Run> {
     const started = performance.now();
     return new Promise((resolve) => {
+      const viaServer = RUNS_PROGRAM.has(args[0] ?? "") && !this.hasLanguageHost();
+      const [file, argv] = viaServer ? ["node", ["serve.js", ...args]] : [join(PULUMI_BIN, "pulumi"), [...args]];
       const child = execFile(
-        join(PULUMI_BIN, "pulumi"),
-        [...args],
+        file,
+        argv,
         { cwd: this.dir, env: this.env, maxBuffer: 64 * 1024 * 1024, timeout: 600_000 },
         (err, stdout, stderr) => {
           const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
@@ -210,4 +220,31 @@ export class CliProject {
   remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Installed packages marked as Pulumi resource plugins (what the Node language host asks the CLI to fetch). */
+export function resourcePlugins(nodeModules: string): string[] {
+  const found = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (dir: string) => {
+    // A package linked into node_modules (npm link, workspaces) may lead back to where we started.
+    const real = realpathSync(dir);
+    if (seen.has(real)) return;
+    seen.add(real);
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name.startsWith(".")) continue;
+      const path = join(dir, entry.name);
+      if (entry.name.startsWith("@")) {
+        visit(path);
+        continue;
+      }
+      const manifest = join(path, "package.json");
+      if (!existsSync(manifest)) continue;
+      const pkg = JSON.parse(readFileSync(manifest, "utf8"));
+      if (pkg.pulumi?.resource === true) found.add(pkg.name);
+      if (existsSync(join(path, "node_modules"))) visit(join(path, "node_modules"));
+    }
+  };
+  visit(nodeModules);
+  return [...found];
 }
