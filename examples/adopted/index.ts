@@ -22,7 +22,7 @@ const connection: fw.ConnectionArgs = {
 };
 
 const sets: Record<string, fw.HostSetArgs> = {
-  whitelist: { type: "hash:ip", entries: ["198.51.100.7", "198.51.100.8"] },
+  whitelist: { type: "hash:ip", entries: ["198.51.100.7", "198.51.100.8"], adopt: true },
 };
 
 const rules: Record<string, fw.HostRuleArgs> = {

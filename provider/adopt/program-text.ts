@@ -124,7 +124,8 @@ export function renderProgram(plan: AdoptPlan, opts: ProgramOptions): string {
     out.push("const sets: Record<string, fw.HostSetArgs> = {");
     for (const s of plan.sets) {
       for (const n of s.notes) out.push(`  // note: ${tsString(n)}`);
-      out.push(statement("  ", `${key(s.name)}: `, s.input, ","));
+      // The set exists on the host already: say so, or the IpSet's create refuses to take it over.
+      out.push(statement("  ", `${key(s.name)}: `, { ...s.input, adopt: true }, ","));
     }
     out.push("};", "");
   }

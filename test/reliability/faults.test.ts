@@ -10,7 +10,7 @@
 // After each: the managed state (DOCKER-USER lines, every ipset, the persisted files and boot links) is exactly
 // the state before or the state after; a failed operation's error names the resource, the host and the cause;
 // and, once the fault is gone, the next apply converges. Worst recovery = fault -> after state confirmed.
-// DFW_REL_TRIALS trials per fault (default 40: 200 in all, about 3 minutes on a 2-core machine).
+// DFW_REL_TRIALS trials per fault (default 72: 360 in all, about 5 minutes on a 2-core machine).
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LabInventory, type LabNode, restartDocker } from "../../lab/index";
@@ -32,7 +32,7 @@ import {
 import { ipsets, type Outcome, type Props, persistence, rules, settle, sleep } from "../support/rel-providers";
 import { recordCase } from "./results";
 
-const TRIALS = Number(process.env.DFW_REL_TRIALS ?? 40);
+const TRIALS = Number(process.env.DFW_REL_TRIALS ?? 72);
 const FOREIGN = "-A DOCKER-USER -s 203.0.113.7/32 -j DROP";
 
 let priv: PrivateLab;

@@ -73,6 +73,7 @@ const PERSISTED = [
  * connection) finishes first.
  */
 export const MANAGED_STATE_SCRIPT = `ipset=ipset; [ -x ${REAL_IPSET} ] && ipset=${REAL_IPSET}
+mkdir -p -m 0700 /run/docker-firewall
 exec flock -w 120 ${APPLY_LOCK} sh -c '
 echo "## DOCKER-USER ipv4"; iptables-save -t filter | grep "^-A DOCKER-USER "
 echo "## DOCKER-USER ipv6"; ip6tables-save -t filter 2>/dev/null | grep "^-A DOCKER-USER "
