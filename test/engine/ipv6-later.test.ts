@@ -57,7 +57,11 @@ describe("an IPv6 DOCKER-USER appearing after the rules were made", () => {
     expect(await stack.up(rule("only4", { family: "ipv4" }))).toBe("create");
     expect(stack.state.get("DockerUserRule::auto6")?.outputs.families).toEqual(["ipv4"]);
     // What a Docker with ip6tables enabled makes at its next start.
-    await onNode(lab, node, "ip6tables -t filter -N DOCKER-USER && ip6tables -t filter -A DOCKER-USER -j RETURN && ip6tables -t filter -I FORWARD -j DOCKER-USER");
+    await onNode(
+      lab,
+      node,
+      "ip6tables -t filter -N DOCKER-USER && ip6tables -t filter -A DOCKER-USER -j RETURN && ip6tables -t filter -I FORWARD -j DOCKER-USER",
+    );
     const preview = await stack.preview(rule("auto6"));
     expect(preview.step).toBe("update");
     expect(await stack.up(rule("auto6"))).toBe("update");
