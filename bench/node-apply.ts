@@ -11,7 +11,7 @@
 //
 // Run: npx tsx bench/node-apply.ts            (env: BENCH_RTTS=0,50 BENCH_NODES=5 BENCH_RULES=40 BENCH_REPS=3)
 // Writes bench/results/node-apply.json (ignored by git). Brings up its own labs (ids dfwb<rtt>) and always tears them
-// down. Exits 1 when a target of issue 4 is missed (≤ 3 executions per host to apply, ≤ 1 to read, ≥ 10× faster
+// down. Exits 1 when a target is missed (≤ 3 executions per host to apply, ≤ 1 to read, ≥ 10× faster
 // than the naive baseline at 50 ms).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
-// How to reach a node over SSH. Mirrors @pulumi/command 1.2.1's `remote.ConnectionArgs` (research/pulumi-dynamic.md
-// §6) plus `sudo`, so users can pass the same object to both. Defaults live here and nowhere else.
+// How to reach a node over SSH. Mirrors @pulumi/command 1.2.1's `remote.ConnectionArgs` (checked
+// by test/unit/connection-input.test.ts) plus `sudo`, so users can pass the same object to both. Defaults live here and nowhere else.
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { z } from "zod";

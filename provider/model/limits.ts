@@ -1,5 +1,5 @@
 // Limits the kernel or the iptables/ipset tools enforce, several of them silently (by truncation).
-// Measured on iptables 1.8.9 / ipset 7.17; see shared/research/netfilter.md §3 and §4.
+// Measured on iptables 1.8.9 / ipset 7.17; the kernel round trips in test/kernel/ keep them honest.
 
 /** xt_comment stores 255 bytes and silently truncates longer comments (even mid UTF-8 character). */
 export const COMMENT_MAX_BYTES = 255;

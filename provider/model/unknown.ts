@@ -1,5 +1,5 @@
 // Pulumi's preview sentinel: during `pulumi preview` an input whose value is not known yet reaches
-// check/diff as this exact string (research/pulumi-dynamic.md §1). Schemas used in check must accept it.
+// check/diff as this exact string (the SDK's `unknownValue`). Schemas used in check must accept it.
 import { z } from "zod";
 
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9" as const;

@@ -1,6 +1,6 @@
 // iptables-save / ip6tables-save text (either backend) -> tables, chains and rule lines. Rules stay verbatim;
 // a rule whose comment starts with one of our tags is marked managed. Unexpected `#` lines are reported,
-// because iptables-nft prints them for native nft objects it cannot show (research/netfilter.md §6).
+// because iptables-nft prints them for native nft objects it cannot show.
 import { tokenizeRestoreLine } from "./quote";
 import { type Tag, tagOfComment } from "./tag";
 

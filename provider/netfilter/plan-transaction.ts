@@ -16,6 +16,7 @@ import { type BlockChange, type ChainPlan, type Change, planChainChanges } from 
 import { planIpSet, staleTempSets } from "./plan-ipset";
 import { recreateScript } from "./plan-restore";
 import { renderRule } from "./render-rule";
+import { setReferences, setsUsedBy } from "./set-uses";
 import type { Step, StepTool } from "./steps";
 import type { Tag } from "./tag";
 
@@ -41,21 +42,6 @@ export interface TransactionPlan {
 }
 
 const tool = (backend: Backend, family: IpFamily): StepTool => `${backend}-${family}` as StepTool;
-
-/** Every `--match-set NAME` use in the backend's filter tables, as (family, rule line). */
-function setReferences(state: HostState, backend: Backend, name: string): Array<{ family: IpFamily; line: string }> {
-  const refs: Array<{ family: IpFamily; line: string }> = [];
-  for (const family of ["ipv4", "ipv6"] as const) {
-    for (const r of state.saves[backend][family]?.tables.get("filter")?.rules ?? []) {
-      if (r.line.includes(` --match-set ${name} `)) refs.push({ family, line: r.line });
-    }
-  }
-  return refs;
-}
-
-function setsUsedBy(rule: DockerUserRule): string[] {
-  return [rule.source, rule.destination].flatMap((m) => (m?.kind === "set" ? [m.set as string] : []));
-}
 
 export function planTransaction(
   state: HostState,

@@ -12,8 +12,8 @@ export const EXIT_UNSAFE = 67;
  * is a symlink, not root's, or writable by group or others.
  */
 export const RUN_DIR_GUARD = `umask 077
-r=/run/docker-firewall
-unsafe() { echo "refusing $1 (another local user may be trying to hijack the lock)" >&2; exit 67; }
+r=${RUN_DIR}
+unsafe() { echo "refusing $1 (another local user may be trying to hijack the lock)" >&2; exit ${EXIT_UNSAFE}; }
 owned() { [ ! -L "$1" ] && { [ ! -e "$1" ] || [ "$(stat -c %u "$1")" = 0 ]; }; }
 [ -e "$r" ] || [ -L "$r" ] || mkdir -m 0700 "$r" 2>/dev/null
 { owned "$r" && [ -d "$r" ]; } || unsafe "$r: not a directory owned by root"

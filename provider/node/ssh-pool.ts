@@ -141,5 +141,5 @@ export class SshPool implements LinkOwner {
   }
 }
 
-/** The process-wide pool every resource shares (module state; see DESIGN.md invariant 8). */
+/** The process-wide pool every resource shares (module state: every shim requires this one package by name). */
 export const defaultPool = new SshPool();

@@ -6,6 +6,7 @@ import type { HostFacts, HostState } from "../netfilter/host-state";
 import { DOCKER_USER } from "../netfilter/kernel-rule";
 import { chainRules } from "../netfilter/parse-iptables-save";
 import type { Intent } from "../netfilter/plan-transaction";
+import { setsMatchedBy } from "../netfilter/set-uses";
 import type { Step } from "../netfilter/steps";
 import { type PersistenceConfig, renderPersistedFiles } from "./files";
 import { liveManagedState, liveSetOf, managedStateOf, staleFiles } from "./managed-state";
@@ -36,7 +37,7 @@ function unmanagedSetUsers(
     const save = state.saves[facts.backend][f];
     return (save ? chainRules(save, DOCKER_USER) : [])
       .filter((r) => r.tag && !exceptIds.has(r.tag.id))
-      .filter((r) => [...r.line.matchAll(/ --match-set (\S+) /g)].some((m) => !registry.has(m[1] as string)))
+      .filter((r) => setsMatchedBy(r.line).some((name) => !registry.has(name)))
       .map((r) => `[${f}] ${r.line}`);
   });
 }

@@ -1,6 +1,6 @@
 // What Pulumi serializes into each resource's state as `__provider`: tiny functions that `require` this package
 // by name when called (capturing only the handler's key). The text never changes across versions (no spurious
-// diffs), and reads/deletes run the installed code, not code frozen at creation (research/pulumi-dynamic.md §3).
+// diffs), and reads/deletes run the installed code, not code frozen at creation.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 
 type HandlerKey = "rule" | "ipset" | "persistent";

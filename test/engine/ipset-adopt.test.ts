@@ -1,12 +1,11 @@
-// Issue #10 item 3: an IpSet whose name matches a set that already exists on the node (here a fail2ban-style
+// An IpSet whose name matches a set that already exists on the node (here a fail2ban-style
 // set used by an INPUT rule) is refused at create, naming the set and the rule using it, and the set is left
 // untouched; with `adopt: true` the create takes it over and says so (`adopted`). Through the real
 // dynamic-provider host, on a private lab node (real kernel ipset and iptables).
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LabInventory, LabNode } from "../../lab/index";
 import { ipSetShim } from "../../provider/resources/shims";
-import { EngineHost } from "../support/engine";
+import { type EngineHost, engineFor, rootConnection } from "../support/engine";
 import { type Declared, EngineStack } from "../support/engine-stack";
 import { onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
 
@@ -22,8 +21,7 @@ beforeAll(async () => {
   priv = await upPrivateLab(1);
   lab = priv.lab;
   node = lab.nodes[0] as LabNode;
-  const privateKey = readFileSync(node.privateKeyPath, "utf8");
-  host = await EngineHost.start({ cwd: process.cwd(), config: { "docker-firewall:privateKey": privateKey } });
+  host = await engineFor(node);
   stack = new EngineStack(host, { IpSet: ipSetShim });
   await onNode(
     lab,
@@ -41,7 +39,7 @@ const set = (name: string, extra: Record<string, unknown> = {}): Declared => ({
   type: "IpSet",
   name,
   inputs: {
-    connection: { host: node.ssh.host, port: node.ssh.port, user: "root", hostKey: node.ssh.hostKey },
+    connection: rootConnection(node),
     name,
     type: "hash:ip",
     entries: ["198.51.100.1"],

@@ -1,11 +1,10 @@
-// Issue #10 item 13: a node whose Docker starts making an IPv6 DOCKER-USER after the rules were created (an
+// A node whose Docker starts making an IPv6 DOCKER-USER after the rules were created (an
 // upgrade, or ip6tables turned on). Rules with family auto must get their v6 lines at the next up, without a
 // refresh first; rules pinned to ipv4 stay as they are. Through the real dynamic-provider host, on a private node.
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LabInventory, LabNode } from "../../lab/index";
 import { ruleShim } from "../../provider/resources/shims";
-import { EngineHost } from "../support/engine";
+import { type EngineHost, engineFor, rootConnection } from "../support/engine";
 import { type Declared, EngineStack } from "../support/engine-stack";
 import { onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
 
@@ -20,8 +19,7 @@ beforeAll(async () => {
   priv = await upPrivateLab(1, { docker: ["20.10"] });
   lab = priv.lab;
   node = lab.nodes[0] as LabNode;
-  const privateKey = readFileSync(node.privateKeyPath, "utf8");
-  host = await EngineHost.start({ cwd: process.cwd(), config: { "docker-firewall:privateKey": privateKey } });
+  host = await engineFor(node);
   stack = new EngineStack(host, { DockerUserRule: ruleShim });
 }, 180_000);
 
@@ -34,7 +32,7 @@ const rule = (name: string, extra: Record<string, unknown> = {}): Declared => ({
   type: "DockerUserRule",
   name,
   inputs: {
-    connection: { host: node.ssh.host, port: node.ssh.port, user: "root", hostKey: node.ssh.hostKey },
+    connection: rootConnection(node),
     ruleName: name,
     priority: 100,
     action: "DROP",

@@ -1,6 +1,6 @@
 // The apply script's safety rules on the real kernel (scratch namespace, private /etc): an apply whose run lost the
-// node lock changes nothing (F11); boot files are replaced all or none and put back when a later part of the apply
-// fails (F7); they are written with umask 022 into a root-owned, not group/world-writable /etc/docker-firewall (F12).
+// node lock changes nothing; boot files are replaced all or none and put back when a later part of the apply
+// fails; they are written with umask 022 into a root-owned, not group/world-writable /etc/docker-firewall.
 import {
   chmodSync,
   chownSync,

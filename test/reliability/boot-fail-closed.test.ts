@@ -1,4 +1,4 @@
-// Boot persistence fails closed (F6), on a private 1-node lab through the resource providers: a rule on a set no
+// Boot persistence fails closed, on a private 1-node lab through the resource providers: a rule on a set no
 // IpSet manages is refused while persistence is on (the boot restore could not recreate the set), and a boot whose
 // restore fails anyway (the persisted sets lost) keeps Docker from starting, as systemd would with RequiredBy=.
 import { readFileSync } from "node:fs";

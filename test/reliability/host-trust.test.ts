@@ -198,7 +198,7 @@ describe("trust on first use, then the host key changes", () => {
   });
 });
 
-describe("a create on a node whose key another resource recorded (issue #10 item 5)", () => {
+describe("a create on a node whose key another resource recorded", () => {
   const engines: EngineHost[] = [];
   afterAll(() => {
     for (const e of engines) e.stop();

@@ -5,11 +5,10 @@
 // one block of the rule ends up on the node, and destroy leaves none: no orphaned ACCEPT.
 // The cut is placed by a gate: /usr/sbin/ipset inside the node is a wrapper that, once the rule is in the kernel
 // (the apply's read-back), says so and waits; the test then cuts and opens the gate.
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LabInventory, LabNode } from "../../lab/index";
 import { ruleShim } from "../../provider/resources/shims";
-import { EngineHost, PartialCreate } from "../support/engine";
+import { type EngineHost, engineFor, PartialCreate, rootConnection } from "../support/engine";
 import { type Declared, EngineStack } from "../support/engine-stack";
 import { FaultProxy } from "../support/fault-proxy";
 import { onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
@@ -47,8 +46,7 @@ beforeAll(async () => {
     WRAPPER,
   );
   proxy = await FaultProxy.start(node.ssh.port);
-  const privateKey = readFileSync(node.privateKeyPath, "utf8");
-  host = await EngineHost.start({ cwd: process.cwd(), config: { "docker-firewall:privateKey": privateKey } });
+  host = await engineFor(node);
   stack = new EngineStack(host, { DockerUserRule: ruleShim });
 }, 180_000);
 
@@ -68,7 +66,7 @@ const rule = (): Declared => ({
   type: "DockerUserRule",
   name: "uo",
   inputs: {
-    connection: { host: "127.0.0.1", port: proxy.port, user: "root", hostKey: node.ssh.hostKey },
+    connection: rootConnection(node, proxy.port),
     ruleName: "uo",
     priority: 300,
     action: "ACCEPT",

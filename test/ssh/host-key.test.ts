@@ -80,7 +80,7 @@ describe("host key", () => {
   });
 });
 
-describe("host key memory (issue #10 item 5)", () => {
+describe("host key memory", () => {
   it("a handshake that never completes (authentication refused) remembers no key", async () => {
     forgetHostKeys();
     const conn = sshd.connection({ privateKey: undefined, password: "not-the-password", dialErrorLimit: 1 });

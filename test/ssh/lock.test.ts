@@ -8,6 +8,7 @@ import { defineCommands } from "../../provider/node/commands";
 import { isNodeError } from "../../provider/node/errors";
 import { exec } from "../../provider/node/exec";
 import { withNodeLock } from "../../provider/node/lock";
+import { RUN_DIR } from "../../provider/node/run-dir";
 import { SshPool } from "../../provider/node/ssh-pool";
 import { runScript, type ScriptProcess, type TestSshd, useSshdPerFile } from "../support/sshd";
 
@@ -213,7 +214,7 @@ describe("node lock against local users and frozen controllers", () => {
       const owner = await withNodeLock(conn, "me", async (lock) => lock.owner, { name: LOCK, pool, waitSeconds: 2 });
       expect(owner).toBe("me");
       expect(readFileSync(victim, "utf8")).toBe("precious\n");
-      const dir = lstatSync("/run/docker-firewall");
+      const dir = lstatSync(RUN_DIR);
       expect({ dir: dir.isDirectory(), uid: dir.uid, mode: (dir.mode & 0o777).toString(8) }).toEqual({
         dir: true,
         uid: 0,
@@ -230,7 +231,7 @@ describe("node lock against local users and frozen controllers", () => {
     const conn = sshd.connection();
     const victim = `${sshd.dir}/victim2`;
     writeFileSync(victim, "precious\n");
-    const lockFile = `/run/docker-firewall/${LOCK}.lock`;
+    const lockFile = `${RUN_DIR}/${LOCK}.lock`;
     for (const [what, plant, reason] of [
       ["symlink", () => symlinkSync(victim, lockFile), /symbolic link or not owned by root/],
       ["nobody's file", () => writeFileSync(lockFile, "", { mode: 0o666 }), /symbolic link or not owned by root/],

@@ -1,6 +1,6 @@
 // A small stand-in for the Pulumi engine's step logic on top of EngineHost: keeps each resource's state
 // (inputs, outputs, id) and makes the call sequences `pulumi preview`, `up`, `refresh` and `destroy` make
-// (research/pulumi-dynamic.md §1): check -> diff -> create | update | replace (in the order the provider asks).
+// (what the dynamic-provider host does with each RPC): check -> diff -> create | update | replace (in the order the provider asks).
 
 import type * as pulumi from "@pulumi/pulumi";
 import { type EngineHost, PartialCreate, serializeProvider, urnOf } from "./engine";

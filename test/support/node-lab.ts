@@ -1,5 +1,6 @@
 // A private 1-node lab for node-layer tests, with the node read directly (as root inside its namespaces, no SSH)
 // and connections and transactions made the way the provider makes them.
+
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { downLab, execOnNode, type LabInventory, type LabNode, locateLab, upLab } from "../../lab/index";
@@ -9,12 +10,13 @@ import { type Connection, parseConnection } from "../../provider/model/connectio
 import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import type { Intent } from "../../provider/netfilter/plan-transaction";
+import { RUN_DIR } from "../../provider/node/run-dir";
 import { sshSession } from "../../provider/node/session";
 import { SshPool } from "../../provider/node/ssh-pool";
 import { runTransaction, type TransactionOutcome } from "../../provider/node/transaction";
 
-export const APPLY_LOCK = "/run/docker-firewall/apply.lock";
-export const NODE_LOCK = "/run/docker-firewall/pulumi-docker-firewall.lock";
+export const APPLY_LOCK = `${RUN_DIR}/apply.lock`;
+export const NODE_LOCK = `${RUN_DIR}/pulumi-docker-firewall.lock`;
 /** A rule nobody manages, kept below the managed blocks. */
 export const FOREIGN = "-A DOCKER-USER -s 203.0.113.7/32 -j DROP";
 

@@ -1,5 +1,6 @@
 // Lab plumbing for the reliability suite (test/reliability/*): a private lab of its own for destructive faults,
 // a node's managed state read as root inside the node (no SSH), and the node's sshd killed, restarted or re-keyed.
+
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,8 +13,9 @@ import { pathsOf } from "../../lab/power";
 import { listProcs, readPidFile, stopProcesses, withDescendants } from "../../lab/processes";
 import { generateHostKey, startSshd } from "../../lab/sshd";
 import type { UpOptions } from "../../lab/up";
+import { RUN_DIR } from "../../provider/node/run-dir";
 
-export const APPLY_LOCK = "/run/docker-firewall/apply.lock";
+export const APPLY_LOCK = `${RUN_DIR}/apply.lock`;
 /** A copy of the node's real ipset binary, so the state read still works while /usr/sbin/ipset is broken. */
 export const REAL_IPSET = "/run/dfw-rel-ipset";
 
@@ -73,7 +75,7 @@ const PERSISTED = [
  * connection) finishes first.
  */
 export const MANAGED_STATE_SCRIPT = `ipset=ipset; [ -x ${REAL_IPSET} ] && ipset=${REAL_IPSET}
-mkdir -p -m 0700 /run/docker-firewall
+mkdir -p -m 0700 ${RUN_DIR}
 exec flock -w 120 ${APPLY_LOCK} sh -c '
 echo "## DOCKER-USER ipv4"; iptables-save -t filter | grep "^-A DOCKER-USER "
 echo "## DOCKER-USER ipv6"; ip6tables-save -t filter 2>/dev/null | grep "^-A DOCKER-USER "

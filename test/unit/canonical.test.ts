@@ -15,7 +15,7 @@ import {
 } from "../../provider/netfilter/tag";
 
 describe("canonical spellings", () => {
-  // Observed: research/netfilter.md §1 rule 6 (limit).
+  // Observed in iptables-save output (the limit match).
   it.each([
     ["2/min", "2/min"],
     ["2/minute", "2/min"],

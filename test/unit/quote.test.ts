@@ -4,7 +4,7 @@ import { hasControlCharacters } from "../../provider/model/primitives";
 import { quoteIptables, tokenizeRestoreLine } from "../../provider/netfilter/quote";
 
 describe("iptables string quoting", () => {
-  // Observed iptables-save output for these comments (research/netfilter.md, Appendix A).
+  // Observed iptables-save output for these comments.
   it.each([
     ["xy", "xy"],
     ["x y", '"x y"'],

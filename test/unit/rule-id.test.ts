@@ -1,4 +1,4 @@
-// Rule ids (issue #10 item 1): derived in check from the program scope, the logical name and what forces a
+// Rule ids: derived in check from the program scope, the logical name and what forces a
 // replacement, so every preview and up of one program agree and a replacement gets a new id.
 import { describe, expect, it } from "vitest";
 import { UNKNOWN } from "../../provider/model/unknown";
