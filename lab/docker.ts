@@ -14,7 +14,7 @@ export const DOCKER_SOCKET = "/var/run/docker.sock";
 
 /**
  * Runs scripts/install-docker28.sh (seconds when cached) and returns the unpacked root. It lives in the repo's
- * cache folder (or DFW_CACHE_DIR), which nodes see: their own /tmp is a private tmpfs.
+ * cache folder (or DFW_CACHE_DIR); a node whose private /tmp would hide it gets it bound back (node-ns.ts).
  */
 export async function ensureDocker28(): Promise<string> {
   const out = await mustRun(["bash", join(REPO_ROOT, "scripts", "install-docker28.sh")], { timeoutMs: 600_000 });

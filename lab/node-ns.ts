@@ -75,7 +75,16 @@ export function nsfsMountPoints(mountinfo: string): string[] {
 const unescapeMountPath = (p: string) =>
   p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
-export async function createNodeNamespaces(paths: LabPaths, node: NodeRef, hostname: string): Promise<void> {
+/**
+ * `keep`: host folders the node's processes must reach (the unpacked Docker 28); one under /tmp is bound back at its
+ * own path after the node gets its private /tmp (a clone of the repository may live under /tmp).
+ */
+export async function createNodeNamespaces(
+  paths: LabPaths,
+  node: NodeRef,
+  hostname: string,
+  keep: readonly string[] = [],
+): Promise<void> {
   for (const f of [paths.mountNs(node.name), paths.utsNs(node.name)]) writeFileSync(f, "");
   for (const d of ["etc", "var"] as const) {
     mkdirSync(paths.upper(node.name, d), { recursive: true });
@@ -106,7 +115,18 @@ export async function createNodeNamespaces(paths: LabPaths, node: NodeRef, hostn
   await inNs(["mount", "--bind", paths.privateHome(node.name, "root"), "/root"]);
   await inNs(["mount", "--bind", paths.privateHome(node.name, "home"), "/home"]);
   await inNs(["mount", "-t", "tmpfs", "-o", "mode=0755,nosuid,nodev", `${node.netns}-run`, "/run"]);
+  // Parked in the node's own /var (its overlay: nothing of it reaches the host) while /tmp is replaced.
+  const kept = keep.filter((d) => d.startsWith("/tmp/")).map((d, i) => ({ d, park: `/var/lib/dfw-lab-keep/${i}` }));
+  for (const { d, park } of kept) {
+    await inNs(["mkdir", "-p", park]);
+    await inNs(["mount", "--bind", d, park]);
+  }
   await inNs(["mount", "-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", `${node.netns}-tmp`, "/tmp"]);
+  for (const { d, park } of kept) {
+    await inNs(["mkdir", "-p", d]);
+    await inNs(["mount", "--bind", park, d]);
+    await inNs(["umount", park]);
+  }
   await inNs(["mkdir", "-p", "/run/sshd", "/run/lock"]);
   await mustRun(["nsenter", `--uts=${paths.utsNs(node.name)}`, "hostname", hostname]);
   const ref = { name: node.name, netns: node.netns };

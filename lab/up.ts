@@ -44,7 +44,7 @@ async function bringUpNode(
   docker28Root: string | undefined,
 ): Promise<BuiltNode> {
   await createNodeNetwork(plan, node);
-  await createNodeNamespaces(paths, node, node.hostname);
+  await createNodeNamespaces(paths, node, node.hostname, docker28Root ? [docker28Root] : []);
   await createUsers(paths, node, publicKey);
   const hostKey = await generateHostKey(paths, node, node.hostname);
   if (node.iptablesBackend === "legacy") {
