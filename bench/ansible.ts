@@ -1,0 +1,287 @@
+// Ours end to end against Ansible on the same lab nodes (real sshd, dockerd, iptables) and the same 40 rules per
+// host, in one run, side by side:
+//   ours      the real dynamic-provider host of @pulumi/pulumi over gRPC, driven the way the engine drives `pulumi up`
+//             (check, then create/diff for every resource at once); "apply" from empty chains, then a no-change up.
+//             Timed twice: including the provider process start (as each `pulumi up` spawns it) and without.
+//   ansible   ansible-playbook with one `ansible.builtin.iptables` task per rule (the usual way; inserted at its
+//             position, with a comment), all hosts at once (forks = hosts), gather_facts off, Ansible's defaults
+//             otherwise (OpenSSH with ControlPersist, no pipelining); "apply" from empty chains, then a no-change run.
+// Ansible's iptables module has no conntrack original-port match, so its rules use `--dport` (what people write);
+// the work per rule (one check, one insert) is the same.
+//
+// Needs Debian's Ansible: apt-get install -y ansible   (not part of CI).
+// Run: npx tsx bench/ansible.ts   (env: BENCH_RTTS=0 BENCH_NODES=5 BENCH_RULES=40 BENCH_REPS=1)
+// Writes bench/results/ansible.json. Exits 1 when a target (≥ 50× on apply, ≥ 100× on no change) is missed.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { downLab, execOnNode, type LabInventory, type LabNode, locateLab, upLab } from "../lab/index";
+import { claimLab } from "../lab/owner";
+import { REPO_ROOT } from "../lab/paths";
+import { ruleShim } from "../provider/resources/shims";
+import { EngineHost } from "../test/support/engine";
+import { type Declared, EngineStack } from "../test/support/engine-stack";
+
+const RTTS = (process.env.BENCH_RTTS ?? "0").split(",").map(Number);
+const NODES = Number(process.env.BENCH_NODES ?? 5);
+const RULES = Number(process.env.BENCH_RULES ?? 40);
+const REPS = Number(process.env.BENCH_REPS ?? 1);
+const RESULTS = join(REPO_ROOT, "bench", "results", "ansible.json");
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+interface Spec {
+  readonly protocol: "tcp" | "udp";
+  readonly port: number;
+  readonly action: "ACCEPT" | "DROP";
+  readonly source?: string;
+  readonly inInterface?: string;
+}
+
+const spec = (i: number): Spec =>
+  [
+    { protocol: "tcp", port: 8000 + i, action: "ACCEPT", source: "198.51.100.0/26" },
+    { protocol: "udp", port: 9000 + i, action: "ACCEPT" },
+    { protocol: "tcp", port: 10_000 + i, action: "DROP", source: "203.0.113.0/24" },
+    { protocol: "tcp", port: 11_000 + i, action: "ACCEPT", inInterface: "eth0" },
+  ][i % 4] as Spec;
+
+// ---- ours: through the dynamic-provider host ----------------------------------------------------------------------
+
+function declared(lab: LabInventory): Declared[] {
+  return lab.nodes.flatMap((n) =>
+    Array.from({ length: RULES }, (_, i): Declared => {
+      const s = spec(i);
+      return {
+        type: "DockerUserRule",
+        name: `${n.name}-r${i}`,
+        inputs: {
+          connection: { host: n.ssh.host, port: n.ssh.port, user: "root", hostKey: n.ssh.hostKey },
+          ruleName: `r${i}`,
+          priority: 100 + i,
+          action: s.action,
+          protocol: s.protocol,
+          publishedPorts: [s.port],
+          ...(s.source && { source: s.source }),
+          ...(s.inInterface && { inInterface: s.inInterface }),
+        },
+      };
+    }),
+  );
+}
+
+async function ours(lab: LabInventory) {
+  const node = lab.nodes[0] as LabNode;
+  const decls = declared(lab);
+  const t0 = performance.now();
+  const host = await EngineHost.start({
+    cwd: REPO_ROOT,
+    config: { "docker-firewall:privateKey": readFileSync(node.privateKeyPath, "utf8") },
+  });
+  const started = performance.now();
+  const stack = new EngineStack(host, { DockerUserRule: ruleShim });
+  try {
+    const steps = await Promise.all(decls.map((d) => stack.up(d)));
+    if (!steps.every((s) => s === "create")) throw new Error(`apply: ${steps.join(",")}`);
+    const applied = performance.now();
+    host.stop();
+    // The no-change run: a new provider process (as a new `pulumi up`), the same state.
+    const n0 = performance.now();
+    const host2 = await EngineHost.start({
+      cwd: REPO_ROOT,
+      config: { "docker-firewall:privateKey": readFileSync(node.privateKeyPath, "utf8") },
+    });
+    const n1 = performance.now();
+    const stack2 = new EngineStack(host2, { DockerUserRule: ruleShim });
+    for (const [k, v] of stack.state) stack2.state.set(k, v);
+    try {
+      const again = await Promise.all(decls.map((d) => stack2.up(d)));
+      if (!again.every((s) => s === "same")) throw new Error(`no-change: ${again.join(",")}`);
+    } finally {
+      host2.stop();
+    }
+    const n2 = performance.now();
+    return {
+      apply: { withStart: applied - t0, withoutStart: applied - started },
+      noChange: { withStart: n2 - n0, withoutStart: n2 - n1 },
+    };
+  } finally {
+    host.stop();
+  }
+}
+
+// ---- ansible -----------------------------------------------------------------------------------------------------
+
+function ansibleDir(lab: LabInventory): string {
+  const dir = mkdtempSync(join(tmpdir(), "dfw-ansible-"));
+  const node = lab.nodes[0] as LabNode;
+  writeFileSync(
+    join(dir, "known_hosts"),
+    `${lab.nodes.map((n) => `[${n.ssh.host}]:${n.ssh.port} ${n.ssh.hostKey.trim()}`).join("\n")}\n`,
+  );
+  writeFileSync(
+    join(dir, "inventory.ini"),
+    [
+      "[nodes]",
+      ...lab.nodes.map((n) => `${n.name} ansible_host=${n.ssh.host} ansible_port=${n.ssh.port}`),
+      "[nodes:vars]",
+      "ansible_user=root",
+      `ansible_ssh_private_key_file=${node.privateKeyPath}`,
+      "ansible_python_interpreter=/usr/bin/python3",
+      `ansible_ssh_common_args=-o UserKnownHostsFile=${join(dir, "known_hosts")} -o StrictHostKeyChecking=yes`,
+    ].join("\n"),
+  );
+  writeFileSync(
+    join(dir, "ansible.cfg"),
+    `[defaults]\nforks = ${lab.nodes.length}\nhost_key_checking = True\nretry_files_enabled = False\ninterpreter_python = /usr/bin/python3\n`,
+  );
+  const tasks = Array.from({ length: RULES }, (_, i) => {
+    const s = spec(i);
+    return [
+      `    - name: rule ${i}`,
+      "      ansible.builtin.iptables:",
+      "        chain: DOCKER-USER",
+      "        action: insert",
+      `        rule_num: "${i + 1}"`,
+      `        protocol: ${s.protocol}`,
+      `        destination_port: "${s.port}"`,
+      ...(s.source ? [`        source: ${s.source}`] : []),
+      ...(s.inInterface ? [`        in_interface: ${s.inInterface}`] : []),
+      `        jump: ${s.action}`,
+      `        comment: ansible-${i}`,
+    ].join("\n");
+  });
+  writeFileSync(join(dir, "playbook.yml"), `- hosts: nodes\n  gather_facts: false\n  tasks:\n${tasks.join("\n")}\n`);
+  return dir;
+}
+
+function ansible(dir: string): { ms: number; changed: number; ok: number } {
+  const t0 = performance.now();
+  const r = spawnSync("ansible-playbook", ["-i", join(dir, "inventory.ini"), join(dir, "playbook.yml")], {
+    cwd: dir,
+    env: { ...process.env, ANSIBLE_CONFIG: join(dir, "ansible.cfg"), ANSIBLE_NOCOLOR: "1" },
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`ansible-playbook exit ${r.status}: ${r.stdout.slice(-2000)} ${r.stderr}`);
+  const recap = [...r.stdout.matchAll(/ok=(\d+)\s+changed=(\d+)/g)];
+  return {
+    ms,
+    ok: recap.reduce((s, m) => s + Number(m[1]), 0),
+    changed: recap.reduce((s, m) => s + Number(m[2]), 0),
+  };
+}
+
+// ---- one run -------------------------------------------------------------------------------------------------------
+
+async function resetNodes(lab: LabInventory) {
+  await Promise.all(
+    lab.nodes.map(async (n) => {
+      const r = await execOnNode(lab, n.name, [
+        "sh",
+        "-c",
+        "iptables -F DOCKER-USER && iptables -A DOCKER-USER -j RETURN",
+      ]);
+      if (r.code !== 0) throw new Error(`reset ${n.name}: ${r.stderr}`);
+    }),
+  );
+}
+
+async function countRules(lab: LabInventory, marker: string): Promise<number> {
+  let total = 0;
+  for (const n of lab.nodes) {
+    const r = await execOnNode(lab, n.name, ["iptables", "-S", "DOCKER-USER"]);
+    total += r.stdout.split("\n").filter((l) => l.includes(marker)).length;
+  }
+  return total;
+}
+
+async function scenario(rtt: number, log: (m: string) => void) {
+  const loc = { labId: `dfwa${rtt}`, stateDir: join(REPO_ROOT, ".lab", `dfwa${rtt}`) };
+  mkdirSync(locateLab(loc).stateDir, { recursive: true });
+  claimLab(locateLab(loc));
+  try {
+    const lab = await upLab({ ...loc, nodes: NODES, rttMs: rtt });
+    log(`rtt ${rtt} ms: lab up (${lab.nodes.length} nodes)`);
+    const dir = ansibleDir(lab);
+    const o: Array<Awaited<ReturnType<typeof ours>>> = [];
+    const a: Array<{ apply: number; noChange: number }> = [];
+    try {
+      for (let k = 0; k < REPS; k++) {
+        await resetNodes(lab);
+        o.push(await ours(lab));
+        if ((await countRules(lab, '"dfw:')) !== NODES * RULES) throw new Error("ours: rules missing");
+        log(`  ours: ${JSON.stringify(o.at(-1))}`);
+        await resetNodes(lab);
+        const apply = ansible(dir);
+        if (apply.changed !== NODES * RULES) throw new Error(`ansible apply changed ${apply.changed}`);
+        const noChange = ansible(dir);
+        if (noChange.changed !== 0) throw new Error(`ansible no-change run changed ${noChange.changed}`);
+        if ((await countRules(lab, "ansible-")) !== NODES * RULES) throw new Error("ansible: rules missing");
+        a.push({ apply: apply.ms, noChange: noChange.ms });
+        log(`  ansible: ${JSON.stringify(a.at(-1))}`);
+      }
+      await resetNodes(lab);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const m = (f: (x: Awaited<ReturnType<typeof ours>>) => number) => Math.round(median(o.map(f)));
+    return {
+      rttMs: rtt,
+      ours: {
+        apply: m((x) => x.apply.withStart),
+        applyWithoutStart: m((x) => x.apply.withoutStart),
+        noChange: m((x) => x.noChange.withStart),
+        noChangeWithoutStart: m((x) => x.noChange.withoutStart),
+      },
+      ansible: {
+        apply: Math.round(median(a.map((x) => x.apply))),
+        noChange: Math.round(median(a.map((x) => x.noChange))),
+      },
+    };
+  } finally {
+    await downLab(loc);
+    rmSync(locateLab(loc).stateDir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const t0 = performance.now();
+  const log = (m: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)} s] ${m}`);
+  const rows = [];
+  for (const rtt of RTTS) rows.push(await scenario(rtt, log));
+  console.log(`\n${NODES} hosts × ${RULES} rules, median of ${REPS}`);
+  console.log(
+    "rtt     run        ansible ms   ours ms (with provider start)   ours ms (without)   ratio (with / without)",
+  );
+  let missed = false;
+  for (const r of rows) {
+    for (const [run, a, o, w, target] of [
+      ["apply", r.ansible.apply, r.ours.apply, r.ours.applyWithoutStart, 50],
+      ["no change", r.ansible.noChange, r.ours.noChange, r.ours.noChangeWithoutStart, 100],
+    ] as const) {
+      const ratio = a / o;
+      const ratioW = a / w;
+      if (ratio < target) missed = true;
+      console.log(
+        `${`${r.rttMs} ms`.padEnd(8)}${run.padEnd(11)}${String(a).padStart(10)}   ${String(o).padStart(29)}   ${String(w).padStart(17)}   ${ratio.toFixed(1)}× / ${ratioW.toFixed(1)}× (target ≥ ${target}×: ${ratio >= target ? "met" : "MISSED"})`,
+      );
+    }
+  }
+  mkdirSync(join(REPO_ROOT, "bench", "results"), { recursive: true });
+  writeFileSync(
+    RESULTS,
+    `${JSON.stringify({ date: new Date().toISOString(), nodes: NODES, rules: RULES, reps: REPS, rows }, null, 2)}\n`,
+  );
+  console.log(`wrote ${RESULTS}`);
+  if (missed) process.exitCode = 1;
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
