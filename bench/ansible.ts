@@ -3,6 +3,8 @@
 //   ours      the real dynamic-provider host of @pulumi/pulumi over gRPC, driven the way the engine drives `pulumi up`
 //             (check, then create/diff for every resource at once); "apply" from empty chains, then a no-change up.
 //             Timed twice: including the provider process start (as each `pulumi up` spawns it) and without.
+//   node      the same rules through the node layer alone (one HostBatcher per host, cold pool): what the provider
+//             does per host once the engine's per-resource calls are in.
 //   ansible   ansible-playbook with one `ansible.builtin.iptables` task per rule (the usual way; inserted at its
 //             position, with a comment), all hosts at once (forks = hosts), gather_facts off, Ansible's defaults
 //             otherwise (OpenSSH with ControlPersist, no pipelining); "apply" from empty chains, then a no-change run.
@@ -19,6 +21,11 @@ import { join } from "node:path";
 import { downLab, execOnNode, type LabInventory, type LabNode, locateLab, upLab } from "../lab/index";
 import { claimLab } from "../lab/owner";
 import { REPO_ROOT } from "../lab/paths";
+import { parseConnection } from "../provider/model/connection";
+import { dockerUserRuleArgs } from "../provider/model/rule";
+import { HostBatcher } from "../provider/node/batch";
+import { sshSession } from "../provider/node/session";
+import { SshPool } from "../provider/node/ssh-pool";
 import { ruleShim } from "../provider/resources/shims";
 import { EngineHost } from "../test/support/engine";
 import { type Declared, EngineStack } from "../test/support/engine-stack";
@@ -70,6 +77,17 @@ function declared(lab: LabInventory): Declared[] {
   );
 }
 
+// Every remote execution the provider process starts, as bench/trace-hook.cjs reports it.
+process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --require ${join(REPO_ROOT, "bench", "trace-hook.cjs")}`;
+const executionsPerHost = (host: EngineHost, hosts: number) => {
+  const kinds: Record<string, number> = {};
+  for (const l of host.logs) {
+    const kind = /^dfw-exec \d+ \S+ (\w+)$/.exec(l)?.[1];
+    if (kind) kinds[kind] = (kinds[kind] ?? 0) + 1 / hosts;
+  }
+  return kinds;
+};
+
 async function ours(lab: LabInventory) {
   const node = lab.nodes[0] as LabNode;
   const decls = declared(lab);
@@ -84,6 +102,7 @@ async function ours(lab: LabInventory) {
     const steps = await Promise.all(decls.map((d) => stack.up(d)));
     if (!steps.every((s) => s === "create")) throw new Error(`apply: ${steps.join(",")}`);
     const applied = performance.now();
+    const applyExecutions = executionsPerHost(host, lab.nodes.length);
     host.stop();
     // The no-change run: a new provider process (as a new `pulumi up`), the same state.
     const n0 = performance.now();
@@ -94,20 +113,57 @@ async function ours(lab: LabInventory) {
     const n1 = performance.now();
     const stack2 = new EngineStack(host2, { DockerUserRule: ruleShim });
     for (const [k, v] of stack.state) stack2.state.set(k, v);
+    let noChangeExecutions: Record<string, number>;
     try {
       const again = await Promise.all(decls.map((d) => stack2.up(d)));
       if (!again.every((s) => s === "same")) throw new Error(`no-change: ${again.join(",")}`);
+      noChangeExecutions = executionsPerHost(host2, lab.nodes.length);
     } finally {
       host2.stop();
     }
     const n2 = performance.now();
     return {
-      apply: { withStart: applied - t0, withoutStart: applied - started },
-      noChange: { withStart: n2 - n0, withoutStart: n2 - n1 },
+      apply: { withStart: applied - t0, withoutStart: applied - started, executionsPerHost: applyExecutions },
+      noChange: { withStart: n2 - n0, withoutStart: n2 - n1, executionsPerHost: noChangeExecutions },
     };
   } finally {
     host.stop();
   }
+}
+
+/** The node layer alone: apply from empty chains, then the no-change transaction (lock + read, nothing to apply). */
+async function nodeLayer(lab: LabInventory) {
+  const run = async () => {
+    const pool = new SshPool();
+    const t0 = performance.now();
+    await Promise.all(
+      lab.nodes.map(async (n) => {
+        const conn = parseConnection({
+          host: n.ssh.host,
+          port: n.ssh.port,
+          user: "root",
+          privateKey: readFileSync(n.privateKeyPath, "utf8"),
+          hostKey: n.ssh.hostKey,
+        });
+        const b = new HostBatcher(sshSession(conn, { exec: { pool }, lock: { pool } }), "bench");
+        const settled = await Promise.all(
+          declared({ nodes: [n] } as unknown as LabInventory).map((d) => {
+            const { connection: _c, ruleName: _n, priority, ...args } = d.inputs;
+            const rule = dockerUserRuleArgs.parse(args);
+            return b.submit({ kind: "rule", id: d.inputs.ruleName as string, priority: priority as number, rule });
+          }),
+        );
+        const bad = settled.find((s) => !s.result.ok);
+        if (bad && !bad.result.ok) throw bad.result.error;
+      }),
+    );
+    const ms = performance.now() - t0;
+    pool.closeAll();
+    return { ms, executionsPerHost: pool.stats().execs / lab.nodes.length };
+  };
+  const apply = await run();
+  const noChange = await run();
+  return { apply, noChange };
 }
 
 // ---- ansible -----------------------------------------------------------------------------------------------------
@@ -206,6 +262,7 @@ async function scenario(rtt: number, log: (m: string) => void) {
     log(`rtt ${rtt} ms: lab up (${lab.nodes.length} nodes)`);
     const dir = ansibleDir(lab);
     const o: Array<Awaited<ReturnType<typeof ours>>> = [];
+    const nl: Array<Awaited<ReturnType<typeof nodeLayer>>> = [];
     const a: Array<{ apply: number; noChange: number }> = [];
     try {
       for (let k = 0; k < REPS; k++) {
@@ -213,6 +270,9 @@ async function scenario(rtt: number, log: (m: string) => void) {
         o.push(await ours(lab));
         if ((await countRules(lab, '"dfw:')) !== NODES * RULES) throw new Error("ours: rules missing");
         log(`  ours: ${JSON.stringify(o.at(-1))}`);
+        await resetNodes(lab);
+        nl.push(await nodeLayer(lab));
+        log(`  node layer: ${JSON.stringify(nl.at(-1))}`);
         await resetNodes(lab);
         const apply = ansible(dir);
         if (apply.changed !== NODES * RULES) throw new Error(`ansible apply changed ${apply.changed}`);
@@ -234,6 +294,10 @@ async function scenario(rtt: number, log: (m: string) => void) {
         applyWithoutStart: m((x) => x.apply.withoutStart),
         noChange: m((x) => x.noChange.withStart),
         noChangeWithoutStart: m((x) => x.noChange.withoutStart),
+        nodeApply: Math.round(median(nl.map((x) => x.apply.ms))),
+        nodeNoChange: Math.round(median(nl.map((x) => x.noChange.ms))),
+        applyExecutionsPerHost: o[0]?.apply.executionsPerHost,
+        noChangeExecutionsPerHost: o[0]?.noChange.executionsPerHost,
       },
       ansible: {
         apply: Math.round(median(a.map((x) => x.apply))),
@@ -268,6 +332,11 @@ async function main() {
         `${`${r.rttMs} ms`.padEnd(8)}${run.padEnd(11)}${String(a).padStart(10)}   ${String(o).padStart(29)}   ${String(w).padStart(17)}   ${ratio.toFixed(1)}× / ${ratioW.toFixed(1)}× (target ≥ ${target}×: ${ratio >= target ? "met" : "MISSED"})`,
       );
     }
+  }
+  for (const r of rows) {
+    console.log(
+      `${r.rttMs} ms: ours' executions per host (provider process): apply ${JSON.stringify(r.ours.applyExecutionsPerHost)}, no change ${JSON.stringify(r.ours.noChangeExecutionsPerHost)}; ansible: one connection's worth of module runs per task (${RULES} per host and run)`,
+    );
   }
   mkdirSync(join(REPO_ROOT, "bench", "results"), { recursive: true });
   writeFileSync(
