@@ -5,13 +5,14 @@
 import { randomBytes } from "node:crypto";
 import type { IpSetSpec } from "../model/ipset";
 import { deriveFacts, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
+import type { Intent } from "../netfilter/intent";
 import { DOCKER_USER } from "../netfilter/kernel-rule";
 import { chainRules } from "../netfilter/parse-iptables-save";
 import { TEMP_SET_PREFIX } from "../netfilter/plan-ipset";
 import { planRestore } from "../netfilter/plan-restore";
-import { type Intent, planTransaction, type TransactionPlan } from "../netfilter/plan-transaction";
 import { parseStepsOutput } from "../netfilter/steps";
 import { restorePersistStep } from "../persistence/plan-persistence";
+import { planTransaction, type TransactionPlan } from "../plan/transaction";
 import { APPLY_REFUSALS } from "../protocol/exit-codes";
 import { type ApplyProof, renderSteps, type Step } from "../protocol/steps";
 import { NetfilterCommands } from "./netfilter-commands";
@@ -117,12 +118,11 @@ function sameMembers(entries: ReadonlyMap<string, string | undefined>, spec: IpS
 }
 
 function blame(plan: TransactionPlan, failedStep: number, message: string): { intent?: number; line?: string } {
-  const owners = plan.stepOwners[failedStep] ?? [];
+  const step = plan.steps[failedStep];
   const lineNo = Number(/line:? (\d+)/.exec(message)?.[1] ?? Number.NaN);
-  const byLine = plan.lineOwners.get(failedStep);
-  const step = plan.steps[failedStep] as Step;
-  const line = Number.isNaN(lineNo) ? undefined : step.run.text.split("\n")[lineNo - 1];
-  const fromLine = byLine && !Number.isNaN(lineNo) ? byLine.get(lineNo) : undefined;
+  const line = Number.isNaN(lineNo) ? undefined : step?.run.text.split("\n")[lineNo - 1];
+  const fromLine = Number.isNaN(lineNo) ? undefined : step?.lineOwners?.get(lineNo);
+  const owners = step?.owners ?? [];
   const intent = fromLine ?? (owners.length === 1 ? owners[0] : undefined);
   return { ...(intent !== undefined && { intent }), ...(line && !/^(COMMIT|\*filter)$/.test(line) && { line }) };
 }

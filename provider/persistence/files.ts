@@ -5,18 +5,19 @@
 // docker.service requires the unit (RequiredBy=), so a restore that fails keeps Docker from starting unprotected.
 import { createHash } from "node:crypto";
 import type { IpFamily } from "../model/address";
-import type { Backend } from "../netfilter/host-state";
-import { type LiveSet, renderAdd, renderCreate } from "../netfilter/ipset-text";
-import { DOCKER_USER } from "../netfilter/kernel-rule";
+import {
+  type Backend,
+  DOCKER_USER,
+  type LiveSet,
+  type PersistenceConfig,
+  renderAdd,
+  renderCreate,
+  TAGGED_LINE_ERE,
+} from "../netfilter";
 import { PERSIST_DIR, PERSISTED_PATHS, type PersistedName } from "../protocol/paths";
 
 // resources/persistent-provider.ts reads the paths from here.
 export { PERSISTED_PATHS };
-
-export interface PersistenceConfig {
-  /** DOCKER-USER holds only managed rules (Docker's RETURN aside): the boot restore rebuilds it whole. */
-  readonly exclusive: boolean;
-}
 
 export interface ManagedState {
   readonly backend: Backend;
@@ -36,7 +37,7 @@ function restoreScript(state: ManagedState, config: PersistenceConfig): string {
   // restore. Exclusive: we own the chain wholly, so declaring it (which flushes it) is right.
   const clear = config.exclusive
     ? '  echo ":DOCKER-USER - [0:0]"'
-    : `  "$1" -t filter | grep -E '^-A ${DOCKER_USER} .*--comment "dfw:[0-9]{4}:' | sed 's/^-A /-D /'`;
+    : `  "$1" -t filter | grep -E '^-A ${DOCKER_USER} .*${TAGGED_LINE_ERE}' | sed 's/^-A /-D /'`;
   const calls = state.families.map((f) => {
     const t = tools(state.backend, f);
     return `rules ${t.save} ${t.restore} "$dir/rules-${f}.restore" || fail "restoring the ${f} rules"`;
