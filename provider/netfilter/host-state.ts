@@ -6,6 +6,7 @@ import type { IpFamily } from "../model/address";
 import { READ, splitSections } from "../protocol/sections";
 import { checkForward, unfilteredIpv6Warning } from "./forward-check";
 import { type LiveSet, parseIpsetSave } from "./ipset-text";
+import { DOCKER_USER } from "./kernel-rule";
 import { hasChain, type IptablesSave, parseIptablesSave } from "./parse-iptables-save";
 
 export type Backend = "nft" | "legacy";
@@ -132,8 +133,6 @@ export interface HostFacts {
   readonly ipsetProblem?: string;
   readonly warnings: readonly string[];
 }
-
-const DOCKER_USER = "DOCKER-USER";
 
 /** Which backend to drive, or why this host cannot be managed (an actionable message). */
 export function deriveFacts(state: HostState): HostFacts | { error: string } {
