@@ -22,6 +22,15 @@ export const PERSISTED_PATHS = {
   unit: `/etc/systemd/system/${UNIT_NAME}`,
 } as const;
 export type PersistedName = keyof typeof PERSISTED_PATHS;
+/** Units that load whole firewall tables at boot (iptables/ip6tables.service: RHEL's, and Debian's aliases). */
+export const TABLE_RESTORERS = [
+  "netfilter-persistent.service",
+  "iptables.service",
+  "ip6tables.service",
+  "nftables.service",
+  "firewalld.service",
+  "ufw.service",
+] as const;
 /** The list of sets our IpSet resources own on the node (kept whether or not persistence is on). */
 export const MANAGED_SETS_PATH = `${PERSIST_DIR}/managed-sets`;
 /** The enabling symlinks `systemctl enable` would make for the unit's WantedBy= and RequiredBy=. */
@@ -92,6 +101,8 @@ function unitFile(): string {
     "DefaultDependencies=no",
     "Wants=network-pre.target",
     "After=local-fs.target systemd-modules-load.service",
+    // Tools that restore whole tables (or `flush ruleset`) at boot would erase ours if they ran later.
+    `After=${TABLE_RESTORERS.join(" ")}`,
     "Before=network-pre.target docker.service shutdown.target",
     "Conflicts=shutdown.target",
     "",
