@@ -84,7 +84,7 @@ const TAMPERING: { kind: string; tamper: () => Promise<unknown>; reported: RegEx
     tamper: () => onNode(lab, node, "iptables -I DOCKER-USER 1 -s 192.0.2.66/32 -j ACCEPT"),
     reported: [
       /PersistentRuleset::persist\]/,
-      /~ unmanagedRules[^]*\+ \[0\]: "\[ipv4\] -A DOCKER-USER -s 192\.0\.2\.66\/32 -j ACCEPT"/,
+      /~ unmanagedRules[\s\S]*\+ \[0\]: "\[ipv4\] -A DOCKER-USER -s 192\.0\.2\.66\/32 -j ACCEPT"/,
     ],
   },
   {
@@ -92,7 +92,7 @@ const TAMPERING: { kind: string; tamper: () => Promise<unknown>; reported: RegEx
     tamper: () => onNode(lab, node, "echo '-I DOCKER-USER 1 -j ACCEPT' >>/etc/docker-firewall/rules-ipv4.restore"),
     reported: [
       /PersistentRuleset::persist\]/,
-      /~ staleFiles[^]*\+ \[0\]: "\/etc\/docker-firewall\/rules-ipv4\.restore"/,
+      /~ staleFiles[\s\S]*\+ \[0\]: "\/etc\/docker-firewall\/rules-ipv4\.restore"/,
     ],
   },
 ];
