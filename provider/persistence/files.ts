@@ -18,6 +18,15 @@ import { PERSIST_DIR, PERSISTED_PATHS, type PersistedName } from "../protocol/pa
 
 // resources/persistent-provider.ts reads the paths from here.
 export { PERSISTED_PATHS };
+/** Units that load whole firewall tables at boot (iptables/ip6tables.service: RHEL's, and Debian's aliases). */
+export const TABLE_RESTORERS = [
+  "netfilter-persistent.service",
+  "iptables.service",
+  "ip6tables.service",
+  "nftables.service",
+  "firewalld.service",
+  "ufw.service",
+] as const;
 
 export interface ManagedState {
   readonly backend: Backend;
@@ -76,6 +85,8 @@ function unitFile(): string {
     "DefaultDependencies=no",
     "Wants=network-pre.target",
     "After=local-fs.target systemd-modules-load.service",
+    // Tools that restore whole tables (or `flush ruleset`) at boot would erase ours if they ran later.
+    `After=${TABLE_RESTORERS.join(" ")}`,
     "Before=network-pre.target docker.service shutdown.target",
     "Conflicts=shutdown.target",
     "",
