@@ -11,19 +11,20 @@ import { enableUnit, packagedUnit, type Restorer, unpackRestorer } from "../../l
 import { defaultPool } from "../../provider/node/ssh-pool";
 import { renderPersistedFiles } from "../../provider/persistence/files";
 import { UNIT_NAME } from "../../provider/protocol/paths";
-import { dockerUserChain, onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
-import { ipsets, persistence, rules } from "../support/rel-providers";
+import { dockerUserChain, managedState, onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
+import { ipsets, persistence, rules, settle } from "../support/rel-providers";
 
 let priv: PrivateLab;
 let lab: LabInventory;
 let node: LabNode;
 let applied: string[];
+let connection: Record<string, unknown>;
 
 beforeAll(async () => {
   priv = await upPrivateLab(1);
   lab = priv.lab;
   node = lab.nodes[0] as LabNode;
-  const connection = {
+  connection = {
     host: node.ssh.host,
     port: node.ssh.port,
     user: "root",
@@ -131,4 +132,22 @@ describe("boot order with every packaged restorer at once (firewalld too, whose 
     }
     expect(order.at(-1)).toBe("docker.service");
   });
+});
+
+describe("a host without systemd", () => {
+  it("refuses PersistentRuleset with a clear message and changes nothing", async () => {
+    // The node's own view loses systemd (its mount namespace is private): as a host without it would be.
+    await onNode(lab, node, "mount -t tmpfs nosystemd /usr/lib/systemd");
+    try {
+      const before = await managedState(lab, node);
+      const out = await settle(persistence.update("p", { connection }, { connection, exclusive: true }));
+      expect(out.ok).toBe(false);
+      expect(out.ok ? "" : out.error.message).toMatch(
+        new RegExp(`${node.ssh.host}:${node.ssh.port}.*this host has no systemd.*PersistentRuleset needs systemd`),
+      );
+      expect(await managedState(lab, node)).toEqual(before);
+    } finally {
+      await onNode(lab, node, "umount /usr/lib/systemd");
+    }
+  }, 120_000);
 });
