@@ -82,6 +82,8 @@ export interface ResourceSpec {
     deleteBeforeReplace?: boolean;
     aliases?: { name: string }[];
     ignoreChanges?: string[];
+    /** deletedWith the fixture's resource standing for the host (needs hostFromOutput). */
+    deletedWithHost?: boolean;
   };
 }
 
