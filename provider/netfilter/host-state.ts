@@ -7,7 +7,7 @@ import { READ, splitSections } from "../protocol/sections";
 import { checkForward, unfilteredIpv6Warning } from "./forward-check";
 import { type LiveSet, parseIpsetSave } from "./ipset-text";
 import { DOCKER_USER } from "./kernel-rule";
-import { hasChain, type IptablesSave, parseIptablesSave } from "./parse-iptables-save";
+import { chainRules, hasChain, type IptablesSave, parseIptablesSave, type SavedRule } from "./parse-iptables-save";
 
 export type Backend = "nft" | "legacy";
 
@@ -39,6 +39,12 @@ export interface HostState {
   readonly ipv6Forwarding: boolean;
   /** Why the sets could not be read (`ipset save` failed): `sets` is then unknown, not empty. */
   readonly ipsetError?: string;
+}
+
+/** DOCKER-USER's rules in one backend and family, as read (none when that filter table was not read). */
+export function dockerUserRules(state: HostState, backend: Backend, family: IpFamily): SavedRule[] {
+  const save = state.saves[backend][family];
+  return save ? chainRules(save, DOCKER_USER) : [];
 }
 
 export class HostStateError extends Error {
