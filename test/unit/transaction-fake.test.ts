@@ -19,7 +19,7 @@ const set = (name: string, entries: string[]): Intent => ({
   name,
   spec: ipSetArgs.parse({ name, type: "hash:net", entries }),
 });
-const errorOf = (r: { ok: boolean }) => (r as { error: Error & Record<string, unknown> }).error;
+
 
 describe.each(["nft", "legacy"] as const)("transactions on a fake iptables-%s node", (backend) => {
   it("creates a set and a rule that uses it in one read and one apply, then is idempotent", async () => {
