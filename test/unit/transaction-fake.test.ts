@@ -20,7 +20,6 @@ const set = (name: string, entries: string[]): Intent => ({
   spec: ipSetArgs.parse({ name, type: "hash:net", entries }),
 });
 
-
 describe.each(["nft", "legacy"] as const)("transactions on a fake iptables-%s node", (backend) => {
   it("creates a set and a rule that uses it in one read and one apply, then is idempotent", async () => {
     const host = new FakeHost({ backend });
