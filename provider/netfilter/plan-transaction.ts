@@ -7,6 +7,7 @@ import type { IpSetSpec } from "../model/ipset";
 import type { DockerUserRule } from "../model/rule";
 import type { PersistenceConfig } from "../persistence/files";
 import { persistenceRefusal, planPersistence } from "../persistence/plan-persistence";
+import type { Step, StepTool } from "../protocol/steps";
 import { expandRule } from "./expand";
 import type { Backend, HostFacts, HostState } from "./host-state";
 import type { LiveSet } from "./ipset-text";
@@ -17,7 +18,6 @@ import { planIpSet, staleTempSets } from "./plan-ipset";
 import { recreateScript } from "./plan-restore";
 import { renderRule } from "./render-rule";
 import { setReferences, setsUsedBy } from "./set-uses";
-import type { Step, StepTool } from "./steps";
 import type { Tag } from "./tag";
 
 export type Intent =

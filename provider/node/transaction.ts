@@ -10,10 +10,11 @@ import { chainRules } from "../netfilter/parse-iptables-save";
 import { TEMP_SET_PREFIX } from "../netfilter/plan-ipset";
 import { planRestore } from "../netfilter/plan-restore";
 import { type Intent, planTransaction, type TransactionPlan } from "../netfilter/plan-transaction";
-import { type ApplyProof, newNonce, parseStepsOutput, renderSteps, type Step } from "../netfilter/steps";
+import { parseStepsOutput } from "../netfilter/steps";
 import { restorePersistStep } from "../persistence/plan-persistence";
-import { EXIT_LOCK_LOST, NetfilterCommands } from "./netfilter-commands";
-import { EXIT_UNSAFE } from "./run-dir";
+import { APPLY_REFUSALS } from "../protocol/exit-codes";
+import { type ApplyProof, renderSteps, type Step } from "../protocol/steps";
+import { NetfilterCommands } from "./netfilter-commands";
 import type { HostSession } from "./session";
 
 export type IntentResult = { readonly ok: true } | { readonly ok: false; readonly error: TransactionError };
@@ -73,6 +74,8 @@ export interface TransactionOutcome {
   readonly culprit?: number;
 }
 
+/** A fresh nonce per script run: rule text on the host cannot guess it to forge a section boundary. */
+export const newNonce = (): string => randomBytes(12).toString("hex");
 const tempSetName = () => `${TEMP_SET_PREFIX}${randomBytes(4).toString("hex")}`;
 
 export async function readHostState(session: HostSession): Promise<{ state: HostState; facts: HostFacts }> {
@@ -128,7 +131,7 @@ async function applySteps(session: HostSession, proof: ApplyProof, steps: readon
   const nonce = newNonce();
   const r = await session.run(NetfilterCommands.applySteps, renderSteps(nonce, proof, steps));
   // The script refused before changing anything: say why (the reason is its last stderr line).
-  if (r.code === EXIT_LOCK_LOST || r.code === EXIT_UNSAFE || r.code === 66 || r.code === 75) {
+  if (APPLY_REFUSALS.has(r.code)) {
     const why = r.stderr.trim().split("\n").pop() || `the apply script exited ${r.code} before applying anything`;
     throw txError({ kind: "Refused", host: session.host, reason: why });
   }

@@ -8,27 +8,10 @@ import type { IpFamily } from "../model/address";
 import type { Backend } from "../netfilter/host-state";
 import { type LiveSet, renderAdd, renderCreate } from "../netfilter/ipset-text";
 import { DOCKER_USER } from "../netfilter/kernel-rule";
+import { PERSIST_DIR, PERSISTED_PATHS, type PersistedName } from "../protocol/paths";
 
-export const PERSIST_DIR = "/etc/docker-firewall";
-export const UNIT_NAME = "docker-firewall.service";
-
-/** Every file we write, by the fixed name the apply script maps to a fixed path (never a path from data). */
-export const PERSISTED_PATHS = {
-  config: `${PERSIST_DIR}/persistence.json`,
-  ipsets: `${PERSIST_DIR}/ipsets.restore`,
-  "rules-ipv4": `${PERSIST_DIR}/rules-ipv4.restore`,
-  "rules-ipv6": `${PERSIST_DIR}/rules-ipv6.restore`,
-  restore: `${PERSIST_DIR}/restore`,
-  unit: `/etc/systemd/system/${UNIT_NAME}`,
-} as const;
-export type PersistedName = keyof typeof PERSISTED_PATHS;
-/** The list of sets our IpSet resources own on the node (kept whether or not persistence is on). */
-export const MANAGED_SETS_PATH = `${PERSIST_DIR}/managed-sets`;
-/** The enabling symlinks `systemctl enable` would make for the unit's WantedBy= and RequiredBy=. */
-export const UNIT_LINKS = [
-  `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`,
-  `/etc/systemd/system/docker.service.requires/${UNIT_NAME}`,
-] as const;
+// resources/persistent-provider.ts reads the paths from here.
+export { PERSISTED_PATHS };
 
 export interface PersistenceConfig {
   /** DOCKER-USER holds only managed rules (Docker's RETURN aside): the boot restore rebuilds it whole. */
@@ -98,7 +81,7 @@ function unitFile(): string {
     "[Service]",
     "Type=oneshot",
     "RemainAfterExit=yes",
-    `ExecStart=/bin/sh ${PERSIST_DIR}/restore`,
+    `ExecStart=/bin/sh ${PERSISTED_PATHS.restore}`,
     "",
     "[Install]",
     "WantedBy=multi-user.target",

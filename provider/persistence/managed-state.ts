@@ -6,15 +6,8 @@ import type { HostFacts, HostState } from "../netfilter/host-state";
 import { headerOf, type LiveSet } from "../netfilter/ipset-text";
 import { DOCKER_USER } from "../netfilter/kernel-rule";
 import { chainRules } from "../netfilter/parse-iptables-save";
-import {
-  type ManagedState,
-  PERSISTED_PATHS,
-  type PersistedName,
-  type PersistenceConfig,
-  renderPersistedFiles,
-  sha256,
-  UNIT_LINKS,
-} from "./files";
+import { PERSISTED_PATHS, type PersistedName, UNIT_LINKS } from "../protocol/paths";
+import { type ManagedState, type PersistenceConfig, renderPersistedFiles, sha256 } from "./files";
 
 const TAGGED = /--comment "dfw:\d{4}:/;
 

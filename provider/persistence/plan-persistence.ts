@@ -7,7 +7,7 @@ import { DOCKER_USER } from "../netfilter/kernel-rule";
 import { chainRules } from "../netfilter/parse-iptables-save";
 import type { Intent } from "../netfilter/plan-transaction";
 import { setsMatchedBy } from "../netfilter/set-uses";
-import type { Step } from "../netfilter/steps";
+import type { Step } from "../protocol/steps";
 import { type PersistenceConfig, renderPersistedFiles } from "./files";
 import { liveManagedState, liveSetOf, managedStateOf, staleFiles } from "./managed-state";
 
