@@ -72,5 +72,5 @@ describe.each(["nft", "legacy"] as const)("FakeHost conforms to the kernel on ip
     expect(applied).toBeGreaterThanOrEqual(100);
     // Most transactions must change something, or equal dumps would prove little.
     expect(changed).toBeGreaterThanOrEqual(applied / 2);
-  });
+  }, 900_000);
 });

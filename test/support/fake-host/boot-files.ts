@@ -1,12 +1,19 @@
 // FakeHost's persisted boot files and unit links, and what the apply script's `persist`, `unsave` and `unpersist`
-// do to them: every file of a step is written or none is; a later failure puts the replaced ones back.
-import { MANAGED_SETS_PATH, PERSISTED_PATHS, UNIT_LINKS } from "../../../provider/persistence/files";
+// (protocol/apply-script.ts) do to them: every file of a step is written or none is; a later failure puts the
+// replaced ones back. Paths and names come from protocol/paths.ts.
+import {
+  OLD_UNIT_LINK,
+  PERSISTED_NAME_WORDS,
+  STEP_FILE_NAME_WORDS,
+  STEP_FILE_PATHS,
+  type StepFileName,
+  UNIT_LINKS,
+} from "../../../provider/protocol/paths";
 
-/** The fixed names the apply script maps to paths, in the script's order. */
-export const FILE_TARGETS: Readonly<Record<string, string>> = { ...PERSISTED_PATHS, "managed-sets": MANAGED_SETS_PATH };
-const ORDER = ["config", "ipsets", "rules-ipv4", "rules-ipv6", "restore", "unit", "managed-sets"];
-/** A link of older versions, removed when the unit is written. */
-export const OLD_LINK = "/etc/systemd/system/docker.service.wants/docker-firewall.service";
+/** The fixed names in the order the script walks them. */
+const ORDER = STEP_FILE_NAME_WORDS.split(" ") as StepFileName[];
+const PERSISTED = PERSISTED_NAME_WORDS.split(" ") as StepFileName[];
+const ALL_LINKS = [...UNIT_LINKS, OLD_UNIT_LINK];
 
 /** What a persist step replaced, for its undo. */
 export interface Saved {
@@ -22,33 +29,24 @@ export class FakeBootFiles {
   readonly files = new Map<string, string>();
   readonly links = new Set<string>();
 
-  clone(): FakeBootFiles {
-    const c = new FakeBootFiles();
-    for (const [p, t] of this.files) c.files.set(p, t);
-    for (const l of this.links) c.links.add(l);
-    return c;
-  }
-
   /** `persist`: `contents` by fixed name. `failAt` (a fixed name) stands for a full disk at that file's write. */
-  persist(contents: ReadonlyMap<string, string>, failAt?: string): PersistResult {
-    const names = ORDER.filter((n) => contents.has(n));
-    for (const n of names) {
-      if (n === failAt)
-        return {
-          ok: false,
-          message: `cannot write ${FILE_TARGETS[n]} (disk full or read-only?): no persisted file was changed`,
-        };
-    }
+  persist(contents: Readonly<Partial<Record<string, string>>>, failAt?: string): PersistResult {
+    const names = ORDER.filter((n) => contents[n] !== undefined);
+    if (failAt !== undefined && names.includes(failAt as StepFileName))
+      return {
+        ok: false,
+        message: `cannot write ${STEP_FILE_PATHS[failAt as StepFileName]} (disk full or read-only?): no persisted file was changed`,
+      };
     const files = names.map((n) => {
-      const path = FILE_TARGETS[n] as string;
+      const path = STEP_FILE_PATHS[n];
       const old = this.files.get(path);
-      this.files.set(path, contents.get(n) as string);
+      this.files.set(path, contents[n] as string);
       return { path, old };
     });
-    if (!contents.has("unit")) return { ok: true, saved: { files } };
-    const links = [...UNIT_LINKS, OLD_LINK].map((path) => ({ path, had: this.links.has(path) }));
+    if (contents.unit === undefined) return { ok: true, saved: { files } };
+    const links = ALL_LINKS.map((path) => ({ path, had: this.links.has(path) }));
     for (const l of UNIT_LINKS) this.links.add(l);
-    this.links.delete(OLD_LINK);
+    this.links.delete(OLD_UNIT_LINK);
     return { ok: true, saved: { files, links } };
   }
 
@@ -66,7 +64,7 @@ export class FakeBootFiles {
 
   /** `unpersist`: removes the boot files and links; the list of managed sets stays. */
   unpersist(): void {
-    for (const n of ORDER) if (n !== "managed-sets") this.files.delete(FILE_TARGETS[n] as string);
-    for (const l of [...UNIT_LINKS, OLD_LINK]) this.links.delete(l);
+    for (const n of PERSISTED) this.files.delete(STEP_FILE_PATHS[n]);
+    for (const l of ALL_LINKS) this.links.delete(l);
   }
 }

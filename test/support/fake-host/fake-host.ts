@@ -50,15 +50,16 @@ export class FakeHost implements HostSession {
     return this.sent.length;
   }
 
-  /** Queues faults for the next apply(s); each is used once. */
+  /** Faults for the next apply; each is used once (and dropped if that apply has no use for it). */
   inject(...faults: Fault[]): this {
-    this.faults.add(...faults);
+    this.faults.add(0, faults);
     return this;
   }
 
-  /** Faults not used yet (a test that injected one expects it used). */
-  pendingFaults(): number {
-    return this.faults.size;
+  /** Faults for a later apply: `skip` applies from now (0 = the next one). */
+  injectLater(skip: number, ...faults: Fault[]): this {
+    this.faults.add(skip, faults);
+    return this;
   }
 
   /** What another tool on the node does: `iptables-<backend>-restore --noflush`; throws the tool's message. */
@@ -90,6 +91,14 @@ export class FakeHost implements HostSession {
     }
     if (command !== NetfilterCommands.applySteps)
       return { code: 127, stdout: "", stderr: "fake host: not a command of the catalogue\n" };
+    try {
+      return this.apply(stdin, lost);
+    } finally {
+      this.faults.applied();
+    }
+  }
+
+  private apply(stdin: string, lost: (reason: string) => Error): ExecResult {
     if (this.faults.take("lose-lock-connection")) {
       this.lockLost = true;
       throw lost("the node lock's connection dropped");

@@ -1,6 +1,6 @@
 // The failures a FakeHost can be told to produce at its next apply, so that orchestration failure paths (blame,
 // undo, verify/restore, lost lock, lost connection) are tested without a kernel. Each fault is used once.
-import type { StepTool } from "../../../provider/netfilter/steps";
+import type { StepTool } from "../../../provider/protocol/steps";
 import type { NodeState } from "./node-state";
 
 export type Fault =
@@ -23,22 +23,24 @@ export type Fault =
 
 export type FaultKind = Fault["kind"];
 
-/** The pending faults of one host; `take` removes and returns the first of a kind. */
+/** The pending faults of one host, each for the apply `wait` applies from now; `take` uses one up. */
 export class FaultQueue {
-  private pending: Fault[] = [];
+  private pending: Array<{ fault: Fault; wait: number }> = [];
 
-  add(...faults: Fault[]): void {
-    this.pending.push(...faults);
+  add(wait: number, faults: readonly Fault[]): void {
+    this.pending.push(...faults.map((fault) => ({ fault, wait })));
   }
 
+  /** Removes and returns the first fault of `kind` meant for the current apply. */
   take<K extends FaultKind>(kind: K): Extract<Fault, { kind: K }> | undefined {
-    const i = this.pending.findIndex((f) => f.kind === kind);
+    const i = this.pending.findIndex((p) => p.wait === 0 && p.fault.kind === kind);
     if (i < 0) return undefined;
-    const [f] = this.pending.splice(i, 1);
-    return f as Extract<Fault, { kind: K }>;
+    const [p] = this.pending.splice(i, 1);
+    return p?.fault as Extract<Fault, { kind: K }>;
   }
 
-  get size(): number {
-    return this.pending.length;
+  /** An apply ended: faults meant for it and not used are dropped, later ones come one apply closer. */
+  applied(): void {
+    this.pending = this.pending.filter((p) => p.wait > 0).map((p) => ({ ...p, wait: p.wait - 1 }));
   }
 }

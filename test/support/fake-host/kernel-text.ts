@@ -2,8 +2,8 @@
 // come from the namespace session's private /etc overlay (test/support/netns-session.ts).
 import { lstatSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { OLD_UNIT_LINK, STEP_FILE_PATHS, UNIT_LINKS } from "../../../provider/protocol/paths";
 import type { ScratchNamespace } from "../netns";
-import { FILE_TARGETS, OLD_LINK } from "./boot-files";
 import type { RawNodeText, SaveKey } from "./dump";
 
 const SAVES: Record<SaveKey, string> = {
@@ -13,11 +13,7 @@ const SAVES: Record<SaveKey, string> = {
   legacy4: "grep -qx filter /proc/net/ip_tables_names && iptables-legacy-save -t filter",
   legacy6: "grep -qx filter /proc/net/ip6_tables_names && ip6tables-legacy-save -t filter",
 };
-const LINKS = [
-  "/etc/systemd/system/multi-user.target.wants/docker-firewall.service",
-  "/etc/systemd/system/docker.service.requires/docker-firewall.service",
-  OLD_LINK,
-];
+const LINKS = [...UNIT_LINKS, OLD_UNIT_LINK];
 
 export async function kernelText(ns: ScratchNamespace, etcUpper: string): Promise<RawNodeText> {
   const saves: Partial<Record<SaveKey, string>> = {};
@@ -36,6 +32,7 @@ export async function kernelText(ns: ScratchNamespace, etcUpper: string): Promis
     }
   };
   const files = new Map<string, string>();
-  for (const p of Object.values(FILE_TARGETS)) if (kind(p) === "file") files.set(p, readFileSync(inUpper(p), "utf8"));
+  for (const p of Object.values(STEP_FILE_PATHS))
+    if (kind(p) === "file") files.set(p, readFileSync(inUpper(p), "utf8"));
   return { saves, ipsetSave, files, links: LINKS.filter((l) => kind(l) === "link") };
 }

@@ -1,50 +1,60 @@
-// The output of the read script (node/netfilter-commands.ts READ_STATE) for a FakeHost's node: the same sections,
-// in the same order, framed by the caller's nonce, each printed as the host's tool would print it.
+// The output of the read script (protocol/read-script.ts) for a FakeHost's node: every section of READ, in order,
+// framed by the caller's nonce (protocol/sections.ts), each body printed as the node's tool would print it.
 import { sha256 } from "../../../provider/persistence/files";
-import { FILE_TARGETS, OLD_LINK } from "./boot-files";
+import {
+  MANAGED_SETS_PATH,
+  OLD_UNIT_LINK,
+  OTHER_PERSISTERS,
+  PERSISTED_PATHS,
+  UNIT_LINKS,
+} from "../../../provider/protocol/paths";
+import { READ, type ReadSection, renderSections } from "../../../provider/protocol/sections";
 import type { NodeState } from "./node-state";
 
-const HASHED = ["config", "ipsets", "rules-ipv4", "rules-ipv6", "restore", "unit"];
-const LINKS = [
-  "/etc/systemd/system/multi-user.target.wants/docker-firewall.service",
-  "/etc/systemd/system/docker.service.requires/docker-firewall.service",
-  OLD_LINK,
-];
+const lines = (list: readonly string[]) => list.map((l) => `${l}\n`).join("");
 
-export function renderReadState(node: NodeState, nonce: string): string {
-  const out: string[] = [];
-  const section = (name: string, body: string) => out.push(`\n@@${nonce} ${name}\n${body}`);
+function bodies(node: NodeState): Record<ReadSection, string> {
   const has = (tool: string) => node.facts.tools.includes(tool);
-  section("tools", node.facts.tools.map((t) => `${t}\n`).join(""));
-  for (const [name, backend, family] of [
-    ["nft4", "nft", "ipv4"],
-    ["nft6", "nft", "ipv6"],
-    ["legacy4", "legacy", "ipv4"],
-    ["legacy6", "legacy", "ipv6"],
-  ] as const) {
-    const tool = `${family === "ipv4" ? "iptables" : "ip6tables"}-${backend}-restore`;
-    section(name, has(tool) ? (node.tables[backend][family]?.save() ?? "") : "");
-  }
+  const save = (backend: "nft" | "legacy", family: "ipv4" | "ipv6") =>
+    has(`${family === "ipv4" ? "iptables" : "ip6tables"}-${backend}-restore`)
+      ? (node.tables[backend][family]?.save() ?? "")
+      : "";
   const ipset = node.facts.ipsetSaveFails
     ? `ipset save failed: exit ${node.facts.ipsetSaveFails}\n`
     : node.ipsets.save();
-  section("ipset", has("ipset") ? ipset : "");
-  section("v6dnat", has("ip6tables-nft-restore") ? `${node.facts.ipv6Dnat}\n` : "");
-  section("v6fwd", node.facts.ipv6Forwarding ? "1\n" : "0\n");
-  const nftTables = Object.entries(node.tables.nft).map(([f]) => `table ${f === "ipv4" ? "ip" : "ip6"} filter\n`);
-  section("nfttables", has("nft") ? nftTables.join("") : "");
-  section("dockerconf", node.facts.dockerConfig ?? "");
-  section("persistconfig", node.boot.files.get(FILE_TARGETS.config as string) ?? "");
-  section("managedsets", node.boot.files.get(FILE_TARGETS["managed-sets"] as string) ?? "");
-  const hashes = HASHED.flatMap((n) => {
-    const path = FILE_TARGETS[n] as string;
+  const hashes = Object.values(PERSISTED_PATHS).flatMap((path) => {
     const text = node.boot.files.get(path);
-    return text === undefined ? [] : [`${sha256(text)}  ${path}\n`];
+    return text === undefined ? [] : [`${sha256(text)}  ${path}`];
   });
-  const links = LINKS.filter((l) => node.boot.links.has(l)).map((l) => `link ${l}\n`);
-  section("persisted", [...hashes, ...links].join(""));
-  const others = [...node.facts.otherPersisters].map(([p, n]) => `${p} ${n}\n`);
-  section("otherpersisters", others.join(""));
-  section("end", "");
-  return out.join("");
+  const links = [...UNIT_LINKS, OLD_UNIT_LINK].filter((l) => node.boot.links.has(l)).map((l) => `link ${l}`);
+  const others = OTHER_PERSISTERS.flatMap((p) => {
+    const n = node.facts.otherPersisters.get(p);
+    return n === undefined ? [] : [`${p} ${n}`];
+  });
+  const nftTables = Object.keys(node.tables.nft).map((f) => `table ${f === "ipv4" ? "ip" : "ip6"} filter`);
+  return {
+    tools: lines(node.facts.tools),
+    nft4: save("nft", "ipv4"),
+    nft6: save("nft", "ipv6"),
+    legacy4: save("legacy", "ipv4"),
+    legacy6: save("legacy", "ipv6"),
+    ipset: has("ipset") ? ipset : "",
+    v6dnat: has("ip6tables-nft-restore") ? `${node.facts.ipv6Dnat}\n` : "",
+    v6fwd: node.facts.ipv6Forwarding ? "1\n" : "0\n",
+    nfttables: has("nft") ? lines(nftTables) : "",
+    dockerconf: node.facts.dockerConfig ?? "",
+    persistconfig: node.boot.files.get(PERSISTED_PATHS.config) ?? "",
+    managedsets: node.boot.files.get(MANAGED_SETS_PATH) ?? "",
+    persisted: lines([...hashes, ...links]),
+    otherpersisters: lines(others),
+    end: "",
+  };
+}
+
+export function renderReadState(node: NodeState, nonce: string): string {
+  const b = bodies(node);
+  return renderSections(
+    nonce,
+    Object.values(READ).map((name) => [name, b[name]] as const),
+  );
 }
