@@ -6,7 +6,7 @@ import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { REPO_ROOT } from "../lab/paths";
 import { dockerUserRuleArgs } from "../provider/model/rule";
-import type { Intent } from "../provider/netfilter/plan-transaction";
+import type { Intent } from "../provider/netfilter/intent";
 import { HostBatcher } from "../provider/node/batch";
 import { sshSession } from "../provider/node/session";
 import { SshPool } from "../provider/node/ssh-pool";

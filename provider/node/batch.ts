@@ -6,7 +6,7 @@
 // is taken and the state is read (work that does not depend on the operations). Everything the engine sends
 // meanwhile joins; the batch closes when the read is back, before planning. Later operations form the next
 // batch (group commit), so the wait adapts to the node's own latency instead of a guess.
-import type { Intent } from "../netfilter/plan-transaction";
+import type { Intent } from "../netfilter/intent";
 import type { HostSession } from "./session";
 import { type IntentResult, runTransaction, type TransactionOutcome } from "./transaction";
 

@@ -3,7 +3,7 @@
 // namespace, through the same constant scripts sshd would run. The order is forced by gates, not by timing.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
-import type { Intent } from "../../provider/netfilter/plan-transaction";
+import type { Intent } from "../../provider/netfilter/intent";
 import { HostBatcher, type Settled } from "../../provider/node/batch";
 import type { HostSession } from "../../provider/node/session";
 import { ScratchNamespace, savedChain } from "../support/netns";

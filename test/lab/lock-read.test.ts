@@ -7,15 +7,15 @@ import type { LabInventory, LabNode } from "../../lab/index";
 import { parseConnection } from "../../provider/model/connection";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { parseHostState } from "../../provider/netfilter/host-state";
-import type { Intent } from "../../provider/netfilter/plan-transaction";
-import { newNonce } from "../../provider/netfilter/steps";
+import type { Intent } from "../../provider/netfilter/intent";
+
 import { recordCommands } from "../../provider/node/commands";
 import { exec } from "../../provider/node/exec";
 import { LockReadCommands } from "../../provider/node/lock-read";
 import { NetfilterCommands } from "../../provider/node/netfilter-commands";
 import { sshSession } from "../../provider/node/session";
 import { SshPool } from "../../provider/node/ssh-pool";
-import { readHostState, runTransaction } from "../../provider/node/transaction";
+import { newNonce, readHostState, runTransaction } from "../../provider/node/transaction";
 import { onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
 
 let priv: PrivateLab;
