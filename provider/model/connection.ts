@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { z } from "zod";
-import { acceptUnknowns, orUnknown } from "./unknown";
+import { acceptUnknowns, isUnknown, orUnknown } from "./unknown";
 
 // C0 controls, DEL and Unicode line separators.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
@@ -186,6 +186,17 @@ export type ProxyConnection = z.output<typeof ProxyConnectionSchema>;
 export type ConnectionArgs = z.input<typeof ConnectionSchema>;
 export type ConnectionInput = z.output<typeof ConnectionInputSchema>;
 
+/**
+ * The host a raw connection (check or diff input, not parsed, maybe holding unknowns) points at, with the
+ * schema's default port: what identifies a resource's host. Undefined while the host or port is unknown.
+ */
+export function endpointOf(raw: unknown): { host: unknown; port: unknown } | undefined {
+  if (isUnknown(raw)) return undefined;
+  const c = (raw ?? {}) as { host?: unknown; port?: unknown };
+  if (isUnknown(c.host) || isUnknown(c.port)) return undefined;
+  return { host: c.host, port: c.port ?? endpointFields.port.parse(undefined) };
+}
+
 /** Either end of a hop: a node or its bastion. */
 export type Endpoint = Connection | ProxyConnection;
 
@@ -211,12 +222,14 @@ export function endpointIdentity(c: Endpoint): string {
   return "proxy" in c && c.proxy ? `${hostPort(c)} via ${hostPort(c.proxy)}` : hostPort(c);
 }
 
+// Tolerates a raw connection that did not parse (an error about it is redacted too): only string fields count.
 function secretsOf(c: Endpoint): string[] {
   const out: string[] = [];
-  for (const e of "proxy" in c && c.proxy ? [c, c.proxy] : [c]) {
-    if (e.password) out.push(e.password);
-    if (e.privateKeyPassword) out.push(e.privateKeyPassword);
-    if (e.privateKey) {
+  const proxy: unknown = "proxy" in c ? c.proxy : undefined;
+  const hops = [c, ...(proxy && typeof proxy === "object" ? [proxy as Endpoint] : [])];
+  for (const e of hops) {
+    for (const s of [e.password, e.privateKeyPassword]) if (typeof s === "string") out.push(s);
+    if (typeof e.privateKey === "string") {
       out.push(e.privateKey);
       // A fragment of a key is as bad as the key: also strip every substantial line of it.
       for (const line of e.privateKey.split(/\r?\n/)) if (line.trim().length >= 16) out.push(line.trim());

@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { bitsOf, formatCidrIpset, type IpFamily, parseCidrStrict } from "./address";
 import { hostBitsReason, quoteValue, setEntryComment, setName } from "./primitives";
-import { isUnknown, orUnknown } from "./unknown";
+import { isUnknown, type Lift, lifts } from "./unknown";
 
 export const SET_TYPES = ["hash:ip", "hash:net", "hash:ip,port", "hash:net,port"] as const;
 export type SetType = (typeof SET_TYPES)[number];
@@ -48,78 +48,85 @@ export function canonicalEntry(text: string, type: SetType, family: IpFamily): {
   return { entry };
 }
 
-export const ipSetArgs = z
-  .object({
-    name: orUnknown(setName),
-    type: z.enum(SET_TYPES, { message: `must be one of ${SET_TYPES.join(", ")}` }),
-    family: z.enum(["ipv4", "ipv6"]).default("ipv4"),
-    entries: orUnknown(z.array(orUnknown(entryInput))).default([]),
-    /** Default timeout in seconds for entries (0 = permanent); entry lifetimes are not compared for drift. */
-    timeout: z.number().int().min(0).max(2147483).optional(),
-    maxelem: z
-      .number()
-      .int()
-      .min(1)
-      .max(2 ** 31 - 1)
-      .default(65536),
-    /** Initial hash size (a power of two); the kernel grows it, so it is never compared for drift. */
-    hashsize: z
-      .number()
-      .int()
-      .min(64)
-      .max(2 ** 26)
-      .refine((n) => (n & (n - 1)) === 0, { message: "must be a power of two" })
-      .optional(),
-  })
-  .strict()
-  .transform((s, ctx) => {
-    const entries: CanonicalEntry[] = [];
-    const byEntry = new Map<string, CanonicalEntry>();
-    const list = isUnknown(s.entries) ? [] : (s.entries as Array<z.output<typeof entryInput> | string>);
-    list.forEach((e, i) => {
-      if (isUnknown(e)) return;
-      const text = typeof e === "string" ? e : e.entry;
-      const comment = typeof e === "string" ? undefined : (e.comment as string | undefined);
-      if (comment !== undefined && !isUnknown(comment)) {
-        const cr = setEntryComment.safeParse(comment);
-        if (!cr.success) {
-          for (const issue of cr.error.issues)
-            ctx.addIssue({ code: "custom", path: ["entries", i, "comment"], message: issue.message });
+const ipSetOf = (u: Lift) =>
+  z
+    .object({
+      name: u(setName),
+      type: z.enum(SET_TYPES, { message: `must be one of ${SET_TYPES.join(", ")}` }),
+      family: z.enum(["ipv4", "ipv6"]).default("ipv4"),
+      entries: u(z.array(u(entryInput))).default([]),
+      /** Default timeout in seconds for entries (0 = permanent); entry lifetimes are not compared for drift. */
+      timeout: z.number().int().min(0).max(2147483).optional(),
+      maxelem: z
+        .number()
+        .int()
+        .min(1)
+        .max(2 ** 31 - 1)
+        .default(65536),
+      /** Initial hash size (a power of two); the kernel grows it, so it is never compared for drift. */
+      hashsize: z
+        .number()
+        .int()
+        .min(64)
+        .max(2 ** 26)
+        .refine((n) => (n & (n - 1)) === 0, { message: "must be a power of two" })
+        .optional(),
+    })
+    .strict()
+    .transform((s, ctx) => {
+      const entries: CanonicalEntry[] = [];
+      const byEntry = new Map<string, CanonicalEntry>();
+      // The preview instance may hold the sentinel for the list or any entry: those are checked once known.
+      const list = isUnknown(s.entries) ? [] : s.entries;
+      list.forEach((e, i) => {
+        if (isUnknown(e)) return;
+        const text = typeof e === "string" ? e : e.entry;
+        const comment = typeof e === "string" ? undefined : e.comment;
+        if (comment !== undefined && !isUnknown(comment)) {
+          const cr = setEntryComment.safeParse(comment);
+          if (!cr.success) {
+            for (const issue of cr.error.issues)
+              ctx.addIssue({ code: "custom", path: ["entries", i, "comment"], message: issue.message });
+          }
         }
-      }
-      const c = canonicalEntry(text, s.type, s.family);
-      if ("error" in c) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["entries", i],
-          message: `${quoteValue(text)} ${c.error}`,
-        });
-        return;
-      }
-      const prior = byEntry.get(c.entry);
-      if (prior) {
-        if (prior.comment !== comment) {
+        const c = canonicalEntry(text, s.type, s.family);
+        if ("error" in c) {
           ctx.addIssue({
             code: "custom",
             path: ["entries", i],
-            message: `${c.entry} is listed twice with different comments`,
+            message: `${quoteValue(text)} ${c.error}`,
           });
+          return;
         }
-        return;
-      }
-      const ce = comment === undefined ? { entry: c.entry } : { entry: c.entry, comment };
-      byEntry.set(c.entry, ce);
-      entries.push(ce);
-    });
-    if (entries.length > s.maxelem) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["entries"],
-        message: `has ${entries.length} entries but maxelem is ${s.maxelem}`,
+        const prior = byEntry.get(c.entry);
+        if (prior) {
+          if (prior.comment !== comment) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["entries", i],
+              message: `${c.entry} is listed twice with different comments`,
+            });
+          }
+          return;
+        }
+        const ce = comment === undefined ? { entry: c.entry } : { entry: c.entry, comment };
+        byEntry.set(c.entry, ce);
+        entries.push(ce);
       });
-    }
-    return { ...s, entries, entriesUnknown: isUnknown(s.entries) || list.some(isUnknown) };
-  });
+      if (entries.length > s.maxelem) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["entries"],
+          message: `has ${entries.length} entries but maxelem is ${s.maxelem}`,
+        });
+      }
+      return { ...s, entries };
+    });
+
+/** A set whose every value is known: what apply, diff and the core take. */
+export const ipSetArgs = ipSetOf(lifts.known);
+/** What check validates at preview: the name and the entries may still be unknown. */
+export const ipSetPreview: z.ZodType<unknown> = ipSetOf(lifts.preview);
 
 export type IpSetInput = z.input<typeof ipSetArgs>;
 export type IpSetSpec = z.output<typeof ipSetArgs>;

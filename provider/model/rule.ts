@@ -14,46 +14,52 @@ import {
   rate,
   setName,
 } from "./primitives";
-import { isUnknown, orUnknown, UNKNOWN } from "./unknown";
+import { isUnknown, type Lift, lifts } from "./unknown";
 
 const setFlags = z.string().regex(/^(src|dst)(,(src|dst)){0,5}$/, {
   message: "must be src/dst flags like src or src,dst",
 });
 
 /** Where a packet comes from or goes to: an address/CIDR, an iprange, or an ipset; each may be negated. */
-export const addressMatch = z.union([
-  orUnknown(addressOrCidr).transform((address) => ({ kind: "address" as const, address, not: false })),
-  z
-    .object({
-      address: orUnknown(addressOrCidr).optional(),
-      range: orUnknown(ipRange).optional(),
-      set: orUnknown(setName).optional(),
-      setFlags: orUnknown(setFlags).optional(),
-      not: z.boolean().optional(),
-    })
-    .strict()
-    .superRefine((m, ctx) => {
-      const given = [m.address, m.range, m.set].filter((v) => v !== undefined).length;
-      if (given !== 1) ctx.addIssue({ code: "custom", message: "give exactly one of address, range or set" });
-      if (m.setFlags !== undefined && m.set === undefined)
-        ctx.addIssue({ code: "custom", path: ["setFlags"], message: "setFlags only applies to a set" });
-    })
-    .transform((m) => {
-      const not = m.not ?? false;
-      if (m.range !== undefined) return { kind: "range" as const, range: m.range, not };
-      if (m.set !== undefined) return { kind: "set" as const, set: m.set, flags: m.setFlags, not };
-      return { kind: "address" as const, address: m.address ?? UNKNOWN, not };
-    }),
-]);
+const addressMatchOf = (u: Lift) =>
+  z.union([
+    u(addressOrCidr).transform((address) => ({ kind: "address" as const, address, not: false })),
+    z
+      .object({
+        address: u(addressOrCidr).optional(),
+        range: u(ipRange).optional(),
+        set: u(setName).optional(),
+        setFlags: u(setFlags).optional(),
+        not: z.boolean().optional(),
+      })
+      .strict()
+      .superRefine((m, ctx) => {
+        const given = [m.address, m.range, m.set].filter((v) => v !== undefined).length;
+        if (given !== 1) ctx.addIssue({ code: "custom", message: "give exactly one of address, range or set" });
+        if (m.setFlags !== undefined && m.set === undefined)
+          ctx.addIssue({ code: "custom", path: ["setFlags"], message: "setFlags only applies to a set" });
+      })
+      // Runs only once the refinement passed: exactly one of address, range and set is given.
+      .transform(({ address, range, set, setFlags: flags, not = false }) =>
+        range !== undefined
+          ? { kind: "range" as const, range, not }
+          : set !== undefined
+            ? { kind: "set" as const, set, flags, not }
+            : { kind: "address" as const, address: String(address), not },
+      ),
+  ]);
+export const addressMatch = addressMatchOf(lifts.known);
 export type AddressMatch = z.output<typeof addressMatch>;
 
-export const interfaceMatch = z.union([
-  orUnknown(interfaceName).transform((name) => ({ name, not: false })),
-  z
-    .object({ name: orUnknown(interfaceName), not: z.boolean().optional() })
-    .strict()
-    .transform((m) => ({ name: m.name, not: m.not ?? false })),
-]);
+const interfaceMatchOf = (u: Lift) =>
+  z.union([
+    u(interfaceName).transform((name) => ({ name, not: false })),
+    z
+      .object({ name: u(interfaceName), not: z.boolean().optional() })
+      .strict()
+      .transform((m) => ({ name: m.name, not: m.not ?? false })),
+  ]);
+export const interfaceMatch = interfaceMatchOf(lifts.known);
 export type InterfaceMatch = z.output<typeof interfaceMatch>;
 
 export const ACTIONS = ["ACCEPT", "RETURN", "DROP", "REJECT", "LOG"] as const;
@@ -77,31 +83,33 @@ export const ICMP_TYPE_NAMES = [
 ] as const;
 const LOG_LEVELS = ["emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"] as const;
 
-export const logOptions = z
-  .object({
-    prefix: orUnknown(logPrefix).optional(),
-    level: z
-      .union([z.number().int().min(0).max(7), z.enum(LOG_LEVELS).transform((n) => LOG_LEVELS.indexOf(n))])
-      .optional(),
-    rate: rate.optional(),
-    burst: burst.optional(),
-  })
-  .strict()
-  .refine((l) => l.burst === undefined || l.rate !== undefined, {
-    path: ["burst"],
-    message: "burst needs rate (a burst limits nothing without a rate)",
-  })
-  .superRefine((l, ctx) => {
-    // Only a rate that passed its own check is interpreted (and echoed in the message).
-    const max = l.rate && rate.safeParse(l.rate).success ? maxBurstFor(l.rate) : Number.POSITIVE_INFINITY;
-    if ((l.burst ?? 5) > max) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["burst"],
-        message: `with rate ${l.rate} must be at most ${max} (xt_limit overflows on iptables-legacy: the kernel refuses the rule)`,
-      });
-    }
-  });
+const logOptionsOf = (u: Lift) =>
+  z
+    .object({
+      prefix: u(logPrefix).optional(),
+      level: z
+        .union([z.number().int().min(0).max(7), z.enum(LOG_LEVELS).transform((n) => LOG_LEVELS.indexOf(n))])
+        .optional(),
+      rate: rate.optional(),
+      burst: burst.optional(),
+    })
+    .strict()
+    .refine((l) => l.burst === undefined || l.rate !== undefined, {
+      path: ["burst"],
+      message: "burst needs rate (a burst limits nothing without a rate)",
+    })
+    .superRefine((l, ctx) => {
+      // Only a rate that passed its own check is interpreted (and echoed in the message).
+      const max = l.rate && rate.safeParse(l.rate).success ? maxBurstFor(l.rate) : Number.POSITIVE_INFINITY;
+      if ((l.burst ?? 5) > max) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["burst"],
+          message: `with rate ${l.rate} must be at most ${max} (xt_limit overflows on iptables-legacy: the kernel refuses the rule)`,
+        });
+      }
+    });
+export const logOptions = logOptionsOf(lifts.known);
 export type LogOptions = z.output<typeof logOptions>;
 
 /**
@@ -114,44 +122,53 @@ export function maxBurstFor(rate: string): number {
   return Math.max(1, Math.min(100, Math.floor(111_000 / secondsPerPacket)));
 }
 
-const portList = orUnknown(z.array(orUnknown(portSpec)).min(1, { message: "must list at least one port" }));
+/** The rule's fields; `u` lifts the ones a program may pass as another resource's output (unknown at preview). */
+const ruleObjectOf = (u: Lift) => {
+  const portList = u(z.array(u(portSpec)).min(1, { message: "must list at least one port" }));
+  return z
+    .object({
+      priority: u(z.number().int().min(PRIORITY_MIN).max(PRIORITY_MAX)).default(500),
+      action: z.enum(ACTIONS, { message: `must be one of ${ACTIONS.join(", ")}` }),
+      rejectWith: z.enum(REJECT_WITH).optional(),
+      log: logOptionsOf(u).optional(),
+      family: z.enum(["ipv4", "ipv6", "both"]).optional(),
+      protocol: z.enum(PROTOCOLS, { message: `must be one of ${PROTOCOLS.join(", ")}` }).default("all"),
+      source: addressMatchOf(u).optional(),
+      destination: addressMatchOf(u).optional(),
+      /** Host ports before Docker's DNAT: matched with conntrack's original destination port. */
+      publishedPorts: portList.optional(),
+      /** The host address the connection was made to (for hosts with several addresses). */
+      originalDestination: u(addressOrCidr).optional(),
+      /** Ports inside the container, after DNAT (`--dport`). */
+      containerPorts: portList.optional(),
+      /** A name (echo-request, …: right for both families) or a number "8" / "3/4" (needs a pinned family). */
+      icmpType: z
+        .union([
+          z.enum(ICMP_TYPE_NAMES),
+          z.number().int().min(0).max(254),
+          z.string().regex(/^(25[0-4]|2[0-4]\d|1?\d?\d)(\/(25[0-5]|2[0-4]\d|1?\d?\d))?$/, {
+            message: "must be an ICMP type name, a number 0-254 (255 means any), or TYPE/CODE",
+          }),
+        ])
+        .optional(),
+      inInterface: interfaceMatchOf(u).optional(),
+      outInterface: interfaceMatchOf(u).optional(),
+      connectionStates: z.array(z.enum(CONNECTION_STATES)).min(1).optional(),
+      comment: u(comment).optional(),
+    })
+    .strict();
+};
+const ruleObject = ruleObjectOf(lifts.known);
 
-const ruleObject = z
-  .object({
-    priority: orUnknown(z.number().int().min(PRIORITY_MIN).max(PRIORITY_MAX)).default(500),
-    action: z.enum(ACTIONS, { message: `must be one of ${ACTIONS.join(", ")}` }),
-    rejectWith: z.enum(REJECT_WITH).optional(),
-    log: logOptions.optional(),
-    family: z.enum(["ipv4", "ipv6", "both"]).optional(),
-    protocol: z.enum(PROTOCOLS, { message: `must be one of ${PROTOCOLS.join(", ")}` }).default("all"),
-    source: addressMatch.optional(),
-    destination: addressMatch.optional(),
-    /** Host ports before Docker's DNAT: matched with conntrack's original destination port. */
-    publishedPorts: portList.optional(),
-    /** The host address the connection was made to (for hosts with several addresses). */
-    originalDestination: orUnknown(addressOrCidr).optional(),
-    /** Ports inside the container, after DNAT (`--dport`). */
-    containerPorts: portList.optional(),
-    /** A name (echo-request, …: right for both families) or a number "8" / "3/4" (needs a pinned family). */
-    icmpType: z
-      .union([
-        z.enum(ICMP_TYPE_NAMES),
-        z.number().int().min(0).max(254),
-        z.string().regex(/^(25[0-4]|2[0-4]\d|1?\d?\d)(\/(25[0-5]|2[0-4]\d|1?\d?\d))?$/, {
-          message: "must be an ICMP type name, a number 0-254 (255 means any), or TYPE/CODE",
-        }),
-      ])
-      .optional(),
-    inInterface: interfaceMatch.optional(),
-    outInterface: interfaceMatch.optional(),
-    connectionStates: z.array(z.enum(CONNECTION_STATES)).min(1).optional(),
-    comment: orUnknown(comment).optional(),
-  })
-  .strict();
+const dockerUserRuleOf = (u: Lift) =>
+  ruleObjectOf(u)
+    .superRefine(checkRuleConsistency)
+    .transform((r) => ({ ...r, family: resolveFamily(r) }));
 
-export const dockerUserRuleArgs = ruleObject
-  .superRefine(checkRuleConsistency)
-  .transform((r) => ({ ...r, family: resolveFamily(r) }));
+/** A rule whose every value is known: what apply, diff and the core take. */
+export const dockerUserRuleArgs = dockerUserRuleOf(lifts.known);
+/** What check validates at preview: any field may still be unknown; the known ones are checked as above. */
+export const dockerUserRulePreview: z.ZodType<unknown> = dockerUserRuleOf(lifts.preview);
 
 export type DockerUserRuleInput = z.input<typeof dockerUserRuleArgs>;
 type Parsed = z.output<typeof ruleObject>;

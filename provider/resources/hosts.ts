@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
-import { type Connection, endpointIdentity } from "../model/connection";
+import { type Connection, endpointIdentity, endpointOf } from "../model/connection";
 import type { HostFacts, HostState } from "../netfilter/host-state";
 import { HostBatcher } from "../node/batch";
 import { describeOwner } from "../node/lock";
@@ -63,8 +63,8 @@ export function readShared(conn: Connection): Promise<{ state: HostState; facts:
 // id with another incarnation is the old half of a replacement that kept the id (rule-provider.ts `delete`).
 const incarnations = new Map<string, string>();
 const incarnationKey = (conn: unknown, id: string) => {
-  const c = conn as { host?: unknown; port?: unknown } | undefined;
-  return `${String(c?.host)}:${String(c?.port ?? 22)} ${id}`;
+  const e = endpointOf(conn);
+  return `${String(e?.host)}:${String(e?.port)} ${id}`;
 };
 
 export function noteIncarnation(conn: unknown, id: string, generation: string): void {
