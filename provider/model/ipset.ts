@@ -2,6 +2,7 @@
 // sets compare as plain string sets.
 import { z } from "zod";
 import { bitsOf, formatCidrIpset, type IpFamily, parseCidrStrict } from "./address";
+import { doc } from "./argument-doc";
 import { hostBitsReason, quoteValue, setEntryComment, setName } from "./primitives";
 import { isUnknown, type Lift, lifts } from "./unknown";
 
@@ -51,26 +52,65 @@ export function canonicalEntry(text: string, type: SetType, family: IpFamily): {
 const ipSetOf = (u: Lift) =>
   z
     .object({
-      name: u(setName),
-      type: z.enum(SET_TYPES, { message: `must be one of ${SET_TYPES.join(", ")}` }),
-      family: z.enum(["ipv4", "ipv6"]).default("ipv4"),
-      entries: u(z.array(u(entryInput))).default([]),
-      /** Default timeout in seconds for entries (0 = permanent); entry lifetimes are not compared for drift. */
-      timeout: z.number().int().min(0).max(2147483).optional(),
+      name: u(setName).meta(
+        doc({
+          description: "The set's name on the host (its identity: a new name is a new set).",
+          renders: [{ name: "lbs" }],
+        }),
+      ),
+      type: z.enum(SET_TYPES, { message: `must be one of ${SET_TYPES.join(", ")}` }).meta(
+        doc({
+          description: "What a member is: an address, a network, or either with a protocol and port.",
+          renders: [{ type: "hash:ip" }, { type: "hash:net,port", entries: ["10.0.0.0/8,tcp:443"] }],
+        }),
+      ),
+      family: z
+        .enum(["ipv4", "ipv6"])
+        .default("ipv4")
+        .meta(
+          doc({
+            description: "One family per set; a rule using the set gets the same family.",
+            renders: [{ family: "ipv6" }],
+          }),
+        ),
+      entries: u(z.array(u(entryInput)))
+        .default([])
+        .meta(
+          doc({
+            description:
+              "Members: strings, or `{ entry, comment }`. Changes are swapped in atomically (a temporary set, then `ipset swap`). A CIDR must be its network (`10.1.2.3/24` is refused); comments follow the rule `comment` limits.",
+            renders: [{ entries: ["198.51.100.0/26", { entry: "203.0.113.0/24", comment: "office" }] }],
+          }),
+        ),
+      timeout: z
+        .number()
+        .int()
+        .min(0)
+        .max(2147483)
+        .optional()
+        .meta(
+          doc({ description: "Default lifetime of members in seconds (0 = permanent).", renders: [{ timeout: 3600 }] }),
+        ),
       maxelem: z
         .number()
         .int()
         .min(1)
         .max(2 ** 31 - 1)
-        .default(65536),
-      /** Initial hash size (a power of two); the kernel grows it, so it is never compared for drift. */
+        .default(65536)
+        .meta(doc({ description: "Most members the set can hold.", renders: [{ maxelem: 1024 }] })),
       hashsize: z
         .number()
         .int()
         .min(64)
         .max(2 ** 26)
         .refine((n) => (n & (n - 1)) === 0, { message: "must be a power of two" })
-        .optional(),
+        .optional()
+        .meta(
+          doc({
+            description: "Initial hash size (a power of two; the kernel grows it, so it is never drift).",
+            renders: [{ hashsize: 4096 }],
+          }),
+        ),
     })
     .strict()
     .transform((s, ctx) => {
