@@ -1,4 +1,4 @@
-// How to reach a node over SSH. Mirrors @pulumi/command 1.2.1's `remote.ConnectionArgs` (checked
+// How to reach a host over SSH. Mirrors @pulumi/command 1.2.1's `remote.ConnectionArgs` (checked
 // by test/unit/connection-input.test.ts) plus `sudo`, so users can pass the same object to both. Defaults live here and nowhere else.
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
@@ -227,7 +227,7 @@ export function endpointOf(raw: unknown): { host: unknown; port: unknown } | und
   return { host: c.host, port: c.port ?? endpointFields.port.parse(undefined) };
 }
 
-/** Either end of a hop: a node or its bastion. */
+/** Either end of a hop: a host or its bastion. */
 export type Endpoint = Connection | ProxyConnection;
 
 /** Parses a known connection; throws a ZodError whose messages name the field (never a secret's value). */
@@ -247,7 +247,7 @@ export function describeConnection(c: Endpoint): string {
   return "proxy" in c && c.proxy ? `${self} (via bastion ${c.proxy.user}@${hostPort(c.proxy)})` : self;
 }
 
-/** The network identity of a node as seen from this process: what a host key is remembered under. */
+/** The network identity of a host as seen from this process: what a host key is remembered under. */
 export function endpointIdentity(c: Endpoint): string {
   return "proxy" in c && c.proxy ? `${hostPort(c)} via ${hostPort(c.proxy)}` : hostPort(c);
 }

@@ -97,7 +97,7 @@ export function resourceError(type: string, name: string, conn: unknown, cause: 
   return new Error(conn && typeof conn === "object" ? redactSecrets(text, conn as Connection) : text);
 }
 
-/** Identity of the node a resource lives on: changing it means a new resource on another host. */
+/** Identity of the host a resource lives on: changing it means a new resource on another host. */
 export function hostIdentityChanged(oldConn: unknown, newConn: unknown): boolean {
   const [o, n] = [endpointOf(oldConn), endpointOf(newConn)];
   return n === undefined || o?.host !== n.host || o?.port !== n.port;
@@ -108,7 +108,7 @@ export function connectionChanged(oldConn: unknown, newConn: unknown): boolean {
   return canonicalJson(oldConn) !== canonicalJson(newConn);
 }
 
-/** The host keys this process has accepted for `conn`'s node and bastion, as a resource records them in state. */
+/** The host keys this process has accepted for `conn`'s host and bastion, as a resource records them in state. */
 export function recordedHostKeys(conn: Connection): { hostKey?: string; bastionHostKey?: string } {
   const hostKey = observedHostKey(conn);
   const bastionHostKey = conn.proxy ? observedHostKey(conn.proxy) : undefined;
@@ -131,7 +131,7 @@ function seed(endpoint: Endpoint, recorded: unknown): void {
 }
 
 /**
- * Trust on first use across runs: without a pinned key, the keys a resource's state recorded for its node and its
+ * Trust on first use across runs: without a pinned key, the keys a resource's state recorded for its host and its
  * bastion (seen first by an earlier run) are what they must still present; another key is refused as a possible
  * man-in-the-middle. The keys are remembered per endpoint, so every operation of any resource on that endpoint (a
  * create included) is held to them. The state's own connection says which endpoints they belong to.

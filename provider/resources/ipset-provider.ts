@@ -1,4 +1,4 @@
-// The IpSet dynamic provider: one set on one node, named by the user (the set name is its identity). Members
+// The IpSet dynamic provider: one set on one host, named by the user (the set name is its identity). Members
 // change atomically (temporary set + swap); type and family changes replace the set; deleting a set that rules
 // still use fails with the rules named.
 import { z } from "zod";
@@ -24,7 +24,7 @@ export interface LiveMembers {
 export interface IpSetProps extends BaseProps {
   name: string;
   live?: LiveMembers | null;
-  /** Take over a set of this name that already exists on the node (otherwise its create is refused). */
+  /** Take over a set of this name that already exists on the host (otherwise its create is refused). */
   adopt?: boolean;
   /** The create found the set existing and took it over (`adopt: true`). */
   adopted?: boolean;
@@ -100,7 +100,7 @@ export const ipSetProvider = makeProvider<IpSetSpec, IpSetProps>({
       if (refusal) throw new Error(refusal);
       return { adopted: state.sets.has(inputs.name) };
     },
-    // The payload may have reached the node: the engine keeps the set, and the next up updates it.
+    // The payload may have reached the host: the engine keeps the set, and the next up updates it.
     partial: (inputs, prepared) => ({ ...inputs, ...prepared, live: null }),
   },
   kept: ["adopted"],

@@ -1,5 +1,5 @@
-// The PersistentRuleset dynamic provider: one per node. Turns boot persistence on (files under /etc plus a
-// systemd unit before docker.service); every later transaction of any of our resources on the node keeps the
+// The PersistentRuleset dynamic provider: one per host. Turns boot persistence on (files under /etc plus a
+// systemd unit before docker.service); every later transaction of any of our resources on the host keeps the
 // files in step. Refresh reports files or the unit that no longer match, and in exclusive mode unmanaged rules.
 import { z } from "zod";
 import { orUnknown } from "../model/unknown";
@@ -17,20 +17,20 @@ const fields = {
   /** DOCKER-USER holds only managed rules (and Docker's RETURN): others are drift, removed by the next up. */
   exclusive: z.boolean({ message: "must be true or false" }),
 };
-const persistentArgs = z.strictObject({ exclusive: fields.exclusive.default(false) });
-const persistentPreview = z.strictObject({ exclusive: orUnknown(fields.exclusive).default(false) });
-export type PersistentRulesetInput = z.input<typeof persistentArgs>;
-type PersistentSpec = z.output<typeof persistentArgs>;
+const persistenceArgs = z.strictObject({ exclusive: fields.exclusive.default(false) });
+const persistencePreview = z.strictObject({ exclusive: orUnknown(fields.exclusive).default(false) });
+export type PersistentRulesetInput = z.input<typeof persistenceArgs>;
+type PersistenceSpec = z.output<typeof persistenceArgs>;
 
-export interface PersistentProps extends BaseProps {
+export interface PersistenceProps extends BaseProps {
   exclusive?: boolean;
   drift?: PersistenceDrift;
 }
 
 /** The mode with its default applied (UNKNOWN at preview while it depends on another output). */
-const exclusiveOf = (props: PersistentProps) => persistentPreview.parse({ exclusive: props.exclusive }).exclusive;
+const exclusiveOf = (props: PersistenceProps) => persistencePreview.parse({ exclusive: props.exclusive }).exclusive;
 
-function outputs(props: PersistentProps, state: HostState, facts: HostFacts): Partial<PersistentProps> {
+function outputs(props: PersistenceProps, state: HostState, facts: HostFacts): Partial<PersistenceProps> {
   const drift = persistenceDrift(state, facts, { exclusive: exclusiveOf(props) === true });
   return {
     backend: facts.backend,
@@ -40,10 +40,10 @@ function outputs(props: PersistentProps, state: HostState, facts: HostFacts): Pa
   };
 }
 
-export const persistentProvider = makeProvider<PersistentSpec, PersistentProps>({
+export const persistentProvider = makeProvider<PersistenceSpec, PersistenceProps>({
   type: PERSISTENT_TYPE,
-  previewSchema: persistentPreview,
-  schema: persistentArgs,
+  previewSchema: persistencePreview,
+  schema: persistenceArgs,
   computed: COMPUTED,
   label: (props, id) => id ?? (typeof props.host === "string" ? `persistence:${props.host}` : "persistence"),
   withId: (props) => props,

@@ -1,5 +1,5 @@
 // The one dynamic-provider skeleton every resource shares: check (connection + preview schema), diff (host identity,
-// credentials), create/update/delete through the node's batcher, read from a shared snapshot. Each operation resolves
+// credentials), create/update/delete through the host's batcher, read from a shared snapshot. Each operation resolves
 // the connection inside the same error context, so every error names the resource, its host and the field at fault.
 // A resource supplies only what differs (resources/definitions of rule, ipset, persistence).
 import type * as dynamic from "@pulumi/pulumi/dynamic";
@@ -22,7 +22,7 @@ import {
 import { batcherFor, readShared } from "./hosts";
 import { isUnknownOutcome, partiallyCreated } from "./partial";
 
-/** What the node's batcher applies for one resource (the core's intent type, whoever owns it). */
+/** What the host's batcher applies for one resource (the core's intent type, whoever owns it). */
 export type Intent = Parameters<HostBatcher["submit"]>[0];
 
 /** Every resource's state: its connection (secret), the host it lives on and what the host said. */
@@ -62,7 +62,7 @@ export interface ResourceDefinition<Spec, P extends BaseProps> {
   complete?(olds: P, news: P): P;
   /** diff beyond the connection: what changed and what forces a replacement. */
   compare(olds: P, news: P): Promise<Diffed>;
-  /** The node's intent: `spec` null removes the resource. */
+  /** The host's intent: `spec` null removes the resource. */
   intent(props: P, spec: Spec | null): Intent;
   /** Resource outputs from a host snapshot (after an apply or at read). */
   outputs(props: P, state: HostState, facts: HostFacts): Partial<P>;
@@ -77,13 +77,13 @@ export interface ResourceDefinition<Spec, P extends BaseProps> {
   };
   /** Outputs an update carries over from the old state. */
   readonly kept?: readonly string[];
-  /** delete: true when this delete must leave the node alone. */
+  /** delete: true when this delete must leave the host alone. */
   skipDelete?(id: string, props: P): boolean;
 }
 
 /**
  * Runs `work` with the resolved connection; any failure, resolving the connection included, becomes an error naming
- * the resource and its host. `sent`: the work may have reached the node, so an unknown outcome is marked as such.
+ * the resource and its host. `sent`: the work may have reached the host, so an unknown outcome is marked as such.
  */
 export async function inContext<T>(
   type: string,
@@ -136,7 +136,7 @@ export function makeProvider<Spec, P extends BaseProps>(
     },
 
     async diff(_id, olds, news) {
-      // Another resource on the same node may be created in this run: hold it to the keys recorded here.
+      // Another resource on the same host may be created in this run: hold it to the keys recorded here.
       seedRecordedHostKeys(olds);
       const own = await def.compare(olds, news);
       const replaces = [
@@ -158,7 +158,7 @@ export function makeProvider<Spec, P extends BaseProps>(
         const outs = await apply(props, specOf(inputs), undefined, label);
         return { id: def.create.id(inputs, outs), outs };
       } catch (e) {
-        // The payload may have reached the node: have the engine keep the resource, so the next up or refresh
+        // The payload may have reached the host: have the engine keep the resource, so the next up or refresh
         // reconciles it instead of leaving it live and unowned.
         if (def.create.partial && (e as { outcomeUnknown?: boolean }).outcomeUnknown)
           throw partiallyCreated(e as Error, def.create.id(inputs, props), def.create.partial(inputs, prepared));

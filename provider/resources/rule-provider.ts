@@ -1,6 +1,6 @@
 // The DockerUserRule dynamic provider: one logical rule = one tagged block of kernel rules in DOCKER-USER.
 // check validates (no connection) and renders the literal iptables lines for previews; diff compares canonical
-// lines; create/update/delete go through the node's batched transactions; read reports what is live.
+// lines; create/update/delete go through the host's batched transactions; read reports what is live.
 import { createHash, randomBytes } from "node:crypto";
 import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
@@ -52,23 +52,23 @@ function outputs(props: RuleProps, state: HostState, facts: HostFacts): Partial<
 
 /**
  * The rule's id, derived from what identifies it: the program's scope (project and stack), its logical name,
- * and the fields whose change forces a replacement (node, family). The same program gets the same id at every
+ * and the fields whose change forces a replacement (host, family). The same program gets the same id at every
  * preview and up (so a create whose outcome was lost finds its own block again), and a replacement a new one (so
  * old and new blocks coexist until the engine deletes the old). Unknown while any of these is unknown.
  */
 export function deriveRuleId(news: Record<string, unknown>): string {
-  const node = endpointOf(news.connection);
-  if (node === undefined || containsUnknown(argsOf(news, ALL_COMPUTED))) return UNKNOWN;
+  const endpoint = endpointOf(news.connection);
+  if (endpoint === undefined || containsUnknown(argsOf(news, ALL_COMPUTED))) return UNKNOWN;
   if (isUnknown(news.ruleScope) || isUnknown(news.ruleName)) return UNKNOWN;
   const name = String(news.ruleName ?? "rule");
-  const identity = [news.ruleScope ?? "", name, node.host, node.port, ruleOf(news).family];
+  const identity = [news.ruleScope ?? "", name, endpoint.host, endpoint.port, ruleOf(news).family];
   return makeRuleId(name, createHash("sha256").update(canonicalJson(identity)).digest("hex"));
 }
 
 /**
- * The families the node has now. A rule with family auto follows the host: when Docker starts making an IPv6
- * DOCKER-USER, the next up must plan the v6 lines, so its diff reads the node (one shared read per node) instead of
- * trusting the families recorded at the last apply (once per node and run). Unreachable: the recorded ones.
+ * The families the host has now. A rule with family auto follows the host: when Docker starts making an IPv6
+ * DOCKER-USER, the next up must plan the v6 lines, so its diff reads the host (one shared read per host) instead of
+ * trusting the families recorded at the last apply (once per host and run). Unreachable: the recorded ones.
  */
 async function familiesNow(olds: RuleProps, news: RuleProps, rule: DockerUserRule): Promise<readonly IpFamily[]> {
   const recorded = olds.families ?? ["ipv4"];
