@@ -16,8 +16,10 @@ export const READ_NONCE = `IFS= read -r n || exit ${EXIT_BAD_INPUT}
 case $n in ""|*[!a-f0-9]*) exit ${EXIT_BAD_INPUT};; esac` as const;
 
 /** Prints every section parseHostState reads. Expects the nonce in $n. Legacy tables are read only when loaded:
- * iptables-legacy-save would otherwise instantiate an empty legacy filter table as a side effect. */
+ * iptables-legacy-save would otherwise instantiate an empty legacy filter table as a side effect. `has` and `read`
+ * are shell builtins: each process the script starts costs milliseconds, twice per transaction (read, read-back). */
 export const READ_STATE = `s() { printf "\\n@@%s %s\\n" "$n" "$1"; }
+has() { while IFS= read -r hl; do [ "$hl" = "$1" ] && return 0; done <"$2"; return 1; }
 s ${READ.tools}
 for t in iptables-nft-restore ip6tables-nft-restore iptables-legacy-restore ip6tables-legacy-restore ipset nft flock; do command -v "$t" >/dev/null 2>&1 && echo "$t"; done
 s ${READ.nft4}
@@ -25,15 +27,15 @@ command -v iptables-nft-save >/dev/null 2>&1 && iptables-nft-save -t filter 2>&1
 s ${READ.nft6}
 command -v ip6tables-nft-save >/dev/null 2>&1 && ip6tables-nft-save -t filter 2>&1
 s ${READ.legacy4}
-grep -qx filter /proc/net/ip_tables_names 2>/dev/null && iptables-legacy-save -t filter 2>&1
+has filter /proc/net/ip_tables_names 2>/dev/null && iptables-legacy-save -t filter 2>&1
 s ${READ.legacy6}
-grep -qx filter /proc/net/ip6_tables_names 2>/dev/null && ip6tables-legacy-save -t filter 2>&1
+has filter /proc/net/ip6_tables_names 2>/dev/null && ip6tables-legacy-save -t filter 2>&1
 s ${READ.ipset}
 command -v ipset >/dev/null 2>&1 && { ipset save 2>&1 || echo "ipset save failed: exit $?"; }
 s ${READ.v6dnat}
-for t in ip6tables-nft-save ip6tables-legacy-save; do case $t in *legacy*) grep -qx nat /proc/net/ip6_tables_names 2>/dev/null || continue;; esac; command -v "$t" >/dev/null 2>&1 && "$t" -t nat 2>/dev/null | grep -c -- "-j DNAT"; done
+for t in ip6tables-nft-save ip6tables-legacy-save; do case $t in *legacy*) has nat /proc/net/ip6_tables_names 2>/dev/null || continue;; esac; command -v "$t" >/dev/null 2>&1 && "$t" -t nat 2>/dev/null | grep -c -- "-j DNAT"; done
 s ${READ.v6fwd}
-cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null
+{ IFS= read -r fw && echo "$fw"; } </proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null
 s ${READ.nfttables}
 command -v nft >/dev/null 2>&1 && nft list tables 2>&1
 s ${READ.dockerconf}
