@@ -9,9 +9,7 @@
 //
 // Run: npx tsx bench/profile.ts   (env: BENCH_RTTS=0,50 BENCH_REPS=5). Writes bench/results/profile.json.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { connect as tcpConnect } from "node:net";
 import { join } from "node:path";
-import { Client } from "ssh2";
 import { type LabNode, sshExec } from "../lab/index";
 import { REPO_ROOT } from "../lab/paths";
 import { dockerUserRuleArgs } from "../provider/model/rule";
@@ -29,6 +27,7 @@ import { ruleShim } from "../provider/resources/shims";
 import { EngineHost } from "../test/support/engine";
 import { type Declared, EngineStack } from "../test/support/engine-stack";
 import { labConnection, median, ruleArgs, timed, withLab } from "./common";
+import { ALGORITHM_SETS, type Dial, rawDial } from "./profile-dial";
 
 const RTTS = (process.env.BENCH_RTTS ?? "0,50").split(",").map(Number);
 const REPS = Number(process.env.BENCH_REPS ?? 5);
@@ -44,76 +43,6 @@ function ruleIntents(n: number): Intent[] {
     priority: 100 + i,
     rule: dockerUserRuleArgs.parse(ruleArgs(i)),
   }));
-}
-
-// ---- the SSH handshake, per algorithm set --------------------------------------------------------------------
-
-const ALGORITHM_SETS: Record<string, Record<string, string[]> | undefined> = {
-  "ssh2 defaults": undefined,
-  "curve25519 + aes128-gcm": {
-    kex: ["curve25519-sha256"],
-    cipher: ["aes128-gcm@openssh.com"],
-    serverHostKey: ["ssh-ed25519"],
-  },
-  "curve25519 + chacha20-poly1305": {
-    kex: ["curve25519-sha256"],
-    cipher: ["chacha20-poly1305@openssh.com"],
-    serverHostKey: ["ssh-ed25519"],
-  },
-  "ecdh-p256 + aes128-ctr/hmac-sha2-256": {
-    kex: ["ecdh-sha2-nistp256"],
-    cipher: ["aes128-ctr"],
-    hmac: ["hmac-sha2-256"],
-    serverHostKey: ["ssh-ed25519"],
-  },
-  "dh-group14-sha256 + aes256-ctr": {
-    kex: ["diffie-hellman-group14-sha256"],
-    cipher: ["aes256-ctr"],
-    hmac: ["hmac-sha2-256"],
-    serverHostKey: ["ssh-ed25519"],
-  },
-};
-
-interface Dial {
-  tcpMs: number;
-  /** The server's version line arrived (for the lab: its forwarder spawned nsenter + socat, sshd forked). */
-  identMs: number;
-  readyMs: number;
-  negotiated: unknown;
-}
-
-function rawDial(node: LabNode, algorithms: Record<string, string[]> | undefined): Promise<Dial> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    let tcpMs = 0;
-    let identMs = 0;
-    let negotiated: unknown;
-    const sock = tcpConnect({ host: node.ssh.host, port: node.ssh.port }, () => {
-      tcpMs = performance.now() - t0;
-    });
-    sock.setNoDelay(true);
-    sock.once("data", () => {
-      identMs = performance.now() - t0;
-    });
-    const client = new Client();
-    client
-      .on("handshake", (n) => {
-        negotiated = n;
-      })
-      .on("ready", () => {
-        const readyMs = performance.now() - t0;
-        client.end();
-        resolve({ tcpMs, identMs, readyMs, negotiated });
-      })
-      .on("error", reject)
-      .connect({
-        sock,
-        username: "root",
-        privateKey: readFileSync(node.privateKeyPath),
-        hostVerifier: () => true,
-        ...(algorithms && { algorithms: algorithms as never }),
-      });
-  });
 }
 
 // ---- phases of one transaction ---------------------------------------------------------------------------------
