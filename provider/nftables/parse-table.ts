@@ -12,6 +12,7 @@ const int = (v: unknown) => (typeof v === "number" && Number.isInteger(v) ? v : 
 
 export const EMPTY_TABLE: ReadTable = {
   exists: false,
+  chainPresent: false,
   chainOk: false,
   sets: [],
   otherSets: [],
@@ -66,6 +67,7 @@ export function parseTableJson(text: string): ReadTable {
   const ours = (o: Obj) => o.family === NFT_FAMILY && (o.table ?? o.name) === NFT_TABLE;
   let exists = false;
   let chainOk = false;
+  let chainPresent = false;
   const sets: NftSet[] = [];
   const otherSets: string[] = [];
   const otherChains: string[] = [];
@@ -80,12 +82,14 @@ export function parseTableJson(text: string): ReadTable {
       else if (typeof set.name === "string") otherSets.push(set.name);
     } else if (isObj(chain) && ours(chain)) {
       if (chain.name !== NFT_CHAIN) otherChains.push(String(chain.name));
-      else
+      else {
+        chainPresent = true;
         chainOk =
           chain.type === "filter" &&
           chain.hook === "forward" &&
           chain.prio === NFT_CHAIN_PRIORITY &&
           (chain.policy ?? "accept") === "accept";
+      }
     } else if (isObj(rule) && ours(rule) && rule.chain === NFT_CHAIN) {
       const handle = int(rule.handle);
       if (handle === undefined || !Array.isArray(rule.expr)) continue;
@@ -99,5 +103,5 @@ export function parseTableJson(text: string): ReadTable {
       });
     }
   }
-  return { exists, chainOk, sets, otherSets, otherChains, rules };
+  return { exists, chainPresent, chainOk, sets, otherSets, otherChains, rules };
 }

@@ -26,7 +26,9 @@ export interface ReadRule {
 
 export interface ReadTable {
   readonly exists: boolean;
-  /** Our base chain as we create it (filter, forward, priority -1, policy accept). */
+  /** Our base chain exists ... */
+  readonly chainPresent: boolean;
+  /** ... as we create it (filter, forward, priority -1, policy accept). */
   readonly chainOk: boolean;
   readonly sets: readonly NftSet[];
   /** Sets of a type we never create, by name (a set of ours replaces them only by name). */
