@@ -64,7 +64,8 @@ export function nftDrift(
   tagged.forEach((t, i) => {
     if (!t.tag) return;
     const prev = tagged[i - 1]?.tag;
-    const seenBefore = tagged.slice(0, Math.max(0, i - 1)).some((p) => p.tag?.id === t.tag?.id) && prev?.id !== t.tag.id;
+    const seenBefore =
+      tagged.slice(0, Math.max(0, i - 1)).some((p) => p.tag?.id === t.tag?.id) && prev?.id !== t.tag.id;
     if ((firstForeign >= 0 && i > firstForeign) || (prev && compareTags(prev, t.tag) > 0) || seenBefore)
       reordered.add(t.tag.id);
   });

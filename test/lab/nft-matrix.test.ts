@@ -4,7 +4,17 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { downLab, type LabInventory, type LabNode, locateLab, probeLab, sshExec, upLab } from "../../lab/index";
+import {
+  downLab,
+  type LabInventory,
+  type LabNode,
+  locateLab,
+  probeLab,
+  rebootNode,
+  restartDocker,
+  sshExec,
+  upLab,
+} from "../../lab/index";
 import { claimLab, uniqueLabId } from "../../lab/owner";
 import { REPO_ROOT } from "../../lab/paths";
 import { ipSetArgs } from "../../provider/model/ipset";
@@ -16,10 +26,14 @@ import {
   formatAcceptMark,
   parseNftRulesetJson,
 } from "../../provider/netfilter/firewall-backend";
+import type { Intent } from "../../provider/netfilter/plan-transaction";
 import { applyNft, type NftExec } from "../../provider/nftables/apply";
 import { nftRuleOf, nftSetOf } from "../../provider/nftables/from-kernel";
+import { runNftIntents } from "../../provider/nftables/intents";
 import type { NftRule, NftSet } from "../../provider/nftables/nft-model";
+import { NFT_BOOT_FILE, NFT_UNIT_PATH, nftBootBatch, nftBootUnit } from "../../provider/nftables/persist";
 import type { NftBlockChange } from "../../provider/nftables/plan";
+import { UNIT_LINKS } from "../../provider/persistence/files";
 
 const loc = (() => {
   const labId = uniqueLabId("dfwtm");
@@ -50,6 +64,21 @@ describe("Docker 29 nftables node: our table, the traffic matrix", () => {
   };
   const matrix = async () =>
     Object.fromEntries((await probeLab(lab)).map((r) => [`${r.client} ${r.family} ${r.port}/${r.protocol}`, r.result]));
+
+  const want = (allowed: string, denied: string) =>
+    Object.fromEntries(
+      ["ipv4", "ipv6"].flatMap((f) =>
+        ["8080/tcp", "5353/udp"].flatMap((p) => [
+          [`allowed ${f} ${p}`, allowed],
+          [`denied ${f} ${p}`, denied],
+          [`lanpeer ${f} ${p}`, "open"],
+        ]),
+      ),
+    );
+  const writeFile = async (path: string, content: string) => {
+    const r = await exec(["sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"', "sh", path], content);
+    expect(r.code, r.stderr).toBe(0);
+  };
 
   beforeAll(async () => {
     mkdirSync(locateLab(loc).stateDir, { recursive: true });
@@ -91,17 +120,6 @@ describe("Docker 29 nftables node: our table, the traffic matrix", () => {
     });
     const applied = await applyNft(exec, [allow4, allow6, drop], sets);
     expect(applied.ok, JSON.stringify(applied)).toBe(true);
-    const want = (allowed: string, denied: string) => ({
-      ...Object.fromEntries(
-        ["ipv4", "ipv6"].flatMap((f) =>
-          ["8080/tcp", "5353/udp"].flatMap((p) => [
-            [`allowed ${f} ${p}`, allowed],
-            [`denied ${f} ${p}`, denied],
-            [`lanpeer ${f} ${p}`, "open"],
-          ]),
-        ),
-      ),
-    });
     expect(await matrix()).toEqual(want("open", "blocked"));
 
     // The drop block ahead of the allow blocks: the allowed client is dropped too.
@@ -117,5 +135,73 @@ describe("Docker 29 nftables node: our table, the traffic matrix", () => {
     );
     expect(removed.ok, JSON.stringify(removed)).toBe(true);
     expect(Object.values(await matrix()).every((r) => r === "open")).toBe(true);
+  });
+
+  it("the provider's intents: refusals name the field; the rest applies; the boot unit restores it after a reboot", async () => {
+    const ports = { protocol: "tcp+udp", publishedPorts: [8080, 5353] };
+    const intents: Intent[] = [
+      { kind: "set", name: "lbs", spec: ipSetArgs.parse({ name: "lbs", type: "hash:net", entries: [lab.lbCidr] }) },
+      {
+        kind: "set",
+        name: "lbs6",
+        spec: ipSetArgs.parse({ name: "lbs6", type: "hash:net", family: "ipv6", entries: [lab.lbCidr6] }),
+      },
+      {
+        kind: "rule",
+        id: "allow-lb",
+        priority: 100,
+        rule: dockerUserRuleArgs.parse({ action: "ACCEPT", ...ports, source: { set: "lbs" } }),
+      },
+      {
+        kind: "rule",
+        id: "allow-lb6",
+        priority: 100,
+        rule: dockerUserRuleArgs.parse({ action: "ACCEPT", ...ports, source: { set: "lbs6" }, family: "ipv6" }),
+      },
+      {
+        kind: "rule",
+        id: "drop-wan",
+        priority: 200,
+        rule: dockerUserRuleArgs.parse({ action: "DROP", ...ports, inInterface: "eth0" }),
+      },
+      // Refused on nftables, before anything runs; the other intents still apply.
+      {
+        kind: "rule",
+        id: "odd-states",
+        priority: 300,
+        rule: dockerUserRuleArgs.parse({ action: "DROP", connectionStates: ["NEW", "DNAT"] }),
+      },
+      { kind: "set", name: "ports", spec: ipSetArgs.parse({ name: "ports", type: "hash:ip,port", entries: [] }) },
+    ];
+    const out = await runNftIntents(exec, intents);
+    if ("error" in out) throw new Error(out.error);
+    expect([...out.refused]).toEqual([
+      [5, expect.stringMatching(/^connectionStates SNAT\/DNAT cannot be combined/)],
+      [6, expect.stringMatching(/^type hash:ip,port is not supported on nftables hosts/)],
+    ]);
+    expect(out.apply?.ok, JSON.stringify(out.apply)).toBe(true);
+    expect(await matrix()).toEqual(want("open", "blocked"));
+
+    // Persistence as the transaction would write it: the boot batch and the unit, enabled by its symlinks.
+    if (!out.apply?.ok) throw new Error("unreachable");
+    await writeFile(NFT_BOOT_FILE, nftBootBatch(out.apply.plan));
+    await writeFile(NFT_UNIT_PATH, nftBootUnit());
+    for (const link of UNIT_LINKS) {
+      const r = await exec(["sh", "-c", 'mkdir -p "$(dirname "$1")" && ln -sfn "$2" "$1"', "sh", link, NFT_UNIT_PATH]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const boot = await rebootNode(lab, node.name);
+    const unit = boot.units.find((u) => u.unit === "docker-firewall.service");
+    expect(unit && { state: unit.state, verify: unit.verify }).toEqual({
+      state: "done",
+      verify: { ok: true, output: "" },
+    });
+    // Ours before Docker: systemd's order, as the lab computed it from the units.
+    expect(boot.order.indexOf("docker-firewall.service")).toBeLessThan(boot.order.indexOf("docker.service"));
+    expect(boot.dockerBlocked).toBeUndefined();
+    expect(await matrix()).toEqual(want("open", "blocked"));
+    // Docker 29 restarting recreates its own tables only: ours stays.
+    await restartDocker(lab, node.name);
+    expect(await matrix()).toEqual(want("open", "blocked"));
   });
 });

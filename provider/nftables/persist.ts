@@ -1,0 +1,46 @@
+// PURE. Boot persistence on an nftables host: one libnftables batch that rebuilds our table (managed rules and sets
+// only, as on iptables hosts: provider/persistence/files.ts) and the boot unit that loads it before docker.service,
+// after nftables.service (whose `flush ruleset` would erase the table), failing closed (RequiredBy=docker.service).
+import { PERSIST_DIR, UNIT_NAME } from "../persistence/files";
+import { NFT_FAMILY, NFT_TABLE } from "./nft-model";
+import type { NftPlan } from "./plan";
+import { addRule, batch, ensureTableAndChain, replaceSet } from "./render";
+
+export const NFT_BOOT_FILE = `${PERSIST_DIR}/nftables.json`;
+export const NFT_UNIT_PATH = `/etc/systemd/system/${UNIT_NAME}`;
+
+/** The table as the plan leaves it, rebuilt whole: running it again (or over a live table) gives the same table. */
+export function nftBootBatch(plan: Pick<NftPlan, "rules" | "sets">): string {
+  const table = { family: NFT_FAMILY, name: NFT_TABLE };
+  return batch([
+    // `add` then `delete`: the delete never fails on a missing table, and the rebuild is one transaction.
+    { add: { table } },
+    { delete: { table } },
+    ...ensureTableAndChain(),
+    ...plan.sets.flatMap(replaceSet),
+    ...plan.rules.flatMap((r) => (r.kind === "ours" ? [addRule(r.rule)] : [])),
+  ]);
+}
+
+export function nftBootUnit(): string {
+  return [
+    "[Unit]",
+    "Description=Restore the nftables table managed by pulumi-docker-firewall (inet docker-firewall)",
+    "DefaultDependencies=no",
+    "Wants=network-pre.target",
+    // nftables.service loads /etc/nftables.conf, which starts with `flush ruleset` on Debian: load ours after it.
+    "After=local-fs.target systemd-modules-load.service nftables.service",
+    "Before=network-pre.target docker.service shutdown.target",
+    "Conflicts=shutdown.target",
+    "",
+    "[Service]",
+    "Type=oneshot",
+    "RemainAfterExit=yes",
+    `ExecStart=/usr/sbin/nft -j -f ${NFT_BOOT_FILE}`,
+    "",
+    "[Install]",
+    "WantedBy=multi-user.target",
+    "RequiredBy=docker.service",
+    "",
+  ].join("\n");
+}
