@@ -1,11 +1,12 @@
 // The steps that put what a transaction touched back as it was (blocks of DOCKER-USER and sets), planned against
 // the state read back after an apply: used when that read disagrees with the plan. Pure.
+
+import type { Step, StepTool } from "../protocol/steps";
 import type { HostFacts, HostState } from "./host-state";
 import { type LiveSet, renderAdd, renderCreate } from "./ipset-text";
 import { DOCKER_USER } from "./kernel-rule";
 import { chainRules } from "./parse-iptables-save";
 import { planChainChanges } from "./plan-chain";
-import type { Step, StepTool } from "./steps";
 
 /** The ipset restore script that creates `set` with its members as read. */
 export function recreateScript(set: LiveSet): string {

@@ -2,7 +2,7 @@
 // A RemoteCommand can only come from `defineCommands`, which accepts string literal types only and checks that
 // `sudo -n <command>` covers the whole line.
 
-import { RUN_DIR_GUARD } from "./run-dir";
+import { RUN_DIR_GUARD } from "../protocol/run-dir";
 
 declare const remoteCommand: unique symbol;
 /** A command line from a fixed set defined in code. */

@@ -2,21 +2,18 @@
 // files are rendered, and the comparison of what is persisted on the node against what should be.
 import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
-import type { HostFacts, HostState } from "../netfilter/host-state";
-import { headerOf, type LiveSet } from "../netfilter/ipset-text";
-import { DOCKER_USER } from "../netfilter/kernel-rule";
-import { chainRules } from "../netfilter/parse-iptables-save";
 import {
-  type ManagedState,
-  PERSISTED_PATHS,
-  type PersistedName,
+  chainRules,
+  DOCKER_USER,
+  type HostFacts,
+  type HostState,
+  headerOf,
+  type LiveSet,
   type PersistenceConfig,
-  renderPersistedFiles,
-  sha256,
-  UNIT_LINKS,
-} from "./files";
-
-const TAGGED = /--comment "dfw:\d{4}:/;
+  TAGGED_LINE,
+} from "../netfilter";
+import { PERSISTED_PATHS, type PersistedName, UNIT_LINKS } from "../protocol/paths";
+import { type ManagedState, renderPersistedFiles, sha256 } from "./files";
 
 export function liveSetOf(spec: IpSetSpec): LiveSet {
   return {
@@ -32,7 +29,7 @@ export function managedStateOf(
   sets: readonly LiveSet[],
 ): ManagedState {
   const rules: Partial<Record<IpFamily, string[]>> = {};
-  for (const f of facts.families) rules[f] = (chains[f] ?? []).filter((l) => TAGGED.test(l));
+  for (const f of facts.families) rules[f] = (chains[f] ?? []).filter((l) => TAGGED_LINE.test(l));
   return { backend: facts.backend, families: facts.families, rules, sets };
 }
 

@@ -90,6 +90,8 @@ export interface Spec {
   readonly nodes: Record<string, NodeSpec>;
   readonly sets?: readonly ResourceSpec[];
   readonly rules?: readonly ResourceSpec[];
+  /** One PersistentRuleset (named "persist"), after the sets. */
+  readonly persistent?: { readonly node: string; readonly args: Record<string, unknown> };
 }
 
 export function nodeSpec(node: LabNode): NodeSpec {
