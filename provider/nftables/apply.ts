@@ -3,8 +3,7 @@
 // the node lock and supplies `exec` (ssh on a host, `ip netns exec` in tests). Errors are values with the stage and
 // the kernel's message.
 import { NFT_FAMILY, NFT_TABLE } from "./nft-model";
-import { NftListError, type ReadTable } from "./parse";
-import { EMPTY_TABLE, parseTableJson } from "./parse-table";
+import { EMPTY_TABLE, NftListError, parseTableJson, type ReadTable } from "./parse-table";
 import {
   type NftBlockChange,
   type NftPlan,

@@ -4,7 +4,7 @@
 import { canonicalJson } from "../model/canonical-json";
 import { compareTags, tagOfComment } from "../netfilter/tag";
 import type { NftRule, NftSet } from "./nft-model";
-import type { ReadTable } from "./parse";
+import type { ReadTable } from "./parse-table";
 import type { NftBlockChange } from "./plan";
 
 export type NftDrift =

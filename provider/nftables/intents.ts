@@ -1,4 +1,4 @@
-// The provider's intents (netfilter/plan-transaction.ts `Intent`) on an nftables host: each rule and set intent
+// The provider's intents (netfilter/intent.ts) on an nftables host: each rule and set intent
 // becomes a block or set change, or a refusal naming the field and why, before anything runs; then one atomic apply.
 // Host facts come from the live ruleset (netfilter/firewall-backend.ts).
 import type { IpFamily } from "../model/address";
@@ -9,7 +9,7 @@ import {
   NftJsonError,
   parseNftRulesetJson,
 } from "../netfilter/firewall-backend";
-import type { Intent } from "../netfilter/plan-transaction";
+import type { Intent } from "../netfilter/intent";
 import { applyNft, type NftApplyResult, type NftExec } from "./apply";
 import { type NftRefusal, nftRuleOf, nftSetOf } from "./from-kernel";
 import type { NftRule } from "./nft-model";

@@ -1,10 +1,36 @@
 // The whole listing of our table (`nft -n -j list table inet docker-firewall`) -> ReadTable: sets canonicalised
-// like desired ones (set-elements.ts), rules with their handles, parsed where they have our shape.
+// like desired ones (set-elements.ts), rules with their handles, parsed (parse.ts) where they have our shape.
 import type { IpFamily } from "../model/address";
-import { NFT_CHAIN, NFT_CHAIN_PRIORITY, NFT_FAMILY, NFT_TABLE, type NftSet } from "./nft-model";
-import { NftListError, parseRuleExpr, type ReadRule, type ReadTable } from "./parse";
+import { NFT_CHAIN, NFT_CHAIN_PRIORITY, NFT_FAMILY, NFT_TABLE, type NftRule, type NftSet } from "./nft-model";
+import { parseRuleExpr } from "./parse";
 import type { Json } from "./render";
 import { canonicalElements } from "./set-elements";
+
+export interface ReadRule {
+  readonly handle: number;
+  readonly comment?: string;
+  readonly expr: readonly Json[];
+  /** Present when the statements are exactly a shape we render. */
+  readonly rule?: NftRule;
+}
+
+export interface ReadTable {
+  readonly exists: boolean;
+  /** Our base chain exists ... */
+  readonly chainPresent: boolean;
+  /** ... as we create it (filter, forward, priority -1, policy accept). */
+  readonly chainOk: boolean;
+  readonly sets: readonly NftSet[];
+  /** Sets of a type we never create, by name (a set of ours replaces them only by name). */
+  readonly otherSets: readonly string[];
+  /** Chains in our table other than ours, by name. */
+  readonly otherChains: readonly string[];
+  readonly rules: readonly ReadRule[];
+}
+
+export class NftListError extends Error {
+  readonly kind = "NftListError";
+}
 
 type Obj = { [k: string]: Json };
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);

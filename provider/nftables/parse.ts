@@ -1,6 +1,6 @@
-// `nft -n -j list table inet docker-firewall` -> our table's sets and rules. Host text: every field is checked and a
-// rule whose statements are not exactly a shape render.ts writes is kept raw (never guessed at), so a tampered or
-// foreign rule is reported and preserved instead of being misread as ours.
+// One rule's statements from `nft -n -j list table inet docker-firewall` -> NftRule. Host text: every field is
+// checked, and statements that are not exactly a shape render.ts writes give no rule (the caller keeps it raw, never
+// guessed at), so a tampered or foreign rule is reported and preserved instead of being misread as ours.
 import type { IpFamily } from "../model/address";
 import type { KernelProtocol, PortRange } from "../netfilter/kernel-rule";
 import {
@@ -10,37 +10,10 @@ import {
   type NftCtState,
   type NftLogLevel,
   type NftRule,
-  type NftSet,
   type NftVerdict,
 } from "./nft-model";
 import type { Json } from "./render";
 import { canonicalAddress } from "./set-elements";
-
-export interface ReadRule {
-  readonly handle: number;
-  readonly comment?: string;
-  readonly expr: readonly Json[];
-  /** Present when the statements are exactly a shape we render. */
-  readonly rule?: NftRule;
-}
-
-export interface ReadTable {
-  readonly exists: boolean;
-  /** Our base chain exists ... */
-  readonly chainPresent: boolean;
-  /** ... as we create it (filter, forward, priority -1, policy accept). */
-  readonly chainOk: boolean;
-  readonly sets: readonly NftSet[];
-  /** Sets of a type we never create, by name (a set of ours replaces them only by name). */
-  readonly otherSets: readonly string[];
-  /** Chains in our table other than ours, by name. */
-  readonly otherChains: readonly string[];
-  readonly rules: readonly ReadRule[];
-}
-
-export class NftListError extends Error {
-  readonly kind = "NftListError";
-}
 
 type Obj = { [k: string]: Json };
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -135,7 +108,12 @@ function readMatch(d: Draft, m: Obj): boolean {
     }
     if (not) return false;
     if (key === "nfproto") return NFPROTO[String(right)] !== undefined && pin(d, NFPROTO[String(right)] as IpFamily);
-    if (key === "l4proto") return setL4(d, L4[String(right)]);
+    if (key === "l4proto") {
+      // nft hides `meta nfproto` before an ICMP protocol, which implies the family.
+      const p = L4[String(right)];
+      if (p === "icmp" || p === "ipv6-icmp") return setL4(d, p) && pin(d, p === "icmp" ? "ipv4" : "ipv6");
+      return setL4(d, p);
+    }
     return false;
   }
   if (isObj(left.payload)) {

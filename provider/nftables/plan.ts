@@ -5,7 +5,7 @@
 import { canonicalJson } from "../model/canonical-json";
 import { compareTags, type Tag, tagOfComment } from "../netfilter/tag";
 import { NFT_CHAIN, NFT_FAMILY, NFT_TABLE, type NftRule, type NftSet } from "./nft-model";
-import type { ReadRule, ReadTable } from "./parse";
+import type { ReadRule, ReadTable } from "./parse-table";
 import { addRawRule, addRule, deleteSet, ensureTableAndChain, flushChain, type Json, replaceSet } from "./render";
 
 /** What one DockerUserRule wants in the table: its rules in block order, or null (deleted). */

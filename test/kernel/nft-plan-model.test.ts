@@ -13,7 +13,7 @@ import { compareTags, type Tag, tagOfComment } from "../../provider/netfilter/ta
 import { applyNft, type NftExec, readTable } from "../../provider/nftables/apply";
 import { nftRuleOf } from "../../provider/nftables/from-kernel";
 import { NFT_FAMILY, NFT_TABLE, type NftRule, type NftSet } from "../../provider/nftables/nft-model";
-import type { ReadTable } from "../../provider/nftables/parse";
+import type { ReadTable } from "../../provider/nftables/parse-table";
 import { ipv4, ruleInput, setNameFor } from "../support/arbitraries";
 import { ScratchNamespace } from "../support/netns";
 

@@ -26,14 +26,14 @@ import {
   formatAcceptMark,
   parseNftRulesetJson,
 } from "../../provider/netfilter/firewall-backend";
-import type { Intent } from "../../provider/netfilter/plan-transaction";
+import type { Intent } from "../../provider/netfilter/intent";
 import { applyNft, type NftExec } from "../../provider/nftables/apply";
 import { nftRuleOf, nftSetOf } from "../../provider/nftables/from-kernel";
 import { runNftIntents } from "../../provider/nftables/intents";
 import type { NftRule, NftSet } from "../../provider/nftables/nft-model";
 import { NFT_BOOT_FILE, NFT_UNIT_PATH, nftBootBatch, nftBootUnit } from "../../provider/nftables/persist";
 import type { NftBlockChange } from "../../provider/nftables/plan";
-import { UNIT_LINKS } from "../../provider/persistence/files";
+import { UNIT_LINKS } from "../../provider/protocol/paths";
 
 const loc = (() => {
   const labId = uniqueLabId("dfwtm");
