@@ -5,7 +5,7 @@
 
 import * as gitops from "../../examples/gitops/policy";
 import type { LabInventory, LabNode } from "../../lab/index";
-import type { Declared } from "./engine-stack";
+import type { Declared } from "./engine";
 
 type Verdict = "open" | "blocked";
 /** Published web (8080/tcp) and echo (5353/udp) from the WAN's allowed and denied clients and the LAN peer. */
