@@ -57,7 +57,8 @@ interface Item {
   readonly managedId?: string;
 }
 
-function groupLiveBlocks(live: readonly SavedRule[]): Map<string, { tag: Tag; lines: string[] }> {
+/** The live managed blocks by id, each line once, in chain order. */
+export function groupLiveBlocks(live: readonly SavedRule[]): Map<string, { tag: Tag; lines: string[] }> {
   const blocks = new Map<string, { tag: Tag; lines: string[] }>();
   for (const r of live) {
     if (!r.tag) continue;
@@ -68,6 +69,14 @@ function groupLiveBlocks(live: readonly SavedRule[]): Map<string, { tag: Tag; li
     } else blocks.set(r.tag.id, { tag: r.tag, lines: [r.line] });
   }
   return blocks;
+}
+
+/** The changes that put blocks `ids` back as `live` holds them (no lines: the block was not there). */
+export function blocksAsIn(
+  live: ReadonlyMap<string, { tag: Tag; lines: string[] }>,
+  ids: readonly string[],
+): BlockChange[] {
+  return ids.map((id) => live.get(id) ?? { tag: { priority: 0, id }, lines: null });
 }
 
 /**

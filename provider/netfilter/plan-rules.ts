@@ -3,11 +3,11 @@
 import type { IpFamily } from "../model/address";
 import type { StepTool } from "../protocol/steps";
 import { expandRule } from "./expand";
-import type { Backend, HostFacts, HostState } from "./host-state";
+import { type Backend, dockerUserRules, type HostFacts, type HostState } from "./host-state";
 import type { Owned, PlannedStep, RuleIntent } from "./intent";
 import { DOCKER_USER } from "./kernel-rule";
-import { chainRules, type SavedRule } from "./parse-iptables-save";
-import { type BlockChange, type ChainPlan, planChainChanges } from "./plan-chain";
+import type { SavedRule } from "./parse-iptables-save";
+import { type BlockChange, blocksAsIn, type ChainPlan, groupLiveBlocks, planChainChanges } from "./plan-chain";
 import { renderRule } from "./render-rule";
 import { setsUsedBy } from "./set-uses";
 import type { Tag } from "./tag";
@@ -58,8 +58,7 @@ export function planRules(
   const steps: PlannedStep[] = [];
   const expectedChains: Partial<Record<IpFamily, readonly string[]>> = {};
   for (const f of facts.families) {
-    const save = state.saves[facts.backend][f];
-    const live = save ? chainRules(save, DOCKER_USER) : [];
+    const live = dockerUserRules(state, facts.backend, f);
     const plan = planChainChanges(
       f,
       live,
@@ -105,17 +104,11 @@ function familyStep(
 ): PlannedStep | undefined {
   if (!plan.script) return undefined;
   // Lookups by id and by line are indexed once: scanning `live` per op made a large delete O(n³).
-  const liveById = new Map<string, SavedRule[]>();
-  for (const r of live) {
-    if (!r.tag) continue;
-    const rules = liveById.get(r.tag.id);
-    if (rules) rules.push(r);
-    else liveById.set(r.tag.id, [r]);
-  }
-  const restoreOld = changes.map(({ change: { tag } }) => {
-    const old = liveById.get(tag.id) ?? [];
-    return { tag: old[0]?.tag ?? { priority: 0, id: tag.id }, lines: old.length ? old.map((r) => r.line) : null };
-  });
+  const liveBlocks = groupLiveBlocks(live);
+  const restoreOld = blocksAsIn(
+    liveBlocks,
+    changes.map((c) => c.change.tag.id),
+  );
   const tags = tagsByLine(live, changes);
   const afterAsSaved = plan.expected.map((line) => {
     const tag = tags.get(line);
@@ -125,7 +118,7 @@ function familyStep(
   // A line belongs to the first change that writes it, or that deletes the live block holding it.
   const ownerByLine = new Map<string, number>();
   for (const c of changes) {
-    const lines = c.change.lines ?? (liveById.get(c.change.tag.id) ?? []).map((r) => r.line);
+    const lines = c.change.lines ?? liveBlocks.get(c.change.tag.id)?.lines ?? [];
     for (const line of lines) if (!ownerByLine.has(line)) ownerByLine.set(line, c.owner);
   }
   const lineOwners = new Map<number, number>();

@@ -4,10 +4,8 @@
 // of what we touched and a loud failure.
 import { randomBytes } from "node:crypto";
 import type { IpSetSpec } from "../model/ipset";
-import { deriveFacts, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
+import { deriveFacts, dockerUserRules, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
 import type { Intent } from "../netfilter/intent";
-import { DOCKER_USER } from "../netfilter/kernel-rule";
-import { chainRules } from "../netfilter/parse-iptables-save";
 import { TEMP_SET_PREFIX } from "../netfilter/plan-ipset";
 import { planRestore } from "../netfilter/plan-restore";
 import { parseStepsOutput } from "../netfilter/steps";
@@ -92,8 +90,7 @@ export async function readHostState(session: HostSession): Promise<{ state: Host
 function verify(after: HostState, facts: HostFacts, plan: TransactionPlan): string | undefined {
   for (const f of facts.families) {
     const want = plan.expectedChains[f];
-    const save = after.saves[facts.backend][f];
-    const got = save ? chainRules(save, DOCKER_USER).map((r) => r.line) : [];
+    const got = dockerUserRules(after, facts.backend, f).map((r) => r.line);
     if (want && (want.length !== got.length || want.some((l, i) => l !== got[i]))) {
       return `${f} DOCKER-USER has ${got.length} rules, expected ${want.length}`;
     }

@@ -3,8 +3,8 @@
 import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
 import {
-  chainRules,
   DOCKER_USER,
+  dockerUserRules,
   type HostFacts,
   type HostState,
   headerOf,
@@ -37,8 +37,7 @@ export function managedStateOf(
 export function liveManagedState(state: HostState, facts: HostFacts): ManagedState {
   const chains: Partial<Record<IpFamily, string[]>> = {};
   for (const f of facts.families) {
-    const save = state.saves[facts.backend][f];
-    chains[f] = save ? chainRules(save, DOCKER_USER).map((r) => r.line) : [];
+    chains[f] = dockerUserRules(state, facts.backend, f).map((r) => r.line);
   }
   const sets = state.persisted.managedSets.flatMap((n) => state.sets.get(n) ?? []);
   return managedStateOf(facts, chains, sets);
@@ -86,8 +85,7 @@ export function persistenceDrift(
   const files = renderPersistedFiles(live, { exclusive: cfg.exclusive });
   const { stale, linksMissing } = staleFiles(state, files);
   const unmanagedRules = facts.families.flatMap((f) => {
-    const save = state.saves[facts.backend][f];
-    return (save ? chainRules(save, DOCKER_USER) : [])
+    return dockerUserRules(state, facts.backend, f)
       .filter((r) => !r.tag && r.line !== `-A ${DOCKER_USER} -j RETURN`)
       .map((r) => `[${f}] ${r.line}`);
   });

@@ -4,8 +4,7 @@
 import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
 import {
-  chainRules,
-  DOCKER_USER,
+  dockerUserRules,
   type HostFacts,
   type HostState,
   type PersistenceConfig,
@@ -29,8 +28,7 @@ export function persistenceRefusal(
 ): string | undefined {
   if (!config) return undefined;
   const users = facts.families.flatMap((f) => {
-    const save = state.saves[facts.backend][f];
-    return (save ? chainRules(save, DOCKER_USER) : [])
+    return dockerUserRules(state, facts.backend, f)
       .filter((r) => r.tag && !ruleIds.has(r.tag.id))
       .filter((r) => setsMatchedBy(r.line).some((name) => !ownedSets.has(name)))
       .map((r) => `[${f}] ${r.line}`);

@@ -1,19 +1,19 @@
 // Module state shared by every resource in the provider process (the serialized providers all `require` this
-// package by name, so they share one copy): one batcher per node, and one in-flight state read per node.
+// package by name, so they share one copy): one batcher per host, and one in-flight state read per host.
 import { createHash } from "node:crypto";
 import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
-import { type Connection, endpointIdentity } from "../model/connection";
+import { type Connection, endpointIdentity, endpointOf } from "../model/connection";
 import type { HostFacts, HostState } from "../netfilter/host-state";
 import { HostBatcher } from "../node/batch";
 import { describeOwner } from "../node/lock";
-import { sshSession } from "../node/session";
+import { type HostSession, sshSession } from "../node/session";
 import { readHostState } from "../node/transaction";
 
 const batchers = new Map<string, HostBatcher>();
 const warned = new Set<string>();
 
-/** Host-level warnings (e.g. unfiltered IPv6) are printed once per node and provider process. */
+/** Host-level warnings (e.g. unfiltered IPv6) are printed once per host and provider process. */
 export function warnOnce(conn: Connection, warnings: readonly string[]): void {
   for (const w of warnings) {
     const key = `${endpointIdentity(conn)} ${w}`;
@@ -24,34 +24,53 @@ export function warnOnce(conn: Connection, warnings: readonly string[]): void {
 }
 const reads = new Map<string, Promise<{ state: HostState; facts: HostFacts }>>();
 
-/** One batcher per node and way in: a different user, host key pin or credential gets its own session. */
+// How a connection becomes a session: SSH, or in unit tests an in-memory host (test/support/fake-host).
+let openSession: (conn: Connection) => HostSession = (conn) => sshSession(conn);
+
+/** Runs every later operation on the session `open` gives (unit tests); the returned function puts SSH back. */
+export function useSessions(open: (conn: Connection) => HostSession): () => void {
+  const forget = () => {
+    batchers.clear();
+    reads.clear();
+    familyReads.clear();
+    incarnations.clear();
+  };
+  forget();
+  openSession = open;
+  return () => {
+    forget();
+    openSession = (conn) => sshSession(conn);
+  };
+}
+
+/** One batcher per host and way in: a different user, host key pin or credential gets its own session. */
 function keyOf(conn: Connection): string {
   const digest = createHash("sha256").update(canonicalJson(conn)).digest("hex").slice(0, 16);
   return `${conn.user}@${endpointIdentity(conn)}${conn.sudo ? " sudo" : ""} ${digest}`;
 }
 
-/** How a node is named in warnings: never with the digest (it is derived from credentials). */
+/** How a host is named in warnings: never with the digest (it is derived from credentials). */
 const nameOf = (conn: Connection) => `${conn.user}@${endpointIdentity(conn)}`;
 
 export function batcherFor(conn: Connection): HostBatcher {
   const key = keyOf(conn);
   let b = batchers.get(key);
   if (!b) {
-    b = new HostBatcher(sshSession(conn), describeOwner(process.env.PULUMI_NODEJS_PROJECT));
+    b = new HostBatcher(openSession(conn), describeOwner(process.env.PULUMI_NODEJS_PROJECT));
     batchers.set(key, b);
   }
   return b;
 }
 
-/** A read of the node now, not shared with reads already in flight. */
-export const readNow = (conn: Connection) => readHostState(sshSession(conn));
+/** A read of the host now, not shared with reads already in flight. */
+export const readNow = (conn: Connection) => readHostState(openSession(conn));
 
-/** Concurrent reads of one node (a `pulumi refresh` reads every resource at once) share one snapshot. */
+/** Concurrent reads of one host (a `pulumi refresh` reads every resource at once) share one snapshot. */
 export function readShared(conn: Connection): Promise<{ state: HostState; facts: HostFacts }> {
   const key = keyOf(conn);
   const inFlight = reads.get(key);
   if (inFlight) return inFlight;
-  const p = readHostState(sshSession(conn)).finally(() => {
+  const p = readHostState(openSession(conn)).finally(() => {
     // Keep the snapshot for calls arriving in the same tick burst, then let the next read see fresh state.
     setTimeout(() => reads.delete(key), 50).unref();
   });
@@ -59,12 +78,12 @@ export function readShared(conn: Connection): Promise<{ state: HostState; facts:
   return p;
 }
 
-// The incarnation (random per create) of each rule id this process created, by node: a later delete of the same
+// The incarnation (random per create) of each rule id this process created, by host: a later delete of the same
 // id with another incarnation is the old half of a replacement that kept the id (rule-provider.ts `delete`).
 const incarnations = new Map<string, string>();
 const incarnationKey = (conn: unknown, id: string) => {
-  const c = conn as { host?: unknown; port?: unknown } | undefined;
-  return `${String(c?.host)}:${String(c?.port ?? 22)} ${id}`;
+  const e = endpointOf(conn);
+  return `${String(e?.host)}:${String(e?.port)} ${id}`;
 };
 
 export function noteIncarnation(conn: unknown, id: string, generation: string): void {
@@ -75,8 +94,8 @@ export function incarnationOf(conn: unknown, id: string): string | undefined {
   return incarnations.get(incarnationKey(conn, id));
 }
 
-// The families each node has, read at most once per process for diffs: Diff calls come one resource at a time,
-// so an unreachable node costs one dial sequence per run, not one per rule (undefined: the read failed).
+// The families each host has, read at most once per process for diffs: Diff calls come one resource at a time,
+// so an unreachable host costs one dial sequence per run, not one per rule (undefined: the read failed).
 const familyReads = new Map<string, Promise<readonly IpFamily[] | undefined>>();
 
 export function familiesOnce(conn: Connection): Promise<readonly IpFamily[] | undefined> {

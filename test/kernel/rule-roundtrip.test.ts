@@ -1,4 +1,4 @@
-// Invariant 1, proven on the real kernel: for generated valid rules, render -> iptables-restore -> save gives
+// The canonical form, proven on the real kernel: for generated valid rules, render -> iptables-restore -> save gives
 // back the rendered text byte for byte, and parsing the saved text gives back the model, on both backends and
 // both families.
 import fc from "fast-check";
