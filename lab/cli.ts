@@ -71,7 +71,9 @@ async function main(argv: string[]): Promise<number> {
         log: values.json ? undefined : (m) => console.error(m),
       });
       const ms = Math.round(performance.now() - start);
-      const fleet = inventory.nodes.map((n) => `${n.name} Docker ${n.docker.version} ${n.iptablesBackend}`).join(", ");
+      const fleet = inventory.nodes
+        .map((n) => `${n.name} Docker ${n.docker.version} ${n.docker.firewallBackend ?? n.iptablesBackend}`)
+        .join(", ");
       out(
         `lab ${inventory.labId} up: ${inventory.nodes.length} nodes (${fleet}) in ${ms} ms; inventory ${inventoryPath()}`,
         inventory,

@@ -9,18 +9,35 @@ import {
   NftJsonError,
   parseNftRulesetJson,
 } from "../netfilter/firewall-backend";
+import type { Backend } from "../netfilter/host-state";
 import type { Intent } from "../netfilter/intent";
+import { type IptablesSave, parseIptablesSave } from "../netfilter/parse-iptables-save";
 import { applyNft, type NftApplyResult, type NftExec } from "./apply";
 import { type NftRefusal, nftRuleOf, nftSetOf } from "./from-kernel";
 import type { NftRule } from "./nft-model";
 import type { NftBlockChange, NftSetChange } from "./plan";
 
-/** The host's firewall fact, read from `nft -j list ruleset` (an nftables host has no DOCKER-USER to read). */
+const SAVES: ReadonlyArray<readonly [Backend, IpFamily, string]> = [
+  ["nft", "ipv4", "iptables-nft-save"],
+  ["nft", "ipv6", "ip6tables-nft-save"],
+  ["legacy", "ipv4", "iptables-legacy-save"],
+  ["legacy", "ipv6", "ip6tables-legacy-save"],
+];
+
+/**
+ * The host's firewall fact from `nft -j list ruleset`, plus the iptables saves that show a DOCKER-USER left by an
+ * earlier iptables backend (a tool that is missing or fails counts as no chain there).
+ */
 export async function readNftFact(exec: NftExec): Promise<FirewallBackendFact | { error: string }> {
   const r = await exec(["nft", "-j", "list", "ruleset"]);
   if (r.code !== 0) return { error: `nft -j list ruleset failed (rc=${r.code}): ${r.stderr.trim().slice(0, 300)}` };
+  const saves: Record<Backend, Partial<Record<IpFamily, IptablesSave>>> = { nft: {}, legacy: {} };
+  for (const [backend, family, tool] of SAVES) {
+    const s = await exec([tool, "-t", "filter"]);
+    if (s.code === 0) saves[backend][family] = parseIptablesSave(s.stdout);
+  }
   try {
-    return detectFirewallBackend({ nft: parseNftRulesetJson(r.stdout), saves: { nft: {}, legacy: {} } });
+    return detectFirewallBackend({ nft: parseNftRulesetJson(r.stdout), saves });
   } catch (e) {
     if (e instanceof NftJsonError) return { error: e.message };
     throw e;
