@@ -21,7 +21,7 @@ import { REPO_ROOT } from "../lab/paths";
 import { type Connection, parseConnection } from "../provider/model/connection";
 import { type DockerUserRule, dockerUserRuleArgs } from "../provider/model/rule";
 import { expandRule } from "../provider/netfilter/expand";
-import type { Intent } from "../provider/netfilter/plan-transaction";
+import type { Intent } from "../provider/netfilter/intent";
 import { renderRule } from "../provider/netfilter/render-rule";
 import { HostBatcher } from "../provider/node/batch";
 import { sshSession } from "../provider/node/session";

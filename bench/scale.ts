@@ -16,7 +16,7 @@ import { REPO_ROOT } from "../lab/paths";
 import { parseConnection } from "../provider/model/connection";
 import { ipSetArgs } from "../provider/model/ipset";
 import { dockerUserRuleArgs } from "../provider/model/rule";
-import type { Intent } from "../provider/netfilter/plan-transaction";
+import type { Intent } from "../provider/netfilter/intent";
 import { HostBatcher } from "../provider/node/batch";
 import { type HostSession, sshSession } from "../provider/node/session";
 import { SshPool } from "../provider/node/ssh-pool";

@@ -3,10 +3,12 @@
 // This module parses it and derives the facts the planner needs: which backend holds Docker's DOCKER-USER,
 // whether IPv6 has one too, and whether the host can be managed at all.
 import type { IpFamily } from "../model/address";
+import { setName } from "../model/primitives";
 import { READ, splitSections } from "../protocol/sections";
 import { checkForward, unfilteredIpv6Warning } from "./forward-check";
 import { type LiveSet, parseIpsetSave } from "./ipset-text";
-import { hasChain, type IptablesSave, parseIptablesSave } from "./parse-iptables-save";
+import { DOCKER_USER } from "./kernel-rule";
+import { chainRules, hasChain, type IptablesSave, parseIptablesSave, type SavedRule } from "./parse-iptables-save";
 
 export type Backend = "nft" | "legacy";
 
@@ -38,6 +40,12 @@ export interface HostState {
   readonly ipv6Forwarding: boolean;
   /** Why the sets could not be read (`ipset save` failed): `sets` is then unknown, not empty. */
   readonly ipsetError?: string;
+}
+
+/** DOCKER-USER's rules in one backend and family, as read (none when that filter table was not read). */
+export function dockerUserRules(state: HostState, backend: Backend, family: IpFamily): SavedRule[] {
+  const save = state.saves[backend][family];
+  return save ? chainRules(save, DOCKER_USER) : [];
 }
 
 export class HostStateError extends Error {
@@ -116,9 +124,8 @@ function parsePersisted(s: Map<string, string>): PersistedState {
     const m = /^(\/\S+) (\d+)$/.exec(line);
     if (m) otherPersisters.set(m[1] as string, Number(m[2]));
   }
-  const managedSets = (s.get(READ.managedsets) ?? "")
-    .split("\n")
-    .filter((l) => /^[A-Za-z][A-Za-z0-9_.-]{0,30}$/.test(l));
+  // A corrupt or hostile list keeps only what could be a set name.
+  const managedSets = (s.get(READ.managedsets) ?? "").split("\n").filter((l) => setName.safeParse(l).success);
   return { ...(config && { config }), hashes, links, managedSets, otherPersisters };
 }
 
@@ -132,8 +139,6 @@ export interface HostFacts {
   readonly ipsetProblem?: string;
   readonly warnings: readonly string[];
 }
-
-const DOCKER_USER = "DOCKER-USER";
 
 /** Which backend to drive, or why this host cannot be managed (an actionable message). */
 export function deriveFacts(state: HostState): HostFacts | { error: string } {

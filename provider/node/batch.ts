@@ -1,7 +1,7 @@
 // The Pulumi engine runs many resource operations at once in one provider process. Operations on the same
 // node are coalesced into one transaction (one lock, one read, one apply); a failure is pinned on the intent
 // that caused it when possible and the others are retried without it, so they still succeed.
-import type { Intent } from "../netfilter/plan-transaction";
+import type { Intent } from "../netfilter/intent";
 import type { HostSession } from "./session";
 import { type IntentResult, runTransaction, type TransactionOutcome } from "./transaction";
 

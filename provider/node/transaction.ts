@@ -4,14 +4,13 @@
 // of what we touched and a loud failure.
 import { randomBytes } from "node:crypto";
 import type { IpSetSpec } from "../model/ipset";
-import { deriveFacts, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
-import { DOCKER_USER } from "../netfilter/kernel-rule";
-import { chainRules } from "../netfilter/parse-iptables-save";
+import { deriveFacts, dockerUserRules, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
+import type { Intent } from "../netfilter/intent";
 import { TEMP_SET_PREFIX } from "../netfilter/plan-ipset";
 import { planRestore } from "../netfilter/plan-restore";
-import { type Intent, planTransaction, type TransactionPlan } from "../netfilter/plan-transaction";
 import { parseStepsOutput } from "../netfilter/steps";
 import { restorePersistStep } from "../persistence/plan-persistence";
+import { planTransaction, type TransactionPlan } from "../plan/transaction";
 import { APPLY_REFUSALS } from "../protocol/exit-codes";
 import { type ApplyProof, renderSteps, type Step } from "../protocol/steps";
 import { NetfilterCommands } from "./netfilter-commands";
@@ -91,8 +90,7 @@ export async function readHostState(session: HostSession): Promise<{ state: Host
 function verify(after: HostState, facts: HostFacts, plan: TransactionPlan): string | undefined {
   for (const f of facts.families) {
     const want = plan.expectedChains[f];
-    const save = after.saves[facts.backend][f];
-    const got = save ? chainRules(save, DOCKER_USER).map((r) => r.line) : [];
+    const got = dockerUserRules(after, facts.backend, f).map((r) => r.line);
     if (want && (want.length !== got.length || want.some((l, i) => l !== got[i]))) {
       return `${f} DOCKER-USER has ${got.length} rules, expected ${want.length}`;
     }
@@ -117,12 +115,11 @@ function sameMembers(entries: ReadonlyMap<string, string | undefined>, spec: IpS
 }
 
 function blame(plan: TransactionPlan, failedStep: number, message: string): { intent?: number; line?: string } {
-  const owners = plan.stepOwners[failedStep] ?? [];
+  const step = plan.steps[failedStep];
   const lineNo = Number(/line:? (\d+)/.exec(message)?.[1] ?? Number.NaN);
-  const byLine = plan.lineOwners.get(failedStep);
-  const step = plan.steps[failedStep] as Step;
-  const line = Number.isNaN(lineNo) ? undefined : step.run.text.split("\n")[lineNo - 1];
-  const fromLine = byLine && !Number.isNaN(lineNo) ? byLine.get(lineNo) : undefined;
+  const line = Number.isNaN(lineNo) ? undefined : step?.run.text.split("\n")[lineNo - 1];
+  const fromLine = Number.isNaN(lineNo) ? undefined : step?.lineOwners?.get(lineNo);
+  const owners = step?.owners ?? [];
   const intent = fromLine ?? (owners.length === 1 ? owners[0] : undefined);
   return { ...(intent !== undefined && { intent }), ...(line && !/^(COMMIT|\*filter)$/.test(line) && { line }) };
 }

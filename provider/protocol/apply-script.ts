@@ -9,6 +9,7 @@ import {
   STEP_FILE_NAME_WORDS,
   STEP_FILE_PATHS,
   UNIT_LINK_WORDS,
+  UNIT_NAME,
 } from "./paths";
 import { RUN_DIR_GUARD } from "./run-dir";
 import { CLEANUP_FAILED, FAILED } from "./steps";
@@ -85,6 +86,12 @@ const PERSIST = `unsave() {
 }
 persist() {
   umask 022
+  # A unit only systemd would start: without systemd on the host, files nothing runs would be a false promise.
+  if [ ! -d /run/systemd/system ] && [ ! -x /lib/systemd/systemd ] && [ ! -x /usr/lib/systemd/systemd ]; then
+    for f in ${PERSISTED_NAME_WORDS}; do
+      [ -f "$d/$1.p.$f" ] && { echo "this host has no systemd, so nothing would run the boot files at boot (PersistentRuleset needs systemd): no persisted file was changed"; return 1; }
+    done
+  fi
   mkdir -p "$e" || { echo "cannot create $e (disk full or read-only?): no persisted file was changed"; return 1; }
   if [ -L "$e" ] || [ "$(stat -c %u "$e")" != 0 ]; then echo "$e is a symbolic link or not owned by root: refusing to write boot files there"; return 1; fi
   case $(stat -c %a "$e") in *[2367]?|*[2367]) echo "$e is writable by group or others: refusing to write boot files there"; return 1;; esac
@@ -106,11 +113,16 @@ persist() {
   done
   if [ -f "$d/$1.p.unit" ]; then
     for l in $links $oldlinks; do if [ -L "$l" ]; then echo "$l yes"; else echo "$l no"; fi; done >"$d/$1.links"
-    for l in $links; do
-      { mkdir -p "\${l%/*}" && ln -sfn "$u" "$l"; } || { echo "cannot enable the boot unit ($l): the persisted files were put back"; unsave "$1"; return 1; }
-    done
     rm -f $oldlinks
-    systemctl daemon-reload >/dev/null 2>&1 || true
+    if [ -d /run/systemd/system ]; then
+      # systemd runs: it makes the links the [Install] section of the unit names.
+      { systemctl daemon-reload && systemctl enable ${UNIT_NAME}; } >"$d/enable.out" 2>&1 || { echo "systemctl enable ${UNIT_NAME} failed: $(cat "$d/enable.out"); the persisted files were put back"; unsave "$1"; return 1; }
+    else
+      # systemd installed but not running (a container, the lab nodes): the links systemctl enable would make.
+      for l in $links; do
+        { mkdir -p "\${l%/*}" && ln -sfn "$u" "$l"; } || { echo "cannot enable the boot unit ($l): the persisted files were put back"; unsave "$1"; return 1; }
+      done
+    fi
   fi
   sync
 }

@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
-import type { Intent } from "../../provider/netfilter/plan-transaction";
+import type { Intent } from "../../provider/netfilter/intent";
 import { HostBatcher } from "../../provider/node/batch";
 import { NetfilterCommands } from "../../provider/node/netfilter-commands";
 import type { HostSession } from "../../provider/node/session";

@@ -82,6 +82,8 @@ export interface ResourceSpec {
     deleteBeforeReplace?: boolean;
     aliases?: { name: string }[];
     ignoreChanges?: string[];
+    /** deletedWith the fixture's resource standing for the host (needs hostFromOutput). */
+    deletedWithHost?: boolean;
   };
 }
 
@@ -90,6 +92,8 @@ export interface Spec {
   readonly nodes: Record<string, NodeSpec>;
   readonly sets?: readonly ResourceSpec[];
   readonly rules?: readonly ResourceSpec[];
+  /** One PersistentRuleset (named "persist"), after the sets. */
+  readonly persistent?: { readonly node: string; readonly args: Record<string, unknown> };
 }
 
 export function nodeSpec(node: LabNode): NodeSpec {
