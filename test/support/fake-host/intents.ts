@@ -1,7 +1,7 @@
 // Short builders of the intents a batch hands runTransaction, for the unit tests of the orchestration core.
 import { ipSetArgs } from "../../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../../provider/model/rule";
-import type { Intent } from "../../../provider/netfilter/plan-transaction";
+import type { Intent } from "../../../provider/netfilter/intent";
 import type { IntentResult } from "../../../provider/node/transaction";
 
 /** A rule intent: ACCEPT unless `args` says otherwise. */

@@ -5,7 +5,7 @@ import fc from "fast-check";
 import type { IpFamily } from "../../../provider/model/address";
 import { ipSetArgs } from "../../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../../provider/model/rule";
-import type { Intent } from "../../../provider/netfilter/plan-transaction";
+import type { Intent } from "../../../provider/netfilter/intent";
 import { ipSetInput, ruleInput, setNameFor } from "../arbitraries";
 
 const RULE_IDS = ["ra", "rb", "rc", "rd"] as const;
