@@ -1,9 +1,10 @@
-// How to reach a node over SSH. Mirrors @pulumi/command 1.2.1's `remote.ConnectionArgs` (checked
+// How to reach a host over SSH. Mirrors @pulumi/command 1.2.1's `remote.ConnectionArgs` (checked
 // by test/unit/connection-input.test.ts) plus `sudo`, so users can pass the same object to both. Defaults live here and nowhere else.
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { z } from "zod";
-import { acceptUnknowns, orUnknown } from "./unknown";
+import { doc } from "./argument-doc";
+import { acceptUnknowns, isUnknown, orUnknown } from "./unknown";
 
 // C0 controls, DEL and Unicode line separators.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
@@ -86,65 +87,88 @@ const nonEmpty = (field: string) =>
   z.string({ error: `${field}: must be a string` }).min(1, { error: `${field}: must not be empty` });
 
 const endpointFields = {
-  /** DNS name or IP address of the node (or of the bastion, in `proxy`). */
-  host: z.string({ error: "host: must be a string" }).refine(isValidHost, {
-    error: "host: must be a hostname or an IP address (no spaces, control characters or leading '-')",
-  }),
-  /** SSH port. */
+  host: z
+    .string({ error: "host: must be a string" })
+    .refine(isValidHost, {
+      error: "host: must be a hostname or an IP address (no spaces, control characters or leading '-')",
+    })
+    .meta(doc({ description: "DNS name or address of the Docker host." })),
   port: z
     .number({ error: "port: must be a number" })
     .int({ error: "port: must be an integer" })
     .min(1, { error: "port: must be between 1 and 65535" })
     .max(65535, { error: "port: must be between 1 and 65535" })
-    .default(22),
-  /** Login user; with `sudo: true` it may be a non-root user. */
+    .default(22)
+    .meta(doc({ description: "SSH port." })),
   user: z
     .string({ error: "user: must be a string" })
     .regex(USER, {
       error: "user: must be 1-32 characters of letters, digits, '_', '.', '-', not starting with '.' or '-'",
     })
-    .default("root"),
-  /** Login password (also answers keyboard-interactive prompts). Secret. */
-  password: nonEmpty("password").optional(),
-  /** Contents of a private key (not a path). Takes preference over the password. Secret. */
+    .default("root")
+    .meta(doc({ description: "Login user; with `sudo: true` a non-root user whose sudo needs no password." })),
+  password: nonEmpty("password")
+    .optional()
+    .meta(doc({ description: "Password (also answers keyboard-interactive). Secret; prefer a key or the agent." })),
   privateKey: nonEmpty("privateKey")
     .refine((k) => /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|^PuTTY-User-Key-File-/m.test(k), {
       error: "privateKey: must be the key's contents (-----BEGIN … PRIVATE KEY-----), not a file path",
     })
-    .optional(),
-  /** Passphrase of an encrypted `privateKey`. Secret. */
-  privateKeyPassword: nonEmpty("privateKeyPassword").optional(),
-  /** ssh-agent socket. When absent, env SSH_AUTH_SOCK is read at dial time (never stored in state). */
+    .optional()
+    .meta(
+      doc({
+        description:
+          "The key's contents (not a path). Secret. Better: stack config `docker-firewall:privateKey` or the ssh agent, which keep it out of resource state.",
+      }),
+    ),
+  privateKeyPassword: nonEmpty("privateKeyPassword")
+    .optional()
+    .meta(doc({ description: "Passphrase of an encrypted `privateKey`. Secret." })),
   agentSocketPath: z
     .string({ error: "agentSocketPath: must be a string" })
     .refine((p) => p.startsWith("/") && !CONTROL.test(p) && Buffer.byteLength(p) <= SUN_PATH_MAX, {
       error: `agentSocketPath: must be an absolute path of at most ${SUN_PATH_MAX} bytes`,
     })
-    .optional(),
-  /** Expected host key: an OpenSSH public key line or a "SHA256:…" fingerprint. Absent: trust on first use. */
+    .optional()
+    .meta(
+      doc({ description: "ssh-agent socket; default: `SSH_AUTH_SOCK` of the process running Pulumi (never stored)." }),
+    ),
   hostKey: z
     .string({ error: "hostKey: must be a string" })
     .superRefine((k, ctx) => {
       const parsed = parseExpectedHostKey(k);
       if ("error" in parsed) ctx.addIssue({ code: "custom", message: `hostKey: ${parsed.error}` });
     })
-    .optional(),
-  /** Failed dial attempts tolerated before giving up; -1 = unlimited. */
+    .optional()
+    .meta(
+      doc({
+        description:
+          'The host\'s key, `"ssh-ed25519 AAAA…"` or `"SHA256:…"`: a different key is refused. Unset: the first key seen is trusted.',
+      }),
+    ),
   dialErrorLimit: z
     .number({ error: "dialErrorLimit: must be a number" })
     .int({ error: "dialErrorLimit: must be an integer" })
     .min(-1, { error: "dialErrorLimit: must be -1 (unlimited) or at least 0" })
-    .default(10),
-  /** Seconds allowed for one dial attempt (TCP connect + SSH handshake + auth); 0 = no limit. */
+    .default(10)
+    .meta(doc({ description: "Failed dial attempts tolerated before giving up; -1 = no limit." })),
   perDialTimeout: z
     .number({ error: "perDialTimeout: must be a number" })
     .int({ error: "perDialTimeout: must be a whole number of seconds" })
     .min(0, { error: "perDialTimeout: must be 0 (no limit) or more seconds" })
-    .default(15),
+    .default(15)
+    .meta(doc({ description: "Seconds for one dial (TCP, SSH handshake, authentication); 0 = no limit." })),
 };
 
-/** Run firewall commands as `sudo -n <command>`: for a non-root user with NOPASSWD sudo. */
-const sudoField = z.boolean({ error: "sudo: must be true or false" }).default(false);
+const sudoField = z
+  .boolean({ error: "sudo: must be true or false" })
+  .default(false)
+  .meta(
+    doc({
+      description:
+        "Run the firewall commands as `sudo -n sh -c '<constant script>'` (content goes on stdin, never on a command line).",
+    }),
+  );
 
 type Credentials = { privateKey?: unknown; privateKeyPassword?: unknown };
 
@@ -163,7 +187,13 @@ export const ProxyConnectionSchema = z.strictObject(endpointFields).superRefine(
 
 /** A resolved connection: what node/ works with. Rejects unknown (preview) values. */
 export const ConnectionSchema = z
-  .strictObject({ ...endpointFields, proxy: ProxyConnectionSchema.optional(), sudo: sudoField })
+  .strictObject({
+    ...endpointFields,
+    proxy: ProxyConnectionSchema.optional().meta(
+      doc({ description: "A bastion to reach the host through: the same fields, without a nested `proxy`." }),
+    ),
+    sudo: sudoField,
+  })
   .superRefine(credentialPairing);
 
 /**
@@ -186,7 +216,18 @@ export type ProxyConnection = z.output<typeof ProxyConnectionSchema>;
 export type ConnectionArgs = z.input<typeof ConnectionSchema>;
 export type ConnectionInput = z.output<typeof ConnectionInputSchema>;
 
-/** Either end of a hop: a node or its bastion. */
+/**
+ * The host a raw connection (check or diff input, not parsed, maybe holding unknowns) points at, with the
+ * schema's default port: what identifies a resource's host. Undefined while the host or port is unknown.
+ */
+export function endpointOf(raw: unknown): { host: unknown; port: unknown } | undefined {
+  if (isUnknown(raw)) return undefined;
+  const c = (raw ?? {}) as { host?: unknown; port?: unknown };
+  if (isUnknown(c.host) || isUnknown(c.port)) return undefined;
+  return { host: c.host, port: c.port ?? endpointFields.port.parse(undefined) };
+}
+
+/** Either end of a hop: a host or its bastion. */
 export type Endpoint = Connection | ProxyConnection;
 
 /** Parses a known connection; throws a ZodError whose messages name the field (never a secret's value). */
@@ -206,17 +247,19 @@ export function describeConnection(c: Endpoint): string {
   return "proxy" in c && c.proxy ? `${self} (via bastion ${c.proxy.user}@${hostPort(c.proxy)})` : self;
 }
 
-/** The network identity of a node as seen from this process: what a host key is remembered under. */
+/** The network identity of a host as seen from this process: what a host key is remembered under. */
 export function endpointIdentity(c: Endpoint): string {
   return "proxy" in c && c.proxy ? `${hostPort(c)} via ${hostPort(c.proxy)}` : hostPort(c);
 }
 
+// Tolerates a raw connection that did not parse (an error about it is redacted too): only string fields count.
 function secretsOf(c: Endpoint): string[] {
   const out: string[] = [];
-  for (const e of "proxy" in c && c.proxy ? [c, c.proxy] : [c]) {
-    if (e.password) out.push(e.password);
-    if (e.privateKeyPassword) out.push(e.privateKeyPassword);
-    if (e.privateKey) {
+  const proxy: unknown = "proxy" in c ? c.proxy : undefined;
+  const hops = [c, ...(proxy && typeof proxy === "object" ? [proxy as Endpoint] : [])];
+  for (const e of hops) {
+    for (const s of [e.password, e.privateKeyPassword]) if (typeof s === "string") out.push(s);
+    if (typeof e.privateKey === "string") {
       out.push(e.privateKey);
       // A fragment of a key is as bad as the key: also strip every substantial line of it.
       for (const line of e.privateKey.split(/\r?\n/)) if (line.trim().length >= 16) out.push(line.trim());

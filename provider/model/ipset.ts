@@ -2,8 +2,9 @@
 // sets compare as plain string sets.
 import { z } from "zod";
 import { bitsOf, formatCidrIpset, type IpFamily, parseCidrStrict } from "./address";
+import { doc } from "./argument-doc";
 import { hostBitsReason, quoteValue, setEntryComment, setName } from "./primitives";
-import { isUnknown, orUnknown } from "./unknown";
+import { isUnknown, type Lift, lifts } from "./unknown";
 
 export const SET_TYPES = ["hash:ip", "hash:net", "hash:ip,port", "hash:net,port"] as const;
 export type SetType = (typeof SET_TYPES)[number];
@@ -48,78 +49,124 @@ export function canonicalEntry(text: string, type: SetType, family: IpFamily): {
   return { entry };
 }
 
-export const ipSetArgs = z
-  .object({
-    name: orUnknown(setName),
-    type: z.enum(SET_TYPES, { message: `must be one of ${SET_TYPES.join(", ")}` }),
-    family: z.enum(["ipv4", "ipv6"]).default("ipv4"),
-    entries: orUnknown(z.array(orUnknown(entryInput))).default([]),
-    /** Default timeout in seconds for entries (0 = permanent); entry lifetimes are not compared for drift. */
-    timeout: z.number().int().min(0).max(2147483).optional(),
-    maxelem: z
-      .number()
-      .int()
-      .min(1)
-      .max(2 ** 31 - 1)
-      .default(65536),
-    /** Initial hash size (a power of two); the kernel grows it, so it is never compared for drift. */
-    hashsize: z
-      .number()
-      .int()
-      .min(64)
-      .max(2 ** 26)
-      .refine((n) => (n & (n - 1)) === 0, { message: "must be a power of two" })
-      .optional(),
-  })
-  .strict()
-  .transform((s, ctx) => {
-    const entries: CanonicalEntry[] = [];
-    const byEntry = new Map<string, CanonicalEntry>();
-    const list = isUnknown(s.entries) ? [] : (s.entries as Array<z.output<typeof entryInput> | string>);
-    list.forEach((e, i) => {
-      if (isUnknown(e)) return;
-      const text = typeof e === "string" ? e : e.entry;
-      const comment = typeof e === "string" ? undefined : (e.comment as string | undefined);
-      if (comment !== undefined && !isUnknown(comment)) {
-        const cr = setEntryComment.safeParse(comment);
-        if (!cr.success) {
-          for (const issue of cr.error.issues)
-            ctx.addIssue({ code: "custom", path: ["entries", i, "comment"], message: issue.message });
+const ipSetOf = (u: Lift) =>
+  z
+    .object({
+      name: u(setName).meta(
+        doc({
+          description: "The set's name on the host (its identity: a new name is a new set).",
+          renders: [{ name: "lbs" }],
+        }),
+      ),
+      type: z.enum(SET_TYPES, { message: `must be one of ${SET_TYPES.join(", ")}` }).meta(
+        doc({
+          description: "What a member is: an address, a network, or either with a protocol and port.",
+          renders: [{ type: "hash:ip" }, { type: "hash:net,port", entries: ["10.0.0.0/8,tcp:443"] }],
+        }),
+      ),
+      family: z
+        .enum(["ipv4", "ipv6"])
+        .default("ipv4")
+        .meta(
+          doc({
+            description: "One family per set; a rule using the set gets the same family.",
+            renders: [{ family: "ipv6" }],
+          }),
+        ),
+      entries: u(z.array(u(entryInput)))
+        .default([])
+        .meta(
+          doc({
+            description:
+              "Members: strings, or `{ entry, comment }`. Changes are swapped in atomically (a temporary set, then `ipset swap`). A CIDR must be its network (`10.1.2.3/24` is refused); comments follow the rule `comment` limits.",
+            renders: [{ entries: ["198.51.100.0/26", { entry: "203.0.113.0/24", comment: "office" }] }],
+          }),
+        ),
+      timeout: z
+        .number()
+        .int()
+        .min(0)
+        .max(2147483)
+        .optional()
+        .meta(
+          doc({ description: "Default lifetime of members in seconds (0 = permanent).", renders: [{ timeout: 3600 }] }),
+        ),
+      maxelem: z
+        .number()
+        .int()
+        .min(1)
+        .max(2 ** 31 - 1)
+        .default(65536)
+        .meta(doc({ description: "Most members the set can hold.", renders: [{ maxelem: 1024 }] })),
+      hashsize: z
+        .number()
+        .int()
+        .min(64)
+        .max(2 ** 26)
+        .refine((n) => (n & (n - 1)) === 0, { message: "must be a power of two" })
+        .optional()
+        .meta(
+          doc({
+            description: "Initial hash size (a power of two; the kernel grows it, so it is never drift).",
+            renders: [{ hashsize: 4096 }],
+          }),
+        ),
+    })
+    .strict()
+    .transform((s, ctx) => {
+      const entries: CanonicalEntry[] = [];
+      const byEntry = new Map<string, CanonicalEntry>();
+      // The preview instance may hold the sentinel for the list or any entry: those are checked once known.
+      const list = isUnknown(s.entries) ? [] : s.entries;
+      list.forEach((e, i) => {
+        if (isUnknown(e)) return;
+        const text = typeof e === "string" ? e : e.entry;
+        const comment = typeof e === "string" ? undefined : e.comment;
+        if (comment !== undefined && !isUnknown(comment)) {
+          const cr = setEntryComment.safeParse(comment);
+          if (!cr.success) {
+            for (const issue of cr.error.issues)
+              ctx.addIssue({ code: "custom", path: ["entries", i, "comment"], message: issue.message });
+          }
         }
-      }
-      const c = canonicalEntry(text, s.type, s.family);
-      if ("error" in c) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["entries", i],
-          message: `${quoteValue(text)} ${c.error}`,
-        });
-        return;
-      }
-      const prior = byEntry.get(c.entry);
-      if (prior) {
-        if (prior.comment !== comment) {
+        const c = canonicalEntry(text, s.type, s.family);
+        if ("error" in c) {
           ctx.addIssue({
             code: "custom",
             path: ["entries", i],
-            message: `${c.entry} is listed twice with different comments`,
+            message: `${quoteValue(text)} ${c.error}`,
           });
+          return;
         }
-        return;
-      }
-      const ce = comment === undefined ? { entry: c.entry } : { entry: c.entry, comment };
-      byEntry.set(c.entry, ce);
-      entries.push(ce);
-    });
-    if (entries.length > s.maxelem) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["entries"],
-        message: `has ${entries.length} entries but maxelem is ${s.maxelem}`,
+        const prior = byEntry.get(c.entry);
+        if (prior) {
+          if (prior.comment !== comment) {
+            ctx.addIssue({
+              code: "custom",
+              path: ["entries", i],
+              message: `${c.entry} is listed twice with different comments`,
+            });
+          }
+          return;
+        }
+        const ce = comment === undefined ? { entry: c.entry } : { entry: c.entry, comment };
+        byEntry.set(c.entry, ce);
+        entries.push(ce);
       });
-    }
-    return { ...s, entries, entriesUnknown: isUnknown(s.entries) || list.some(isUnknown) };
-  });
+      if (entries.length > s.maxelem) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["entries"],
+          message: `has ${entries.length} entries but maxelem is ${s.maxelem}`,
+        });
+      }
+      return { ...s, entries };
+    });
+
+/** A set whose every value is known: what apply, diff and the core take. */
+export const ipSetArgs = ipSetOf(lifts.known);
+/** What check validates at preview: the name and the entries may still be unknown. */
+export const ipSetPreview: z.ZodType<unknown> = ipSetOf(lifts.preview);
 
 export type IpSetInput = z.input<typeof ipSetArgs>;
 export type IpSetSpec = z.output<typeof ipSetArgs>;

@@ -2,156 +2,197 @@
 // allowlist); netfilter/expand.ts turns a validated rule into kernel rules.
 import { z } from "zod";
 import { type IpFamily, parseCidr, parseRange } from "./address";
-import { MAX_KERNEL_RULES_PER_RULE, PRIORITY_MAX, PRIORITY_MIN, RATE_UNIT_SECONDS } from "./limits";
+import { doc } from "./argument-doc";
+import { MAX_KERNEL_RULES_PER_RULE, PRIORITY_MAX, PRIORITY_MIN } from "./limits";
+import { addressOrCidr, comment, portSpec } from "./primitives";
 import {
-  addressOrCidr,
-  burst,
-  comment,
-  interfaceName,
-  ipRange,
-  logPrefix,
-  portSpec,
-  rate,
-  setName,
-} from "./primitives";
-import { isUnknown, orUnknown, UNKNOWN } from "./unknown";
+  ACTIONS,
+  type AddressMatch,
+  addressMatchOf,
+  CONNECTION_STATES,
+  icmpType,
+  interfaceMatchOf,
+  logOptionsOf,
+  PROTOCOLS,
+  REJECT_WITH,
+} from "./rule-parts";
+import { isUnknown, type Lift, lifts } from "./unknown";
 
-const setFlags = z.string().regex(/^(src|dst)(,(src|dst)){0,5}$/, {
-  message: "must be src/dst flags like src or src,dst",
-});
+export {
+  ACTIONS,
+  type AddressMatch,
+  addressMatch,
+  CONNECTION_STATES,
+  ICMP_TYPE_NAMES,
+  type InterfaceMatch,
+  interfaceMatch,
+  type LogOptions,
+  logOptions,
+  maxBurstFor,
+  PROTOCOLS,
+  REJECT_WITH,
+} from "./rule-parts";
 
-/** Where a packet comes from or goes to: an address/CIDR, an iprange, or an ipset; each may be negated. */
-export const addressMatch = z.union([
-  orUnknown(addressOrCidr).transform((address) => ({ kind: "address" as const, address, not: false })),
-  z
+/** The rule's fields; `u` lifts the ones a program may pass as another resource's output (unknown at preview). */
+const ruleObjectOf = (u: Lift) => {
+  const portList = u(z.array(u(portSpec)).min(1, { message: "must list at least one port" }));
+  const addressMatch = addressMatchOf(u);
+  const interfaceMatch = interfaceMatchOf(u);
+  return z
     .object({
-      address: orUnknown(addressOrCidr).optional(),
-      range: orUnknown(ipRange).optional(),
-      set: orUnknown(setName).optional(),
-      setFlags: orUnknown(setFlags).optional(),
-      not: z.boolean().optional(),
-    })
-    .strict()
-    .superRefine((m, ctx) => {
-      const given = [m.address, m.range, m.set].filter((v) => v !== undefined).length;
-      if (given !== 1) ctx.addIssue({ code: "custom", message: "give exactly one of address, range or set" });
-      if (m.setFlags !== undefined && m.set === undefined)
-        ctx.addIssue({ code: "custom", path: ["setFlags"], message: "setFlags only applies to a set" });
-    })
-    .transform((m) => {
-      const not = m.not ?? false;
-      if (m.range !== undefined) return { kind: "range" as const, range: m.range, not };
-      if (m.set !== undefined) return { kind: "set" as const, set: m.set, flags: m.setFlags, not };
-      return { kind: "address" as const, address: m.address ?? UNKNOWN, not };
-    }),
-]);
-export type AddressMatch = z.output<typeof addressMatch>;
-
-export const interfaceMatch = z.union([
-  orUnknown(interfaceName).transform((name) => ({ name, not: false })),
-  z
-    .object({ name: orUnknown(interfaceName), not: z.boolean().optional() })
-    .strict()
-    .transform((m) => ({ name: m.name, not: m.not ?? false })),
-]);
-export type InterfaceMatch = z.output<typeof interfaceMatch>;
-
-export const ACTIONS = ["ACCEPT", "RETURN", "DROP", "REJECT", "LOG"] as const;
-export const PROTOCOLS = ["tcp", "udp", "tcp+udp", "icmp", "all"] as const;
-export const REJECT_WITH = [
-  "port-unreachable",
-  "host-unreachable",
-  "net-unreachable",
-  "admin-prohibited",
-  "tcp-reset",
-] as const;
-export const CONNECTION_STATES = ["INVALID", "NEW", "RELATED", "ESTABLISHED", "UNTRACKED", "SNAT", "DNAT"] as const;
-export const ICMP_TYPE_NAMES = [
-  "echo-request",
-  "echo-reply",
-  "destination-unreachable",
-  "time-exceeded",
-  "parameter-problem",
-  "fragmentation-needed",
-  "packet-too-big",
-] as const;
-const LOG_LEVELS = ["emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"] as const;
-
-export const logOptions = z
-  .object({
-    prefix: orUnknown(logPrefix).optional(),
-    level: z
-      .union([z.number().int().min(0).max(7), z.enum(LOG_LEVELS).transform((n) => LOG_LEVELS.indexOf(n))])
-      .optional(),
-    rate: rate.optional(),
-    burst: burst.optional(),
-  })
-  .strict()
-  .refine((l) => l.burst === undefined || l.rate !== undefined, {
-    path: ["burst"],
-    message: "burst needs rate (a burst limits nothing without a rate)",
-  })
-  .superRefine((l, ctx) => {
-    // Only a rate that passed its own check is interpreted (and echoed in the message).
-    const max = l.rate && rate.safeParse(l.rate).success ? maxBurstFor(l.rate) : Number.POSITIVE_INFINITY;
-    if ((l.burst ?? 5) > max) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["burst"],
-        message: `with rate ${l.rate} must be at most ${max} (xt_limit overflows on iptables-legacy: the kernel refuses the rule)`,
-      });
-    }
-  });
-export type LogOptions = z.output<typeof logOptions>;
-
-/**
- * xt_limit (iptables-legacy) refuses a rule when seconds-per-packet x burst overflows its u32 credit counter:
- * about 111,848 at HZ=300, the tightest common kernel clock. Measured: 1/hour is refused from burst 38 on HZ=1000.
- */
-export function maxBurstFor(rate: string): number {
-  const [count, unit] = rate.split("/");
-  const secondsPerPacket = (RATE_UNIT_SECONDS[unit ?? ""] ?? 1) / Number(count);
-  return Math.max(1, Math.min(100, Math.floor(111_000 / secondsPerPacket)));
-}
-
-const portList = orUnknown(z.array(orUnknown(portSpec)).min(1, { message: "must list at least one port" }));
-
-const ruleObject = z
-  .object({
-    priority: orUnknown(z.number().int().min(PRIORITY_MIN).max(PRIORITY_MAX)).default(500),
-    action: z.enum(ACTIONS, { message: `must be one of ${ACTIONS.join(", ")}` }),
-    rejectWith: z.enum(REJECT_WITH).optional(),
-    log: logOptions.optional(),
-    family: z.enum(["ipv4", "ipv6", "both"]).optional(),
-    protocol: z.enum(PROTOCOLS, { message: `must be one of ${PROTOCOLS.join(", ")}` }).default("all"),
-    source: addressMatch.optional(),
-    destination: addressMatch.optional(),
-    /** Host ports before Docker's DNAT: matched with conntrack's original destination port. */
-    publishedPorts: portList.optional(),
-    /** The host address the connection was made to (for hosts with several addresses). */
-    originalDestination: orUnknown(addressOrCidr).optional(),
-    /** Ports inside the container, after DNAT (`--dport`). */
-    containerPorts: portList.optional(),
-    /** A name (echo-request, …: right for both families) or a number "8" / "3/4" (needs a pinned family). */
-    icmpType: z
-      .union([
-        z.enum(ICMP_TYPE_NAMES),
-        z.number().int().min(0).max(254),
-        z.string().regex(/^(25[0-4]|2[0-4]\d|1?\d?\d)(\/(25[0-5]|2[0-4]\d|1?\d?\d))?$/, {
-          message: "must be an ICMP type name, a number 0-254 (255 means any), or TYPE/CODE",
+      priority: u(z.number().int().min(PRIORITY_MIN).max(PRIORITY_MAX))
+        .default(500)
+        .meta(
+          doc({
+            description:
+              "Position in DOCKER-USER: blocks are ordered by priority, then id, above every rule nobody manages. It is the 4 digits of the ownership tag.",
+            renders: [{ priority: 100 }],
+          }),
+        ),
+      action: z.enum(ACTIONS, { message: `must be one of ${ACTIONS.join(", ")}` }).meta(
+        doc({
+          description:
+            "What a matching packet gets. `RETURN` hands it on to Docker's own rules (which then forward it).",
+          renders: [{ action: "ACCEPT" }, { action: "RETURN" }, { action: "DROP" }, { action: "REJECT" }],
         }),
-      ])
-      .optional(),
-    inInterface: interfaceMatch.optional(),
-    outInterface: interfaceMatch.optional(),
-    connectionStates: z.array(z.enum(CONNECTION_STATES)).min(1).optional(),
-    comment: orUnknown(comment).optional(),
-  })
-  .strict();
+      ),
+      rejectWith: z
+        .enum(REJECT_WITH)
+        .optional()
+        .meta(
+          doc({
+            description: "The ICMP error (or TCP reset) a `REJECT` sends; named for IPv4, translated for IPv6.",
+            renders: [{ action: "REJECT", protocol: "tcp", rejectWith: "tcp-reset" }],
+          }),
+        ),
+      log: logOptionsOf(u)
+        .optional()
+        .meta(
+          doc({
+            description:
+              "Log the packets this rule acts on, in a rate-limited LOG rule right before it (log-before-drop). With `action: LOG` the rule only logs.",
+            renders: [{ action: "DROP", log: { prefix: "dfw drop: ", rate: "2/min" } }],
+          }),
+        ),
+      family: z
+        .enum(["ipv4", "ipv6", "both"])
+        .optional()
+        .meta(
+          doc({
+            description:
+              "IP family. Unset: IPv4, plus IPv6 where the host's Docker has an IPv6 DOCKER-USER; pinned by a literal address or a set.",
+            renders: [{ family: "ipv6", action: "DROP" }],
+            showIpv6: true,
+          }),
+        ),
+      protocol: z
+        .enum(PROTOCOLS, { message: `must be one of ${PROTOCOLS.join(", ")}` })
+        .default("all")
+        .meta(
+          doc({
+            description: "`tcp+udp` makes one kernel rule per protocol; `icmp` is ICMPv6 in IPv6.",
+            renders: [
+              { protocol: "udp", action: "DROP" },
+              { protocol: "tcp+udp", publishedPorts: [53] },
+            ],
+          }),
+        ),
+      source: addressMatch.optional().meta(
+        doc({
+          description:
+            "Where the connection comes from: an address or CIDR, `{ range }`, or `{ set }` (an IpSet; `setFlags` for multi-dimension sets); `not: true` negates. A CIDR must be written as its network (`203.0.113.7/1` is refused, naming `128.0.0.0/1`); IPv4-mapped IPv6 addresses are kept in the form the kernel tools print (`::ffff:198.51.100.7`).",
+          renders: [
+            { source: "203.0.113.7" },
+            { source: { address: "10.0.0.0/8", not: true }, action: "DROP" },
+            { source: { range: "192.0.2.10-192.0.2.20" } },
+            { source: { set: "lbs" } },
+          ],
+        }),
+      ),
+      destination: addressMatch.optional().meta(
+        doc({
+          description:
+            "Where the packet goes after Docker's DNAT (the container's address): the same forms as `source`.",
+          renders: [{ destination: "172.17.0.2" }, { destination: { set: "backends" } }],
+        }),
+      ),
+      publishedPorts: portList.optional().meta(
+        doc({
+          description:
+            "Host ports as published with `docker run -p` (before DNAT), matched on the connection's original destination port; only the client's direction.",
+          renders: [{ protocol: "tcp", publishedPorts: [443, "8000-8100"] }],
+        }),
+      ),
+      originalDestination: u(addressOrCidr)
+        .optional()
+        .meta(
+          doc({
+            description: "The host address the client connected to (for hosts with several addresses).",
+            renders: [{ originalDestination: "198.51.100.101" }],
+          }),
+        ),
+      containerPorts: portList.optional().meta(
+        doc({
+          description: "Ports inside the container (after DNAT).",
+          renders: [{ protocol: "tcp", containerPorts: [80] }],
+        }),
+      ),
+      icmpType: icmpType.optional().meta(
+        doc({
+          description: "ICMP type by name (right for both families) or number / `TYPE/CODE` (needs a pinned family).",
+          renders: [{ protocol: "icmp", icmpType: "echo-request" }],
+          showIpv6: true,
+        }),
+      ),
+      inInterface: interfaceMatch.optional().meta(
+        doc({
+          description:
+            "Interface the packet came in on, e.g. the WAN; `eth+` matches a prefix; `{ name, not: true }` negates. A name may not start with `-`.",
+          renders: [
+            { inInterface: "eth0", action: "DROP" },
+            { inInterface: { name: "docker0", not: true }, action: "DROP" },
+          ],
+        }),
+      ),
+      outInterface: interfaceMatch.optional().meta(
+        doc({
+          description: "Interface the packet leaves by (a Docker bridge for inbound traffic).",
+          renders: [{ outInterface: "docker0" }],
+        }),
+      ),
+      connectionStates: z
+        .array(z.enum(CONNECTION_STATES))
+        .min(1)
+        .optional()
+        .meta(
+          doc({
+            description: "conntrack states, e.g. `RELATED`, `ESTABLISHED` for answers to connections already allowed.",
+            renders: [{ action: "RETURN", connectionStates: ["ESTABLISHED", "RELATED"] }],
+          }),
+        ),
+      comment: u(comment)
+        .optional()
+        .meta(
+          doc({
+            description:
+              "Your words, kept after the ownership tag in the rule's comment (at most 190 bytes, no control characters, no C1 or bidirectional formatting characters such as U+202E, which would make the preview read differently from the kernel's text).",
+            renders: [{ comment: "web from the balancers" }],
+          }),
+        ),
+    })
+    .strict();
+};
+const ruleObject = ruleObjectOf(lifts.known);
 
-export const dockerUserRuleArgs = ruleObject
-  .superRefine(checkRuleConsistency)
-  .transform((r) => ({ ...r, family: resolveFamily(r) }));
+const dockerUserRuleOf = (u: Lift) =>
+  ruleObjectOf(u)
+    .superRefine(checkRuleConsistency)
+    .transform((r) => ({ ...r, family: resolveFamily(r) }));
+
+/** A rule whose every value is known: what apply, diff and the core take. */
+export const dockerUserRuleArgs = dockerUserRuleOf(lifts.known);
+/** What check validates at preview: any field may still be unknown; the known ones are checked as above. */
+export const dockerUserRulePreview: z.ZodType<unknown> = dockerUserRuleOf(lifts.preview);
 
 export type DockerUserRuleInput = z.input<typeof dockerUserRuleArgs>;
 type Parsed = z.output<typeof ruleObject>;

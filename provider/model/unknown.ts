@@ -1,5 +1,6 @@
 // Pulumi's preview sentinel: during `pulumi preview` an input whose value is not known yet reaches
-// check/diff as this exact string (the SDK's `unknownValue`). Schemas used in check must accept it.
+// check/diff as this exact string (the SDK's `unknownValue`). Each argument schema is built twice from one
+// definition: once for check (accepting the sentinel) and once for known values, so the core never sees it.
 import { z } from "zod";
 
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9" as const;
@@ -36,3 +37,16 @@ export function containsUnknown(v: unknown): boolean {
   if (v !== null && typeof v === "object") return Object.values(v).some(containsUnknown);
   return false;
 }
+
+/** Wraps a field schema that may hold another resource's output. */
+export type Lift = <T extends z.ZodType>(schema: T) => T;
+
+/**
+ * `known`: the field as is (apply, diff, the core). `preview`: the field or the sentinel, for check only: its
+ * static type claims the known output, so a schema built with it must be exported as `z.ZodType<unknown>` (its
+ * output is never used, only its failures).
+ */
+export const lifts: { readonly known: Lift; readonly preview: Lift } = {
+  known: (schema) => schema,
+  preview: ((schema: z.ZodType) => orUnknown(schema)) as Lift,
+};

@@ -10,13 +10,17 @@ import {
   ConnectionInputSchema,
   describeConnection,
   type Endpoint,
+  endpointOf,
+  isValidHost,
   parseConnection,
   redactSecrets,
 } from "../model/connection";
 import { containsUnknown, isUnknown } from "../model/unknown";
 import { type FieldFailure, fieldFailures } from "../model/validation";
+import type { HostFacts } from "../netfilter/host-state";
 import { nodeError } from "../node/errors";
 import { observedHostKey, trustHostKey } from "../node/host-key";
+import { warnOnce } from "./hosts";
 import { withStackCredentials } from "./provider-config";
 
 export function failuresOf<S extends z.ZodType>(schema: S, input: unknown, prefix = ""): FieldFailure[] {
@@ -38,10 +42,23 @@ export function connectionFailures(conn: unknown): dynamic.CheckFailure[] {
   }));
 }
 
+/** The connection with stack credentials and defaults; an error naming each bad field (never a secret's value). */
 export function resolveConnection(conn: unknown): Connection {
   if (containsUnknown(conn))
     throw new Error("the connection is not known yet (it depends on another resource's output)");
-  return parseConnection(withStackCredentials(conn as ConnectionArgs));
+  const filled = conn === undefined ? conn : withStackCredentials(conn as ConnectionArgs);
+  const failures = connectionFailures(filled);
+  if (failures.length > 0) throw new Error(failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
+  return parseConnection(filled as ConnectionArgs);
+}
+
+/** What every resource records about its host after an apply or a read: its name, the keys seen, its warnings. */
+export function hostOutputs(
+  conn: Connection,
+  facts: HostFacts,
+): { host: string; hostKey?: string; bastionHostKey?: string; warnings: string[] } {
+  warnOnce(conn, facts.warnings);
+  return { host: describeConnection(conn), ...recordedHostKeys(conn), warnings: [...facts.warnings] };
 }
 
 /** Strips the dynamic-provider bookkeeping and our own computed fields from a property bag. */
@@ -54,23 +71,36 @@ export function argsOf(props: Record<string, unknown>, computed: readonly string
   return out;
 }
 
-/** An error for the engine: "<Type> <name> on <host>: <cause>", with any credential of the connection redacted. */
-export function resourceError(type: string, name: string, conn: Connection | undefined, cause: unknown): Error {
-  const raw = cause instanceof Error ? cause.message : String(cause);
-  const where = conn ? ` on ${describeConnection(conn)}` : "";
-  // Transaction errors already start with the host; say it once.
-  const message =
-    conn && raw.startsWith(`${describeConnection(conn)}: `) ? raw.slice(describeConnection(conn).length + 2) : raw;
-  const text = `${type} ${JSON.stringify(name)}${where}: ${message}`;
-  return new Error(conn ? redactSecrets(text, conn) : text);
+/** A resolved connection, or the raw one of a resource whose connection did not resolve. */
+const isConnection = (c: unknown): c is Connection =>
+  typeof c === "object" && c !== null && typeof (c as Connection).port === "number" && "sudo" in c;
+
+/** The host a raw connection names, when it names a valid one (for errors about a connection that did not parse). */
+function hostOfRaw(raw: unknown): string | undefined {
+  const host = (raw as { host?: unknown } | undefined)?.host;
+  return typeof host === "string" && !isUnknown(host) && isValidHost(host) ? host : undefined;
 }
 
-/** Identity of the node a resource lives on: changing it means a new resource on another host. */
+/**
+ * An error for the engine: "<Type> <name> on <host>: <cause>", with any credential of the connection redacted.
+ * `conn` is the resolved connection, or the raw one when resolving it failed (then the host is named if valid).
+ */
+export function resourceError(type: string, name: string, conn: unknown, cause: unknown): Error {
+  const raw = cause instanceof Error ? cause.message : String(cause);
+  const resolved = isConnection(conn) ? conn : undefined;
+  const host = resolved ? describeConnection(resolved) : hostOfRaw(conn);
+  const where = host ? ` on ${host}` : "";
+  // Transaction errors already start with the host; say it once.
+  const message = host && raw.startsWith(`${host}: `) ? raw.slice(host.length + 2) : raw;
+  const text = `${type} ${JSON.stringify(name)}${where}: ${message}`;
+  // A raw connection is redacted as far as its credential fields are strings.
+  return new Error(conn && typeof conn === "object" ? redactSecrets(text, conn as Connection) : text);
+}
+
+/** Identity of the host a resource lives on: changing it means a new resource on another host. */
 export function hostIdentityChanged(oldConn: unknown, newConn: unknown): boolean {
-  const o = oldConn as { host?: unknown; port?: unknown } | undefined;
-  const n = newConn as { host?: unknown; port?: unknown } | undefined;
-  if (isUnknown(newConn) || isUnknown(n?.host) || isUnknown(n?.port)) return true;
-  return o?.host !== n?.host || (o?.port ?? 22) !== (n?.port ?? 22);
+  const [o, n] = [endpointOf(oldConn), endpointOf(newConn)];
+  return n === undefined || o?.host !== n.host || o?.port !== n.port;
 }
 
 /** Any connection change other than the host (credentials, user, sudo, bastion): an update, never a replace. */
@@ -78,7 +108,7 @@ export function connectionChanged(oldConn: unknown, newConn: unknown): boolean {
   return canonicalJson(oldConn) !== canonicalJson(newConn);
 }
 
-/** The host keys this process has accepted for `conn`'s node and bastion, as a resource records them in state. */
+/** The host keys this process has accepted for `conn`'s host and bastion, as a resource records them in state. */
 export function recordedHostKeys(conn: Connection): { hostKey?: string; bastionHostKey?: string } {
   const hostKey = observedHostKey(conn);
   const bastionHostKey = conn.proxy ? observedHostKey(conn.proxy) : undefined;
@@ -101,7 +131,7 @@ function seed(endpoint: Endpoint, recorded: unknown): void {
 }
 
 /**
- * Trust on first use across runs: without a pinned key, the keys a resource's state recorded for its node and its
+ * Trust on first use across runs: without a pinned key, the keys a resource's state recorded for its host and its
  * bastion (seen first by an earlier run) are what they must still present; another key is refused as a possible
  * man-in-the-middle. The keys are remembered per endpoint, so every operation of any resource on that endpoint (a
  * create included) is held to them. The state's own connection says which endpoints they belong to.

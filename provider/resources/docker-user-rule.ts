@@ -18,7 +18,7 @@ export class DockerUserRule extends pulumi.dynamic.Resource {
   declare readonly rendered: pulumi.Output<Record<IpFamily, string[]>>;
   /** The lines live on the host, as iptables-save prints them (refresh updates them). */
   declare readonly lines: pulumi.Output<Record<IpFamily, string[]>>;
-  /** user@host:port of the node. */
+  /** user@host:port of the host. */
   declare readonly host: pulumi.Output<string>;
   /** The families whose DOCKER-USER the host has. */
   declare readonly families: pulumi.Output<IpFamily[]>;

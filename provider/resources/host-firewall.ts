@@ -85,9 +85,9 @@ export class DockerHostFirewall extends pulumi.ComponentResource {
       order.push({ key, priority: pulumi.output(priority) });
     });
 
-    const persist = args.persistence;
-    if (persist) {
-      const exclusive = persist === true ? undefined : persist.exclusive;
+    const persistence = args.persistence;
+    if (persistence) {
+      const exclusive = persistence === true ? undefined : persistence.exclusive;
       this.persistence = new PersistentRuleset(
         `${name}-persistence`,
         { connection: args.connection, ...(exclusive !== undefined && { exclusive }) },

@@ -1,9 +1,9 @@
 // Module state shared by every resource in the provider process (the serialized providers all `require` this
-// package by name, so they share one copy): one batcher per node, and one in-flight state read per node.
+// package by name, so they share one copy): one batcher per host, and one in-flight state read per host.
 import { createHash } from "node:crypto";
 import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
-import { type Connection, endpointIdentity } from "../model/connection";
+import { type Connection, endpointIdentity, endpointOf } from "../model/connection";
 import type { HostFacts, HostState } from "../netfilter/host-state";
 import { HostBatcher } from "../node/batch";
 import { describeOwner } from "../node/lock";
@@ -13,7 +13,7 @@ import { readHostState } from "../node/transaction";
 const batchers = new Map<string, HostBatcher>();
 const warned = new Set<string>();
 
-/** Host-level warnings (e.g. unfiltered IPv6) are printed once per node and provider process. */
+/** Host-level warnings (e.g. unfiltered IPv6) are printed once per host and provider process. */
 export function warnOnce(conn: Connection, warnings: readonly string[]): void {
   for (const w of warnings) {
     const key = `${endpointIdentity(conn)} ${w}`;
@@ -43,13 +43,13 @@ export function useSessions(open: (conn: Connection) => HostSession): () => void
   };
 }
 
-/** One batcher per node and way in: a different user, host key pin or credential gets its own session. */
+/** One batcher per host and way in: a different user, host key pin or credential gets its own session. */
 function keyOf(conn: Connection): string {
   const digest = createHash("sha256").update(canonicalJson(conn)).digest("hex").slice(0, 16);
   return `${conn.user}@${endpointIdentity(conn)}${conn.sudo ? " sudo" : ""} ${digest}`;
 }
 
-/** How a node is named in warnings: never with the digest (it is derived from credentials). */
+/** How a host is named in warnings: never with the digest (it is derived from credentials). */
 const nameOf = (conn: Connection) => `${conn.user}@${endpointIdentity(conn)}`;
 
 export function batcherFor(conn: Connection): HostBatcher {
@@ -62,10 +62,10 @@ export function batcherFor(conn: Connection): HostBatcher {
   return b;
 }
 
-/** A read of the node now, not shared with reads already in flight. */
+/** A read of the host now, not shared with reads already in flight. */
 export const readNow = (conn: Connection) => readHostState(openSession(conn));
 
-/** Concurrent reads of one node (a `pulumi refresh` reads every resource at once) share one snapshot. */
+/** Concurrent reads of one host (a `pulumi refresh` reads every resource at once) share one snapshot. */
 export function readShared(conn: Connection): Promise<{ state: HostState; facts: HostFacts }> {
   const key = keyOf(conn);
   const inFlight = reads.get(key);
@@ -78,12 +78,12 @@ export function readShared(conn: Connection): Promise<{ state: HostState; facts:
   return p;
 }
 
-// The incarnation (random per create) of each rule id this process created, by node: a later delete of the same
+// The incarnation (random per create) of each rule id this process created, by host: a later delete of the same
 // id with another incarnation is the old half of a replacement that kept the id (rule-provider.ts `delete`).
 const incarnations = new Map<string, string>();
 const incarnationKey = (conn: unknown, id: string) => {
-  const c = conn as { host?: unknown; port?: unknown } | undefined;
-  return `${String(c?.host)}:${String(c?.port ?? 22)} ${id}`;
+  const e = endpointOf(conn);
+  return `${String(e?.host)}:${String(e?.port)} ${id}`;
 };
 
 export function noteIncarnation(conn: unknown, id: string, generation: string): void {
@@ -94,8 +94,8 @@ export function incarnationOf(conn: unknown, id: string): string | undefined {
   return incarnations.get(incarnationKey(conn, id));
 }
 
-// The families each node has, read at most once per process for diffs: Diff calls come one resource at a time,
-// so an unreachable node costs one dial sequence per run, not one per rule (undefined: the read failed).
+// The families each host has, read at most once per process for diffs: Diff calls come one resource at a time,
+// so an unreachable host costs one dial sequence per run, not one per rule (undefined: the read failed).
 const familyReads = new Map<string, Promise<readonly IpFamily[] | undefined>>();
 
 export function familiesOnce(conn: Connection): Promise<readonly IpFamily[] | undefined> {

@@ -9,9 +9,9 @@ const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
 
 /**
- * True when the node may have applied the operation: the connection was lost or a wait timed out after the
+ * True when the host may have applied the operation: the connection was lost or a wait timed out after the
  * command could have started, a failed cleanup, or a failure nobody classified. Refusals, undone kernel rejections, an
- * unreachable node, authentication and host key failures leave the node unchanged.
+ * unreachable host, authentication and host key failures leave the host unchanged.
  */
 export function isUnknownOutcome(e: unknown): boolean {
   if (isNodeError(e)) return e.kind === "Timeout" || e.kind === "ConnectionLost";
@@ -29,8 +29,8 @@ export function partiallyCreated(
   properties: Record<string, unknown>,
 ): Error & { id: string; properties: Record<string, unknown>; reasons: string[] } {
   const reason =
-    "the outcome on the node is unknown: the resource is recorded as partially created, and the next `pulumi up` " +
-    "(or `pulumi refresh`) reconciles it with what the node holds";
+    "the outcome on the host is unknown: the resource is recorded as partially created, and the next `pulumi up` " +
+    "(or `pulumi refresh`) reconciles it with what the host holds";
   return Object.assign(new Error(`${err.message}; ${reason}`), {
     id,
     properties: { ...properties, connection: { [SECRET_SIG]: SECRET_VALUE, value: properties.connection } },

@@ -1,74 +1,49 @@
 // The DockerUserRule dynamic provider: one logical rule = one tagged block of kernel rules in DOCKER-USER.
 // check validates (no connection) and renders the literal iptables lines for previews; diff compares canonical
-// lines; create/update/delete go through the node's batched transactions; read reports what is live.
+// lines; create/update/delete go through the host's batched transactions; read reports what is live.
 import { createHash, randomBytes } from "node:crypto";
-import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
-import { describeConnection } from "../model/connection";
-import { type DockerUserRule, dockerUserRuleArgs } from "../model/rule";
+import { endpointOf } from "../model/connection";
+import { type DockerUserRule, dockerUserRuleArgs, dockerUserRulePreview } from "../model/rule";
 import { containsUnknown, isUnknown, UNKNOWN } from "../model/unknown";
 import { blockStatus } from "../netfilter/block-status";
 import { expandRule } from "../netfilter/expand";
 import type { HostFacts, HostState } from "../netfilter/host-state";
 import { renderRule } from "../netfilter/render-rule";
 import { makeRuleId, RULE_ID } from "../netfilter/tag";
-import {
-  argsOf,
-  connectionChanged,
-  connectionFailures,
-  failuresOf,
-  hostIdentityChanged,
-  recordedHostKeys,
-  resolveConnection,
-  resourceError,
-  seedRecordedHostKeys,
-  trustRecordedHostKey,
-} from "./common";
-import { batcherFor, familiesOnce, incarnationOf, noteIncarnation, readShared, warnOnce } from "./hosts";
-import { isUnknownOutcome, partiallyCreated } from "./partial";
+import { argsOf, resolveConnection, trustRecordedHostKey } from "./common";
+import { familiesOnce, incarnationOf, noteIncarnation } from "./hosts";
+import { BASE_COMPUTED, type BaseProps, makeProvider } from "./provider-factory";
 
 export const RULE_TYPE = "DockerUserRule";
-const COMPUTED = [
-  "ruleName",
-  "ruleScope",
-  "ruleId",
-  "generation",
-  "rendered",
-  "host",
-  "hostKey",
-  "bastionHostKey",
-  "families",
-  "lines",
-  "inPlace",
-] as const;
+const COMPUTED = ["ruleName", "ruleScope", "ruleId", "generation", "rendered", "families", "lines", "inPlace"];
+const ALL_COMPUTED = [...BASE_COMPUTED, ...COMPUTED];
 
-export interface RuleProps extends Record<string, unknown> {
-  connection: unknown;
+export interface RuleProps extends BaseProps {
   ruleName: string;
   ruleId?: string;
   rendered?: Record<IpFamily, string[]>;
   families?: IpFamily[];
   lines?: Record<IpFamily, string[]>;
   inPlace?: boolean;
-  /** Random per create: tells this incarnation's block from a same-id replacement's (see `delete`). */
+  /** Random per create: tells this incarnation's block from a same-id replacement's (see `skipDelete`). */
   generation?: string;
 }
 
-const ruleOf = (props: Record<string, unknown>): DockerUserRule => dockerUserRuleArgs.parse(argsOf(props, COMPUTED));
+const ruleOf = (props: Record<string, unknown>): DockerUserRule =>
+  dockerUserRuleArgs.parse(argsOf(props, ALL_COMPUTED));
+/** Set by check before any other operation sees the props. */
+const idOf = (props: RuleProps): string => String(props.ruleId);
 
 function render(rule: DockerUserRule, id: string, families: readonly IpFamily[]): Record<IpFamily, string[]> {
-  const blocks = expandRule(rule, { priority: rule.priority as number, id }, families);
+  const blocks = expandRule(rule, { priority: rule.priority, id }, families);
   return { ipv4: blocks.ipv4.map(renderRule), ipv6: blocks.ipv6.map(renderRule) };
 }
 
-function outputs(inputs: RuleProps, state: HostState, facts: HostFacts): RuleProps {
-  const conn = resolveConnection(inputs.connection);
-  const status = blockStatus(state, facts, inputs.ruleId as string);
+function outputs(props: RuleProps, state: HostState, facts: HostFacts): Partial<RuleProps> {
+  const status = blockStatus(state, facts, idOf(props));
   return {
-    ...inputs,
-    host: describeConnection(conn),
-    ...recordedHostKeys(conn),
     families: [...facts.families],
     lines: { ipv4: [...status.lines.ipv4], ipv6: [...status.lines.ipv6] },
     inPlace: status.inPlace,
@@ -77,50 +52,23 @@ function outputs(inputs: RuleProps, state: HostState, facts: HostFacts): RulePro
 
 /**
  * The rule's id, derived from what identifies it: the program's scope (project and stack), its logical name,
- * and the fields whose change forces a replacement (node, family). The same program gets the same id at every
+ * and the fields whose change forces a replacement (host, family). The same program gets the same id at every
  * preview and up (so a create whose outcome was lost finds its own block again), and a replacement a new one (so
  * old and new blocks coexist until the engine deletes the old). Unknown while any of these is unknown.
  */
 export function deriveRuleId(news: Record<string, unknown>): string {
-  const conn = news.connection as { host?: unknown; port?: unknown } | undefined;
-  const args = argsOf(news, COMPUTED);
-  if (isUnknown(conn) || isUnknown(conn?.host) || isUnknown(conn?.port) || containsUnknown(args)) return UNKNOWN;
+  const endpoint = endpointOf(news.connection);
+  if (endpoint === undefined || containsUnknown(argsOf(news, ALL_COMPUTED))) return UNKNOWN;
   if (isUnknown(news.ruleScope) || isUnknown(news.ruleName)) return UNKNOWN;
   const name = String(news.ruleName ?? "rule");
-  const identity = [news.ruleScope ?? "", name, conn?.host, conn?.port ?? 22, ruleOf(news).family];
+  const identity = [news.ruleScope ?? "", name, endpoint.host, endpoint.port, ruleOf(news).family];
   return makeRuleId(name, createHash("sha256").update(canonicalJson(identity)).digest("hex"));
 }
 
-async function apply(props: RuleProps, rule: DockerUserRule | null, recorded?: RuleProps): Promise<RuleProps> {
-  const conn = (() => {
-    try {
-      return resolveConnection(props.connection);
-    } catch (e) {
-      throw resourceError(RULE_TYPE, props.ruleName, undefined, e);
-    }
-  })();
-  const id = props.ruleId as string;
-  try {
-    trustRecordedHostKey(conn, recorded);
-    const settled = await batcherFor(conn).submit({
-      kind: "rule",
-      id,
-      priority: rule ? (rule.priority as number) : 0,
-      rule,
-    });
-    if (!settled.result.ok) throw settled.result.error;
-    warnOnce(conn, settled.outcome.facts.warnings);
-    return outputs(props, settled.outcome.after, settled.outcome.facts);
-  } catch (e) {
-    const err = resourceError(RULE_TYPE, `${props.ruleName} (${id})`, conn, e);
-    throw isUnknownOutcome(e) ? Object.assign(err, { outcomeUnknown: true }) : err;
-  }
-}
-
 /**
- * The families the node has now. A rule with family auto follows the host: when Docker starts making an IPv6
- * DOCKER-USER, the next up must plan the v6 lines, so its diff reads the node (one shared read per node) instead of
- * trusting the families recorded at the last apply (once per node and run). Unreachable: the recorded ones.
+ * The families the host has now. A rule with family auto follows the host: when Docker starts making an IPv6
+ * DOCKER-USER, the next up must plan the v6 lines, so its diff reads the host (one shared read per host) instead of
+ * trusting the families recorded at the last apply (once per host and run). Unreachable: the recorded ones.
  */
 async function familiesNow(olds: RuleProps, news: RuleProps, rule: DockerUserRule): Promise<readonly IpFamily[]> {
   const recorded = olds.families ?? ["ipv4"];
@@ -134,85 +82,61 @@ async function familiesNow(olds: RuleProps, news: RuleProps, rule: DockerUserRul
   }
 }
 
-export const ruleProvider: dynamic.ResourceProvider<RuleProps, RuleProps> = {
-  async check(olds, news) {
-    const failures = [
-      ...connectionFailures(news.connection),
-      ...failuresOf(dockerUserRuleArgs, argsOf(news, COMPUTED)),
-    ];
-    if (failures.length > 0) return { failures };
+export const ruleProvider = makeProvider<DockerUserRule, RuleProps>({
+  type: RULE_TYPE,
+  previewSchema: dockerUserRulePreview,
+  schema: dockerUserRuleArgs,
+  computed: COMPUTED,
+  label: (props, id) => `${props.ruleName} (${id ?? props.ruleId})`,
+  withId: (props, id) => ({ ...props, ruleId: id }),
+
+  complete(olds, news) {
     // An existing resource keeps its id (ids minted at random by earlier versions included); a new one, or a
     // replacement (olds = {}), gets the id derived from its identity.
     const ruleId = typeof olds.ruleId === "string" && RULE_ID.test(olds.ruleId) ? olds.ruleId : deriveRuleId(news);
-    const args = argsOf(news, COMPUTED);
-    const rendered =
-      containsUnknown(args) || isUnknown(ruleId) ? undefined : render(ruleOf(news), ruleId, ["ipv4", "ipv6"]);
-    return { inputs: { ...news, ruleId, ...(rendered && { rendered }) } };
+    const known = !containsUnknown(argsOf(news, ALL_COMPUTED)) && !isUnknown(ruleId);
+    const rendered = known ? render(ruleOf(news), ruleId, ["ipv4", "ipv6"]) : undefined;
+    return { ...news, ruleId, ...(rendered && { rendered }) };
   },
 
-  async diff(_id, olds, news) {
-    // Another resource on the same node may be created in this run: hold it to the keys recorded here.
-    seedRecordedHostKeys(olds);
-    const replaces: string[] = [];
-    if (hostIdentityChanged(olds.connection, news.connection)) replaces.push("connection");
-    const newArgs = argsOf(news, COMPUTED);
-    const oldRule = ruleOf(olds);
-    if (containsUnknown(newArgs)) return { changes: true, replaces };
+  async compare(olds, news) {
+    const newArgs = argsOf(news, ALL_COMPUTED);
+    if (containsUnknown(newArgs)) return { changes: true, replaces: [] };
     const newRule = dockerUserRuleArgs.parse(newArgs);
-    if (newRule.family !== oldRule.family) replaces.push("family");
+    const replaces = newRule.family !== ruleOf(olds).family ? ["family"] : [];
     const families = await familiesNow(olds, news, newRule);
-    const want = render(newRule, olds.ruleId as string, families);
+    const want = render(newRule, idOf(olds), families);
     const have = olds.lines ?? { ipv4: [], ipv6: [] };
     const linesDiffer = families.some((f) => canonicalJson(want[f]) !== canonicalJson(have[f] ?? []));
-    const changes =
-      replaces.length > 0 ||
-      linesDiffer ||
-      olds.inPlace === false ||
-      connectionChanged(olds.connection, news.connection);
-    return { changes, replaces, deleteBeforeReplace: false };
+    return { changes: linesDiffer || olds.inPlace === false, replaces };
   },
 
-  async create(inputs) {
-    const id = inputs.ruleId as string;
-    const generation = randomBytes(6).toString("hex");
-    noteIncarnation(inputs.connection, id, generation);
-    try {
-      const outs = await apply(inputs, ruleOf(inputs));
-      return { id, outs: { ...outs, generation } };
-    } catch (e) {
-      // The payload may have reached the node: have the engine keep the resource, so the next up or refresh
-      // reconciles that block instead of leaving it live and unowned.
-      if ((e as { outcomeUnknown?: boolean }).outcomeUnknown)
-        throw partiallyCreated(e as Error, id, { ...inputs, generation, inPlace: false });
-      throw e;
-    }
+  intent: (props, rule) => ({ kind: "rule", id: idOf(props), priority: rule?.priority ?? 0, rule }),
+
+  outputs,
+
+  live(_id, props, state, facts) {
+    const live = outputs(props, state, facts);
+    const total = (live.lines?.ipv4.length ?? 0) + (live.lines?.ipv6.length ?? 0);
+    // No rule of ours left on the host: the resource is gone (the next up recreates it).
+    return total === 0 ? undefined : live;
   },
 
-  async update(_id, olds, news) {
-    const outs = await apply(news, ruleOf(news), olds);
-    return { outs: { ...outs, ...(typeof olds.generation === "string" && { generation: olds.generation }) } };
+  create: {
+    id: (inputs) => idOf(inputs),
+    async prepare(inputs) {
+      const generation = randomBytes(6).toString("hex");
+      noteIncarnation(inputs.connection, idOf(inputs), generation);
+      return { generation };
+    },
+    partial: (inputs, prepared) => ({ ...inputs, ...prepared, inPlace: false }),
   },
+  kept: ["generation"],
 
-  async read(id, props) {
-    if (!props) return {};
-    const conn = resolveConnection(props.connection);
-    try {
-      trustRecordedHostKey(conn, props);
-      const { state, facts } = await readShared(conn);
-      const live = outputs({ ...props, ruleId: id }, state, facts);
-      const total = (live.lines?.ipv4.length ?? 0) + (live.lines?.ipv6.length ?? 0);
-      // No rule of ours left on the host: the resource is gone (the next up recreates it).
-      return total === 0 ? {} : { id, props: live };
-    } catch (e) {
-      throw resourceError(RULE_TYPE, `${props.ruleName} (${id})`, conn, e);
-    }
-  },
-
-  async delete(id, props) {
-    // A replacement that kept the id (a forced `--replace`: check cannot tell it from a first create) created
-    // its block in this process before the engine deletes the old incarnation: that block is no longer the old one's.
+  // A replacement that kept the id (a forced `--replace`: check cannot tell it from a first create) created
+  // its block in this process before the engine deletes the old incarnation: that block is no longer the old one's.
+  skipDelete(id, props) {
     const current = incarnationOf(props.connection, id);
-    if (typeof props.generation === "string" && current !== undefined && current !== props.generation) return;
-    await apply({ ...props, ruleId: id }, null, props);
+    return typeof props.generation === "string" && current !== undefined && current !== props.generation;
   },
-};
+});

@@ -1,4 +1,4 @@
-// PURE. Whether an IpSet may take a set that already exists on the node. A create is the engine's first sight of
+// PURE. Whether an IpSet may take a set that already exists on the host. A create is the engine's first sight of
 // the resource, so a set of that name belongs to something else (fail2ban, another stack, a hand-made set): it is
 // refused, naming the rules that use it, unless the user opted in with `adopt: true`.
 import type { HostState } from "../netfilter/host-state";

@@ -3,6 +3,8 @@
 // diffs), and reads/deletes run the installed code, not code frozen at creation.
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 
+// Every stack's state holds these keys (each shim's closure captures its own): they are never renamed, even
+// where the code's word for the idea is another ("persistent" is the PersistentRuleset's persistence handler).
 type HandlerKey = "rule" | "ipset" | "persistent";
 
 function shimFor(kind: HandlerKey): dynamic.ResourceProvider {

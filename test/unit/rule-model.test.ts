@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { hasControlCharacters } from "../../provider/model/primitives";
-import { dockerUserRuleArgs } from "../../provider/model/rule";
+import { dockerUserRuleArgs, dockerUserRulePreview } from "../../provider/model/rule";
 import { UNKNOWN } from "../../provider/model/unknown";
 import { fieldFailures } from "../../provider/model/validation";
 
@@ -155,16 +155,18 @@ describe("DockerUserRule arguments: accepted forms", () => {
     ]);
   });
 
-  it("tolerates Pulumi's unknown sentinel at preview", () => {
-    const r = dockerUserRuleArgs.safeParse({
+  it("tolerates Pulumi's unknown sentinel at preview (check's schema); the core's schema takes known values only", () => {
+    const withUnknowns = {
       action: "ACCEPT",
       protocol: "tcp",
       source: { set: UNKNOWN },
       publishedPorts: UNKNOWN,
       comment: UNKNOWN,
       priority: UNKNOWN,
-    });
+    };
+    const r = dockerUserRulePreview.safeParse(withUnknowns);
     expect(r.success).toBe(true);
+    expect(dockerUserRuleArgs.safeParse(withUnknowns).success).toBe(false);
   });
 
   it("accepts shell metacharacters in a comment (it travels on stdin, quoted)", () => {
