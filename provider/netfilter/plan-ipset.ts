@@ -2,10 +2,9 @@
 // the new contents are built in a temporary set and swapped in (swap works while iptables rules use the set).
 // ipset restore itself is not atomic, so the plan also says how to undo a partial apply.
 import type { IpSetSpec } from "../model/ipset";
+import { TEMP_SET_PREFIX } from "../model/primitives";
 import { headerOf, type LiveSet, memberText, renderAdd, renderCreate, sameHeader } from "./ipset-text";
 import type { Change } from "./plan-chain";
-
-export const TEMP_SET_PREFIX = "dfwtmp-";
 
 export interface SetPlan {
   readonly name: string;
