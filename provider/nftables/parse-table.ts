@@ -2,7 +2,7 @@
 // like desired ones (set-elements.ts), rules with their handles, parsed (parse.ts) where they have our shape.
 import type { IpFamily } from "../model/address";
 import { NFT_CHAIN, NFT_CHAIN_PRIORITY, NFT_FAMILY, NFT_TABLE, type NftRule, type NftSet } from "./nft-model";
-import { parseRuleExpr } from "./parse";
+import { addressText, parseRuleExpr } from "./parse";
 import type { Json } from "./render";
 import { canonicalElements } from "./set-elements";
 
@@ -48,13 +48,7 @@ export const EMPTY_TABLE: ReadTable = {
 
 /** Element texts of a listed set: "1.2.3.4", prefixes, ranges, or any of those wrapped with a comment/timeout. */
 function elementText(e: Json): string | undefined {
-  const v = isObj(e) && isObj(e.elem) ? e.elem.val : e;
-  if (typeof v === "string") return v;
-  if (isObj(v) && isObj(v.prefix) && typeof v.prefix.addr === "string" && int(v.prefix.len) !== undefined)
-    return `${v.prefix.addr}/${v.prefix.len}`;
-  if (isObj(v) && Array.isArray(v.range) && typeof v.range[0] === "string" && typeof v.range[1] === "string")
-    return `${v.range[0]}-${v.range[1]}`;
-  return undefined;
+  return addressText(isObj(e) && isObj(e.elem) ? e.elem.val : e);
 }
 
 function readSet(s: Obj): NftSet | undefined {

@@ -53,7 +53,8 @@ function portOf(v: Json): PortRange | undefined {
   return a !== undefined && b !== undefined ? { from: a, to: b } : undefined;
 }
 
-function addressText(v: Json): string | undefined {
+/** An address, prefix or range as nft lists it, as text. */
+export function addressText(v: Json | undefined): string | undefined {
   if (typeof v === "string") return v;
   if (isObj(v) && isObj(v.prefix) && typeof v.prefix.addr === "string" && int(v.prefix.len) !== undefined)
     return `${v.prefix.addr}/${v.prefix.len}`;

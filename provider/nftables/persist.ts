@@ -1,7 +1,7 @@
 // PURE. Boot persistence on an nftables host: one libnftables batch that rebuilds our table (managed rules and sets
 // only, as on iptables hosts: provider/persistence/files.ts) and the boot unit that loads it before docker.service,
 // after nftables.service and the other table restorers (a `flush ruleset` would erase the table), failing closed (RequiredBy=docker.service).
-import { TABLE_RESTORERS } from "../persistence/files";
+import { bootUnit } from "../persistence/files";
 import { PERSIST_DIR, PERSISTED_PATHS } from "../protocol/paths";
 import { NFT_FAMILY, NFT_TABLE } from "./nft-model";
 import type { NftPlan } from "./plan";
@@ -25,26 +25,8 @@ export function nftBootBatch(plan: Pick<NftPlan, "rules" | "sets">): string {
 }
 
 export function nftBootUnit(): string {
-  return [
-    "[Unit]",
-    "Description=Restore the nftables table managed by pulumi-docker-firewall (inet docker-firewall)",
-    "DefaultDependencies=no",
-    "Wants=network-pre.target",
-    "After=local-fs.target systemd-modules-load.service",
-    // nftables.service loads /etc/nftables.conf, which starts with `flush ruleset` on Debian; the others restore
-    // whole tables too: load ours after all of them.
-    `After=${TABLE_RESTORERS.join(" ")}`,
-    "Before=network-pre.target docker.service shutdown.target",
-    "Conflicts=shutdown.target",
-    "",
-    "[Service]",
-    "Type=oneshot",
-    "RemainAfterExit=yes",
-    `ExecStart=/usr/sbin/nft -j -f ${NFT_BOOT_FILE}`,
-    "",
-    "[Install]",
-    "WantedBy=multi-user.target",
-    "RequiredBy=docker.service",
-    "",
-  ].join("\n");
+  return bootUnit(
+    "Restore the nftables table managed by pulumi-docker-firewall (inet docker-firewall)",
+    `/usr/sbin/nft -j -f ${NFT_BOOT_FILE}`,
+  );
 }
