@@ -1,13 +1,16 @@
 // The scale curve of one host through the node layer (HostBatcher: one lock, one read, one apply, verify), on a
 // lab node (real sshd, real dockerd, real iptables) or on a scratch kernel namespace (no SSH):
 //   rules per host 10 → 2,000: all created in one batch, then all deleted in one batch;
-//   ipset 1,000 → 100,000 entries: created, 1% of the entries changed, deleted.
+//   ipset 1,000 → 100,000 entries: created, 1% of the entries changed, deleted;
+//   hosts 1 → 20 on light nodes (bench/scale-hosts.ts: sshd + iptables-nft, no dockerd), and the provider process's
+//   peak RSS for 20 hosts × 200 rules through the dynamic-provider host.
 // Each cell is the wall time until every intent settled, with the part spent in remote executions in brackets
 // (the rest is the provider process: planning, parsing the read-back, verifying, blame).
 //
 // Run: npm run bench:scale   (env: BENCH_SCALE_TARGET=lab|netns (lab), BENCH_SCALE_RULES=10,200,1000,2000,
-//      BENCH_SCALE_SETS=1000,10000,100000, BENCH_REPS=1). Brings up its own lab (id dfwscale, or BENCH_SCALE_LAB: at most 8 characters) and tears it down.
-// Writes bench/results/scale.json (ignored by git).
+//      BENCH_SCALE_SETS=1000,10000,100000, BENCH_SCALE_HOSTS=1,5,10,20, BENCH_SCALE_HOST_RULES=40, BENCH_SCALE_RSS=0 to
+//      skip the RSS run, BENCH_REPS=1). Brings up its own lab (id dfwscale, or BENCH_SCALE_LAB: at most 8 characters)
+//      and light nodes, and tears them down. Writes bench/results/scale.json and the chart scale.svg / scale.png.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { downLab, execOnNode, type LabNode, locateLab, upLab } from "../lab/index";
@@ -16,18 +19,22 @@ import { REPO_ROOT } from "../lab/paths";
 import { parseConnection } from "../provider/model/connection";
 import { ipSetArgs } from "../provider/model/ipset";
 import { dockerUserRuleArgs } from "../provider/model/rule";
-import type { Intent } from "../provider/netfilter/plan-transaction";
+import type { Intent } from "../provider/netfilter/intent";
 import { HostBatcher } from "../provider/node/batch";
 import { type HostSession, sshSession } from "../provider/node/session";
 import { SshPool } from "../provider/node/ssh-pool";
 import { ScratchNamespace } from "../test/support/netns";
 import { netnsSession } from "../test/support/netns-session";
+import { drawScaleChart } from "./scale-chart";
+import { hostsCurve } from "./scale-hosts";
 
 const TARGET = process.env.BENCH_SCALE_TARGET === "netns" ? "netns" : "lab";
 const list = (v: string | undefined, d: string) => (v ?? d).split(",").filter(Boolean).map(Number);
 const RULES = list(process.env.BENCH_SCALE_RULES, "10,200,1000,2000");
 const SETS = list(process.env.BENCH_SCALE_SETS, "1000,10000,100000");
 const REPS = Number(process.env.BENCH_REPS ?? 1);
+const HOSTS = list(process.env.BENCH_SCALE_HOSTS, "1,5,10,20");
+const HOST_RULES = Number(process.env.BENCH_SCALE_HOST_RULES ?? 40);
 const RESULTS = join(REPO_ROOT, "bench", "results", "scale.json");
 
 /** A host to measure on: a fresh session per measurement (cold pool), counting remote time and executions. */
@@ -38,15 +45,21 @@ interface Host {
   close(): Promise<void>;
 }
 
-function counted(inner: HostSession, close: () => void) {
+/** Remote time = waiting for the lock (its holder also reads the state) + every command; executions as counted by
+ * `executions()` (the pool's channels: a read answered by the lock holder is not one). */
+function counted(inner: HostSession, executions: () => number, close: () => void) {
   let remoteMs = 0;
-  let executions = 0;
   const session: HostSession = {
     host: inner.host,
-    locked: (owner, fn) => inner.locked(owner, fn),
+    locked: (owner, fn) => {
+      const t = performance.now();
+      return inner.locked(owner, (proof) => {
+        remoteMs += performance.now() - t;
+        return fn(proof);
+      });
+    },
     run: async (command, stdin) => {
       const t = performance.now();
-      executions++;
       try {
         return await inner.run(command, stdin);
       } finally {
@@ -54,7 +67,7 @@ function counted(inner: HostSession, close: () => void) {
       }
     },
   };
-  return { session, stats: () => ({ remoteMs, executions }), close };
+  return { session, stats: () => ({ remoteMs, executions: executions() }), close };
 }
 
 const reset = (iptables: string) =>
@@ -83,7 +96,11 @@ async function labHost(log: (m: string) => void): Promise<Host> {
     name: `lab node ${node.name} (sshd, dockerd)`,
     session: () => {
       const pool = new SshPool();
-      return counted(sshSession(conn, { exec: { pool }, lock: { pool } }), () => pool.closeAll());
+      return counted(
+        sshSession(conn, { exec: { pool }, lock: { pool } }),
+        () => pool.stats().execs,
+        () => pool.closeAll(),
+      );
     },
     reset: async () => {
       const r = await execOnNode(lab, node.name, ["sh", "-c", reset("iptables")]);
@@ -103,7 +120,7 @@ async function netnsHost(): Promise<Host> {
     name: `kernel namespace ${ns.name} (iptables-nft, no SSH)`,
     session: () => {
       const s = netnsSession(ns);
-      return counted(s, () => s.dispose());
+      return counted(s, s.executions, () => s.dispose());
     },
     reset: async () => {
       await ns.mustRun(["sh", "-c", reset("iptables-nft")]);
@@ -139,7 +156,7 @@ function setIntent(entries: readonly string[]): Intent {
   return { kind: "set", name: "scale", spec };
 }
 
-interface Cell {
+export interface Cell {
   readonly wallMs: number;
   readonly remoteMs: number;
   readonly executions: number;
@@ -165,7 +182,9 @@ const median = (cells: readonly Cell[]): Cell => {
   return sorted[Math.floor(sorted.length / 2)] as Cell;
 };
 
-interface Row {
+export interface Row {
+  readonly kind: "rules" | "ipset";
+  readonly n: number;
   readonly work: string;
   readonly cells: Record<string, Cell>;
 }
@@ -180,7 +199,12 @@ async function rulesRow(host: Host, n: number): Promise<Row> {
     create.push(await measure(host, intents));
     del.push(await measure(host, deletes));
   }
-  return { work: `${n.toLocaleString("en")} rules`, cells: { create: median(create), delete: median(del) } };
+  return {
+    kind: "rules",
+    n,
+    work: `${n.toLocaleString("en")} rules`,
+    cells: { create: median(create), delete: median(del) },
+  };
 }
 
 async function setRow(host: Host, n: number): Promise<Row> {
@@ -195,6 +219,8 @@ async function setRow(host: Host, n: number): Promise<Row> {
     cells.delete?.push(await measure(host, [{ kind: "set", name: "scale", spec: null }]));
   }
   return {
+    kind: "ipset",
+    n,
     work: `ipset ${n.toLocaleString("en")} entries`,
     cells: Object.fromEntries(Object.entries(cells).map(([k, v]) => [k, median(v)])),
   };
@@ -237,13 +263,30 @@ async function main() {
   } finally {
     await host.close();
   }
+  const hosts = HOSTS.length > 0 ? await hostsCurve(HOSTS, HOST_RULES, log) : { rows: [] };
   console.log(`\nscale on one host: ${host.name}; median of ${REPS}; one batch per cell\n${table(rows)}`);
-  mkdirSync(join(REPO_ROOT, "bench", "results"), { recursive: true });
-  writeFileSync(
-    RESULTS,
-    `${JSON.stringify({ date: new Date().toISOString(), target: TARGET, host: host.name, reps: REPS, rows }, null, 2)}\n`,
+  console.log(`\nhosts (light nodes), ${HOST_RULES} rules each, all at once:`);
+  for (const h of hosts.rows) {
+    console.log(
+      `  ${String(h.hosts).padStart(2)} hosts: create ${h.createMs} ms, delete ${h.deleteMs} ms, ${h.executionsPerHost} executions and ${h.transactionsPerHost} transactions per host`,
+    );
+  }
+  if (hosts.rss)
+    console.log(
+      `provider process peak RSS, ${hosts.rss.hosts} hosts × ${hosts.rss.rules} rules: ${hosts.rss.peakRssMiB} MiB`,
+    );
+  const dir = join(REPO_ROOT, "bench", "results");
+  mkdirSync(dir, { recursive: true });
+  const data = { date: new Date().toISOString(), target: TARGET, host: host.name, reps: REPS, rows, hosts };
+  writeFileSync(RESULTS, `${JSON.stringify(data, null, 2)}\n`);
+  const files = drawScaleChart(
+    join(dir, "scale"),
+    `${host.name}; hosts on light nodes; ${data.date}`,
+    rows,
+    hosts.rows,
+    HOST_RULES,
   );
-  console.log(`wrote ${RESULTS}`);
+  console.log(`wrote ${RESULTS}, ${files.join(", ")}`);
 }
 
 main().then(

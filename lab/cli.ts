@@ -17,7 +17,7 @@ import {
 } from "./index";
 
 const USAGE = `usage: lab <command>
-  up [--nodes 3] [--rtt-ms 0] [--docker 28|20.10|NODE=VERSION]... [--no-ipv6] [--legacy NODE]... [--json]
+  up [--nodes 3] [--rtt-ms 0] [--docker 28|20.10|29-nft|NODE=VERSION]... [--no-ipv6] [--legacy NODE]... [--json]
      [--keep-on-failure]
   down
   status [--json]

@@ -1,9 +1,7 @@
 // What the host holds for one resource: its block's live lines per family, and whether the block sits where the
 // ordering invariant wants it (contiguous, in (priority, id) order, above foreign rules). Drift is read from here.
 import type { IpFamily } from "../model/address";
-import type { HostFacts, HostState } from "./host-state";
-import { DOCKER_USER } from "./kernel-rule";
-import { chainRules } from "./parse-iptables-save";
+import { dockerUserRules, type HostFacts, type HostState } from "./host-state";
 import { planChainChanges } from "./plan-chain";
 
 export interface BlockStatus {
@@ -16,8 +14,7 @@ export function blockStatus(state: HostState, facts: HostFacts, id: string): Blo
   const lines: Record<IpFamily, string[]> = { ipv4: [], ipv6: [] };
   let inPlace = true;
   for (const f of facts.families) {
-    const save = state.saves[facts.backend][f];
-    const live = save ? chainRules(save, DOCKER_USER) : [];
+    const live = dockerUserRules(state, facts.backend, f);
     const mine = live.filter((r) => r.tag?.id === id).map((r) => r.line);
     lines[f] = mine;
     if (mine.length === 0) continue;

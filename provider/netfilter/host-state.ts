@@ -3,16 +3,16 @@
 // This module parses it and derives the facts the planner needs: which backend holds Docker's DOCKER-USER,
 // whether IPv6 has one too, and whether the host can be managed at all.
 import type { IpFamily } from "../model/address";
+import { setName } from "../model/primitives";
+import { READ, splitSections } from "../protocol/sections";
 import { checkForward, unfilteredIpv6Warning } from "./forward-check";
 import { type LiveSet, parseIpsetSave } from "./ipset-text";
-import { hasChain, type IptablesSave, parseIptablesSave } from "./parse-iptables-save";
+import { DOCKER_USER } from "./kernel-rule";
+import { chainRules, hasChain, type IptablesSave, parseIptablesSave, type SavedRule } from "./parse-iptables-save";
 
 export type Backend = "nft" | "legacy";
 
-export const SECTIONS = ["tools", "nft4", "nft6", "legacy4", "legacy6", "ipset", "nfttables", "dockerconf"] as const;
-export type Section = (typeof SECTIONS)[number];
-
-/** What the node has persisted for boot (see persistence/files.ts), as read. */
+/** What the node has persisted for boot (protocol/paths.ts), as read. */
 export interface PersistedState {
   /** persistence.json, when persistence is on. */
   readonly config?: { readonly backend: string; readonly exclusive: boolean };
@@ -42,25 +42,14 @@ export interface HostState {
   readonly ipsetError?: string;
 }
 
-export class HostStateError extends Error {
-  readonly kind = "HostStateError";
+/** DOCKER-USER's rules in one backend and family, as read (none when that filter table was not read). */
+export function dockerUserRules(state: HostState, backend: Backend, family: IpFamily): SavedRule[] {
+  const save = state.saves[backend][family];
+  return save ? chainRules(save, DOCKER_USER) : [];
 }
 
-/** Splits `@@<nonce> <name>` framed output into sections. Text before the first marker is ignored. */
-export function splitSections(text: string, nonce: string): Map<string, string> {
-  const sections = new Map<string, string>();
-  const marker = `@@${nonce} `;
-  let current: string | undefined;
-  let buf: string[] = [];
-  for (const line of text.split("\n")) {
-    if (line.startsWith(marker)) {
-      if (current !== undefined) sections.set(current, buf.join("\n"));
-      current = line.slice(marker.length).trim();
-      buf = [];
-    } else if (current !== undefined) buf.push(line);
-  }
-  if (current !== undefined) sections.set(current, buf.join("\n"));
-  return sections;
+export class HostStateError extends Error {
+  readonly kind = "HostStateError";
 }
 
 function parseSave(text: string | undefined, what: string): IptablesSave | undefined {
@@ -74,9 +63,9 @@ function parseSave(text: string | undefined, what: string): IptablesSave | undef
 
 export function parseHostState(text: string, nonce: string): HostState {
   const s = splitSections(text, nonce);
-  if (!s.has("end")) throw new HostStateError("the state read was cut short (no end marker): connection lost?");
-  const tools = new Set((s.get("tools") ?? "").split("\n").filter((l) => /^[\w-]+$/.test(l)));
-  const ipsetText = tools.has("ipset") ? (s.get("ipset") ?? "") : "";
+  if (!s.has(READ.end)) throw new HostStateError("the state read was cut short (no end marker): connection lost?");
+  const tools = new Set((s.get(READ.tools) ?? "").split("\n").filter((l) => /^[\w-]+$/.test(l)));
+  const ipsetText = tools.has("ipset") ? (s.get(READ.ipset) ?? "") : "";
   // `ipset save` failing (a broken tool, a module that will not load) leaves the sets unknown, not empty.
   const ipsetFailed = /^ipset save failed: .*$/m.exec(ipsetText)?.[0];
   const ipsetSaid = ipsetText
@@ -89,12 +78,12 @@ export function parseHostState(text: string, nonce: string): HostState {
     tools,
     saves: {
       nft: {
-        ipv4: parseSave(s.get("nft4"), "iptables-nft-save"),
-        ipv6: parseSave(s.get("nft6"), "ip6tables-nft-save"),
+        ipv4: parseSave(s.get(READ.nft4), "iptables-nft-save"),
+        ipv6: parseSave(s.get(READ.nft6), "ip6tables-nft-save"),
       },
       legacy: {
-        ipv4: parseSave(s.get("legacy4"), "iptables-legacy-save"),
-        ipv6: parseSave(s.get("legacy6"), "ip6tables-legacy-save"),
+        ipv4: parseSave(s.get(READ.legacy4), "iptables-legacy-save"),
+        ipv6: parseSave(s.get(READ.legacy6), "ip6tables-legacy-save"),
       },
     },
     sets: parseIpsetSave(
@@ -103,11 +92,11 @@ export function parseHostState(text: string, nonce: string): HostState {
         .filter((l) => l.startsWith("create ") || l.startsWith("add "))
         .join("\n"),
     ),
-    nftTables: (s.get("nfttables") ?? "").split("\n").filter((l) => l.startsWith("table ")),
-    ...(s.get("dockerconf")?.trim() && { dockerConfig: s.get("dockerconf")?.trim() }),
+    nftTables: (s.get(READ.nfttables) ?? "").split("\n").filter((l) => l.startsWith("table ")),
+    ...(s.get(READ.dockerconf)?.trim() && { dockerConfig: s.get(READ.dockerconf)?.trim() }),
     persisted: parsePersisted(s),
-    ipv6Forwarding: (s.get("v6fwd") ?? "").trim() === "1",
-    ipv6Dnat: (s.get("v6dnat") ?? "").split("\n").reduce((n, l) => n + (/^\d+$/.test(l) ? Number(l) : 0), 0),
+    ipv6Forwarding: (s.get(READ.v6fwd) ?? "").trim() === "1",
+    ipv6Dnat: (s.get(READ.v6dnat) ?? "").split("\n").reduce((n, l) => n + (/^\d+$/.test(l) ? Number(l) : 0), 0),
     ...(ipsetError && { ipsetError }),
   };
 }
@@ -115,24 +104,28 @@ export function parseHostState(text: string, nonce: string): HostState {
 function parsePersisted(s: Map<string, string>): PersistedState {
   let config: PersistedState["config"];
   try {
-    const c = JSON.parse(s.get("persistconfig")?.trim() || "null") as { backend?: unknown; exclusive?: unknown } | null;
+    const c = JSON.parse(s.get(READ.persistconfig)?.trim() || "null") as {
+      backend?: unknown;
+      exclusive?: unknown;
+    } | null;
     if (c && typeof c.backend === "string") config = { backend: c.backend, exclusive: c.exclusive === true };
   } catch {
     // A corrupt config reads as "persistence off": the next persisting apply rewrites it.
   }
   const hashes = new Map<string, string>();
   const links: string[] = [];
-  for (const line of (s.get("persisted") ?? "").split("\n")) {
+  for (const line of (s.get(READ.persisted) ?? "").split("\n")) {
     const m = /^([0-9a-f]{64}) {2}(\/\S+)$/.exec(line);
     if (m) hashes.set(m[2] as string, m[1] as string);
     else if (line.startsWith("link /")) links.push(line.slice(5));
   }
   const otherPersisters = new Map<string, number>();
-  for (const line of (s.get("otherpersisters") ?? "").split("\n")) {
+  for (const line of (s.get(READ.otherpersisters) ?? "").split("\n")) {
     const m = /^(\/\S+) (\d+)$/.exec(line);
     if (m) otherPersisters.set(m[1] as string, Number(m[2]));
   }
-  const managedSets = (s.get("managedsets") ?? "").split("\n").filter((l) => /^[A-Za-z][A-Za-z0-9_.-]{0,30}$/.test(l));
+  // A corrupt or hostile list keeps only what could be a set name.
+  const managedSets = (s.get(READ.managedsets) ?? "").split("\n").filter((l) => setName.safeParse(l).success);
   return { ...(config && { config }), hashes, links, managedSets, otherPersisters };
 }
 
@@ -146,8 +139,6 @@ export interface HostFacts {
   readonly ipsetProblem?: string;
   readonly warnings: readonly string[];
 }
-
-const DOCKER_USER = "DOCKER-USER";
 
 /** Which backend to drive, or why this host cannot be managed (an actionable message). */
 export function deriveFacts(state: HostState): HostFacts | { error: string } {
@@ -194,7 +185,7 @@ export function deriveFacts(state: HostState): HostFacts | { error: string } {
     const v6 = unfilteredIpv6Warning(state.saves[backend].ipv6, state.ipv6Forwarding, state.ipv6Dnat);
     if (v6) warnings.push(v6);
   }
-  const ipsetProblem = !state.tools.has("ipset")
+  const ipsetProblem = !state.tools.has(READ.ipset)
     ? "the ipset tool is not installed on the host (Debian/Ubuntu: apt-get install ipset; RHEL: dnf install ipset)"
     : state.ipsetError && `the ipset tool does not work on the host (${state.ipsetError})`;
   return { backend, families, ipset: ipsetProblem === undefined, ...(ipsetProblem && { ipsetProblem }), warnings };

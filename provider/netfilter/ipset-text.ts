@@ -43,9 +43,14 @@ export function renderCreate(name: string, h: SetHeader, hashsize?: number): str
   return parts.join(" ");
 }
 
-export function renderAdd(name: string, e: CanonicalEntry): string {
+/** A member as ipset prints it: the entry, then its comment if any. */
+export function memberText(entry: string, comment: string | undefined): string {
   // Entry comments were validated free of quotes, backslashes and control characters.
-  return e.comment === undefined ? `add ${name} ${e.entry}` : `add ${name} ${e.entry} comment "${e.comment}"`;
+  return comment === undefined ? entry : `${entry} comment "${comment}"`;
+}
+
+export function renderAdd(name: string, e: CanonicalEntry): string {
+  return `add ${name} ${memberText(e.entry, e.comment)}`;
 }
 
 function parseHeader(words: string[], lineNo: number): { name: string; header: SetHeader } {

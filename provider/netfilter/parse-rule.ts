@@ -1,5 +1,5 @@
-// A saved line -> KernelRule, for lines in the exact grammar render-rule.ts prints. Anything else (a foreign
-// rule, a hand-edited managed rule) yields undefined: it is kept verbatim and never misread.
+// A saved line's tokens -> KernelRule, for the exact grammar render-rule.ts prints (adopt/ reads foreign rules
+// with it). Anything else (a hand-edited managed rule, another grammar) yields undefined: it is never misread.
 import type { IpFamily } from "../model/address";
 import type {
   ConntrackMatch,
@@ -10,7 +10,6 @@ import type {
   PortRange,
   SetMatch,
 } from "./kernel-rule";
-import { tokenizeRestoreLine } from "./quote";
 
 class Cursor {
   i = 0;
@@ -182,9 +181,4 @@ export function parseRuleTokens(tokens: readonly string[], family: IpFamily): Ke
     if (e instanceof Unparsable) return undefined;
     throw e;
   }
-}
-
-export function parseRuleLine(line: string, family: IpFamily): KernelRule | undefined {
-  const tokens = tokenizeRestoreLine(line);
-  return tokens ? parseRuleTokens(tokens, family) : undefined;
 }

@@ -1,6 +1,6 @@
 // Desired managed blocks vs the live chain -> one `iptables-restore --noflush` table block that deletes and
 // inserts only our rules, so foreign rules (Docker's RETURN included) keep their content and relative order.
-// Target layout (invariant 3): managed blocks first, ordered by (priority, id), then foreign rules.
+// Target layout: managed blocks first, ordered by (priority, id), then foreign rules.
 import type { IpFamily } from "../model/address";
 import { DOCKER_USER } from "./kernel-rule";
 import type { SavedRule } from "./parse-iptables-save";
@@ -28,11 +28,19 @@ export interface Change {
   readonly after: readonly string[];
 }
 
+/** A line of a restore payload and the op it carries (none for the table header and COMMIT). */
+export interface ScriptLine {
+  readonly text: string;
+  readonly op?: ChainOp;
+}
+
 export interface ChainPlan {
   readonly family: IpFamily;
   readonly ops: readonly ChainOp[];
   /** The restore payload, or undefined when nothing changes. Never declares a chain (that would flush it). */
   readonly script: string | undefined;
+  /** The payload's lines, in order (empty when nothing changes). */
+  readonly lines: readonly ScriptLine[];
   /** The chain's lines as they must read back after apply (for verification). */
   readonly expected: readonly string[];
   readonly changes: readonly Change[];
@@ -49,7 +57,8 @@ interface Item {
   readonly managedId?: string;
 }
 
-function groupLiveBlocks(live: readonly SavedRule[]): Map<string, { tag: Tag; lines: string[] }> {
+/** The live managed blocks by id, each line once, in chain order. */
+export function groupLiveBlocks(live: readonly SavedRule[]): Map<string, { tag: Tag; lines: string[] }> {
   const blocks = new Map<string, { tag: Tag; lines: string[] }>();
   for (const r of live) {
     if (!r.tag) continue;
@@ -60,6 +69,14 @@ function groupLiveBlocks(live: readonly SavedRule[]): Map<string, { tag: Tag; li
     } else blocks.set(r.tag.id, { tag: r.tag, lines: [r.line] });
   }
   return blocks;
+}
+
+/** The changes that put blocks `ids` back as `live` holds them (no lines: the block was not there). */
+export function blocksAsIn(
+  live: ReadonlyMap<string, { tag: Tag; lines: string[] }>,
+  ids: readonly string[],
+): BlockChange[] {
+  return ids.map((id) => live.get(id) ?? { tag: { priority: 0, id }, lines: null });
 }
 
 /**
@@ -150,23 +167,12 @@ export function planChainChanges(
     ops.push({ kind: "insert", position: j + 1, line: t.line });
   });
 
-  const prefix = `-A ${chain} `;
-  const specOf = (line: string) => line.slice(prefix.length);
-  const script =
-    ops.length === 0
-      ? undefined
-      : [
-          "*filter",
-          ...ops.map((op) =>
-            op.kind === "delete" ? `-D ${chain} ${specOf(op.line)}` : `-I ${chain} ${op.position} ${specOf(op.line)}`,
-          ),
-          "COMMIT",
-          "",
-        ].join("\n");
+  const lines = scriptLines(chain, ops);
   return {
     family,
     ops,
-    script,
+    script: lines.length === 0 ? undefined : `${lines.map((l) => l.text).join("\n")}\n`,
+    lines,
     expected: target.map((t) => t.line),
     changes: describeChanges(
       family,
@@ -178,6 +184,20 @@ export function planChainChanges(
       live.filter((r) => !r.tag && !keptForeign.has(r)),
     ),
   };
+}
+
+function scriptLines(chain: string, ops: readonly ChainOp[]): ScriptLine[] {
+  if (ops.length === 0) return [];
+  const prefix = `-A ${chain} `;
+  const specOf = (line: string) => line.slice(prefix.length);
+  return [
+    { text: "*filter" },
+    ...ops.map((op) => ({
+      text: op.kind === "delete" ? `-D ${chain} ${specOf(op.line)}` : `-I ${chain} ${op.position} ${specOf(op.line)}`,
+      op,
+    })),
+    { text: "COMMIT" },
+  ];
 }
 
 function describeChanges(

@@ -2,7 +2,7 @@
 // the new contents are built in a temporary set and swapped in (swap works while iptables rules use the set).
 // ipset restore itself is not atomic, so the plan also says how to undo a partial apply.
 import type { IpSetSpec } from "../model/ipset";
-import { headerOf, type LiveSet, renderAdd, renderCreate, sameHeader } from "./ipset-text";
+import { headerOf, type LiveSet, memberText, renderAdd, renderCreate, sameHeader } from "./ipset-text";
 import type { Change } from "./plan-chain";
 
 export const TEMP_SET_PREFIX = "dfwtmp-";
@@ -20,7 +20,7 @@ export class SetIdentityChange extends Error {
 }
 
 function entryLines(set: LiveSet): string[] {
-  return [...set.entries].map(([e, c]) => (c === undefined ? e : `${e} comment "${c}"`)).sort();
+  return [...set.entries].map(([e, c]) => memberText(e, c)).sort();
 }
 
 /** `desired === null` destroys the set. `tempName` must be unique to this plan (see TEMP_SET_PREFIX). */
@@ -43,9 +43,7 @@ export function planIpSet(desired: IpSetSpec | null, live: LiveSet | undefined, 
       `set ${name} is ${live.header.type}/${live.header.family} on the host but ${header.type}/${header.family} is wanted: type and family changes need a replacement`,
     );
   }
-  const wantLines = desired.entries
-    .map((e) => (e.comment === undefined ? e.entry : `${e.entry} comment "${e.comment}"`))
-    .sort();
+  const wantLines = desired.entries.map((e) => memberText(e.entry, e.comment)).sort();
   const haveLines = live ? entryLines(live) : [];
   const same = wantLines.length === haveLines.length && wantLines.every((l, i) => l === haveLines[i]);
   if (live && same && sameHeader(live.header, header)) return { name, script: undefined, rollback: "", changes: [] };

@@ -1,11 +1,11 @@
 // The steps that put what a transaction touched back as it was (blocks of DOCKER-USER and sets), planned against
 // the state read back after an apply: used when that read disagrees with the plan. Pure.
-import type { HostFacts, HostState } from "./host-state";
+
+import type { Step } from "../protocol/steps";
+import { dockerUserRules, type HostFacts, type HostState } from "./host-state";
 import { type LiveSet, renderAdd, renderCreate } from "./ipset-text";
-import { DOCKER_USER } from "./kernel-rule";
-import { chainRules } from "./parse-iptables-save";
-import { planChainChanges } from "./plan-chain";
-import type { Step, StepTool } from "./steps";
+import { blocksAsIn, groupLiveBlocks, planChainChanges } from "./plan-chain";
+import { restoreTool } from "./plan-rules";
 
 /** The ipset restore script that creates `set` with its members as read. */
 export function recreateScript(set: LiveSet): string {
@@ -41,22 +41,14 @@ export function planRestore(
     }
   }
   for (const f of facts.families) {
-    const oldLive = chainRules(before.saves[facts.backend][f] ?? parseEmpty(), DOCKER_USER);
-    const nowLive = chainRules(after.saves[facts.backend][f] ?? parseEmpty(), DOCKER_USER);
-    const blocks = touchedIds.map((id) => {
-      const old = oldLive.filter((r) => r.tag?.id === id);
-      return { tag: old[0]?.tag ?? { priority: 0, id }, lines: old.length ? old.map((r) => r.line) : null };
-    });
-    const plan = planChainChanges(f, nowLive, blocks);
+    const oldLive = dockerUserRules(before, facts.backend, f);
+    const nowLive = dockerUserRules(after, facts.backend, f);
+    const plan = planChainChanges(f, nowLive, blocksAsIn(groupLiveBlocks(oldLive), touchedIds));
     if (plan.script)
       steps.push({
         label: `restore iptables-${facts.backend} ${f}`,
-        run: { tool: `${facts.backend}-${f}` as StepTool, text: plan.script },
+        run: { tool: restoreTool(facts.backend, f), text: plan.script },
       });
   }
   return steps;
-}
-
-function parseEmpty() {
-  return { backend: "unknown" as const, tables: new Map(), warnings: [] };
 }

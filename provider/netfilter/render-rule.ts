@@ -1,4 +1,4 @@
-// KernelRule -> the exact line iptables-save / ip6tables-save prints for it (invariant 1: canonical form).
+// KernelRule -> the exact line iptables-save / ip6tables-save prints for it (the canonical form, so a read-back compares as text).
 // Field order follows iptables' fixed order; match order is ours, and the kernel keeps match order as written.
 import type { KernelRule, KernelTarget, Negatable, PortRange } from "./kernel-rule";
 import { quoteIptables } from "./quote";

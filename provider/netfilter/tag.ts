@@ -1,8 +1,20 @@
 // Ownership tags: the first word of a managed rule's comment. "dfw:0100:https-from-lbs-1a2b3c4d" says who owns
 // the rule (the resource id) and where its block sits (priority), so any process can order blocks it does not own.
+// The one owner of the tag's syntax: the boot restore script and the persisted-state reader take theirs from here.
+import { PRIORITY_MAX, PRIORITY_MIN, TAG_MAX_BYTES } from "../model/limits";
 
-const TAG = /^dfw:(\d{4}):([A-Za-z0-9_.-]{1,56})$/;
-export const RULE_ID = /^[A-Za-z0-9_.-]{1,56}$/;
+const PREFIX = "dfw:";
+const PRIORITY_DIGITS = String(PRIORITY_MAX).length;
+/** The longest id whose tag fits TAG_MAX_BYTES ("dfw:" + priority digits + ":" + id). */
+export const RULE_ID_MAX = TAG_MAX_BYTES - PREFIX.length - PRIORITY_DIGITS - 1;
+const ID_CHARS = "A-Za-z0-9_.-";
+
+const TAG = new RegExp(`^${PREFIX}(\\d{${PRIORITY_DIGITS}}):([${ID_CHARS}]{1,${RULE_ID_MAX}})$`);
+export const RULE_ID = new RegExp(`^[${ID_CHARS}]{1,${RULE_ID_MAX}}$`);
+/** A saved rule line whose comment starts with a tag (`--comment "dfw:0100:…`). */
+export const TAGGED_LINE = new RegExp(`--comment "${PREFIX}\\d{${PRIORITY_DIGITS}}:`);
+/** TAGGED_LINE as a POSIX extended regular expression, for `grep -E` in shell. */
+export const TAGGED_LINE_ERE = `--comment "${PREFIX}[0-9]{${PRIORITY_DIGITS}}:`;
 
 export interface Tag {
   readonly priority: number;
@@ -10,11 +22,11 @@ export interface Tag {
 }
 
 export function formatTag(tag: Tag): string {
-  if (!Number.isInteger(tag.priority) || tag.priority < 0 || tag.priority > 9999) {
-    throw new Error(`priority ${tag.priority} is outside 0-9999`);
+  if (!Number.isInteger(tag.priority) || tag.priority < PRIORITY_MIN || tag.priority > PRIORITY_MAX) {
+    throw new Error(`priority ${tag.priority} is outside ${PRIORITY_MIN}-${PRIORITY_MAX}`);
   }
   if (!RULE_ID.test(tag.id)) throw new Error(`rule id ${JSON.stringify(tag.id)} is not a valid tag id`);
-  return `dfw:${String(tag.priority).padStart(4, "0")}:${tag.id}`;
+  return `${PREFIX}${String(tag.priority).padStart(PRIORITY_DIGITS, "0")}:${tag.id}`;
 }
 
 export function parseTag(word: string): Tag | undefined {

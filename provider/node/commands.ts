@@ -2,7 +2,7 @@
 // A RemoteCommand can only come from `defineCommands`, which accepts string literal types only and checks that
 // `sudo -n <command>` covers the whole line.
 
-import { RUN_DIR_GUARD } from "./run-dir";
+import { NODE_LOCK } from "../protocol/lock-script";
 
 declare const remoteCommand: unique symbol;
 /** A command line from a fixed set defined in code. */
@@ -96,28 +96,6 @@ export function notifyCommandSent(sent: SentCommand): void {
 
 /** Every command line this provider sends to a node. Later layers add theirs here, so one place can be audited. */
 export const Commands = defineCommands({
-  /**
-   * The node-wide lock (see lock.ts). Reads five lines from stdin: wait seconds, lock name ([a-z0-9-]), owner, token
-   * (hex), heartbeat seconds. Prints "LOCKED" once it holds flock on /run/docker-firewall/<name>.lock and has
-   * recorded the owner and token; holds it while a heartbeat byte arrives at least every heartbeat seconds, and
-   * gives up (removing the token) when stdin closes or the heartbeat stops (a frozen or partitioned controller).
-   * On timeout exits 75 after printing "HELD-BY <owner recorded by the holder>"; exits 67 on an unsafe lock file.
-   */
-  nodeLock: `sh -c 'IFS= read -r wait_s && IFS= read -r name && IFS= read -r owner && IFS= read -r token && IFS= read -r beat_s || exit 64
-case $wait_s in ""|*[!0-9]*) exit 64;; esac
-case $beat_s in ""|*[!0-9]*|0) exit 64;; esac
-case $name in ""|*[!a-z0-9-]*) exit 64;; esac
-case $token in ""|*[!a-f0-9]*) exit 64;; esac
-${RUN_DIR_GUARD}
-for f in "$r/$name.lock" "$r/$name.owner" "$r/$name.token"; do owned "$f" || unsafe "$f: a symbolic link or not owned by root"; done
-exec 9>>"$r/$name.lock" || exit 65
-flock -w "$wait_s" -E 75 9
-rc=$?
-if [ "$rc" -eq 75 ]; then printf "HELD-BY "; head -n 1 "$r/$name.owner" 2>/dev/null | cut -c 1-300; echo; fi
-if [ "$rc" -ne 0 ]; then exit "$rc"; fi
-trap "rm -f \\"$r/$name.token\\"" EXIT
-trap "exit 0" HUP INT TERM PIPE
-printf "%s\\n" "$owner" >"$r/$name.owner" && printf "%s\\n" "$token" >"$r/$name.token" || exit 65
-echo LOCKED
-while b=$(timeout "$beat_s" head -c 1) && [ -n "$b" ]; do :; done'`,
+  /** The node-wide lock (see node/lock.ts and protocol/lock-script.ts). */
+  nodeLock: `sh -c '${NODE_LOCK}'`,
 });

@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import { type Connection, describeConnection, endpointIdentity } from "../model/connection";
 import { Commands } from "./commands";
 import { nodeError } from "./errors";
+import { LockReadCommands, readAfterLock } from "./lock-read";
 import { EXIT_UNSAFE } from "./run-dir";
 import { KeyedMutex } from "./semaphore";
 import { type CommandEnd, defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
@@ -34,6 +35,11 @@ export interface LockOptions {
   readonly heartbeatSeconds?: number;
   readonly signal?: AbortSignal;
   readonly pool?: SshPool;
+  /** Also read the node state right after taking the lock, in the same execution (see lock-read.ts). */
+  readonly readNonce?: string;
+  /** Return as soon as `fn` is done and let the holder go in the background (this process's next waiter still
+   * waits for it). A failed `fn` always waits for the release. */
+  readonly releaseInBackground?: boolean;
 }
 
 export interface HeldLock {
@@ -43,6 +49,8 @@ export interface HeldLock {
   readonly signal: AbortSignal;
   /** The lock's name and the random token its holder recorded: an apply runs only while the token is current. */
   readonly proof: LockProof;
+  /** With `readNonce`: the state read the holder printed right after taking the lock (undefined if it failed). */
+  readonly read?: string;
 }
 
 export interface LockProof {
@@ -87,12 +95,19 @@ export async function withNodeLock<T>(
   const key = `${endpointIdentity(conn)}|${name}`;
   const held = heldHere.getStore() ?? new Set<string>();
   if (held.has(key)) throw new Error(`withNodeLock is not re-entrant: this call already holds the lock of ${key}`);
+  const nonce = opts.readNonce;
+  if (nonce !== undefined && !/^[a-f0-9]{8,64}$/.test(nonce)) throw new Error("readNonce must be 8-64 hex digits");
   const releaseLocal = await localLocks.lock(key, opts.signal);
+  let handedOff = false;
   try {
-    const run = await (opts.pool ?? defaultPool).start(conn, Commands.nodeLock, { signal: opts.signal });
+    const command = nonce === undefined ? Commands.nodeLock : LockReadCommands.nodeLockRead;
+    const run = await (opts.pool ?? defaultPool).start(conn, command, { signal: opts.signal });
     const token = randomBytes(16).toString("hex");
-    run.stdin.write(`${waitSeconds}\n${name}\n${ownerLine}\n${token}\n${beatSeconds}\n`);
-    await acquired(conn, run, waitSeconds, opts.signal);
+    run.stdin.write(
+      `${waitSeconds}\n${name}\n${ownerLine}\n${token}\n${beatSeconds}\n${nonce === undefined ? "" : `${nonce}\n`}`,
+    );
+    const out = await acquired(conn, run, waitSeconds, opts.signal);
+    const read = nonce === undefined ? undefined : await readAfterLock(run, out, nonce);
     // "." (not a newline) because the holder reads it through a command substitution.
     const beat = setInterval(() => run.stdin.write("."), (beatSeconds * 1000) / BEATS_PER_BOUND);
 
@@ -110,17 +125,30 @@ export async function withNodeLock<T>(
         }),
       );
     });
-    try {
-      return await heldHere.run(new Set([...held, key]), () =>
-        fn({ owner: ownerLine, signal: lost.signal, proof: { name, token } }),
-      );
-    } finally {
+    const letGo = () => {
       clearInterval(beat);
       releasing = true;
-      await release(run);
+      return release(run);
+    };
+    let value: T;
+    try {
+      value = await heldHere.run(new Set([...held, key]), () =>
+        fn({ owner: ownerLine, signal: lost.signal, proof: { name, token }, ...(read !== undefined && { read }) }),
+      );
+    } catch (e) {
+      await letGo();
+      throw e;
     }
+    if (!opts.releaseInBackground) {
+      await letGo();
+      return value;
+    }
+    // The work is done; the holder exiting (or its channel closing) releases the lock on the node.
+    handedOff = true;
+    void letGo().finally(releaseLocal);
+    return value;
   } finally {
-    releaseLocal();
+    if (!handedOff) releaseLocal();
   }
 }
 
@@ -128,8 +156,14 @@ function describeEnd(end: CommandEnd): string {
   return end.kind === "exited" ? `exit ${end.code}` : end.kind === "signalled" ? `signal ${end.signal}` : end.reason;
 }
 
-/** Resolves once the remote side printed LOCKED; otherwise throws why not (and the channel is closed). */
-function acquired(conn: Connection, run: RunningCommand, waitSeconds: number, signal?: AbortSignal): Promise<void> {
+/** Resolves once the remote side printed LOCKED (with the holder's stdout so far, and on); otherwise throws why not
+ * (and the channel is closed). */
+function acquired(
+  conn: Connection,
+  run: RunningCommand,
+  waitSeconds: number,
+  signal?: AbortSignal,
+): Promise<{ text(): string }> {
   const host = describeConnection(conn);
   let stdout = "";
   let stderr = "";
@@ -139,7 +173,7 @@ function acquired(conn: Connection, run: RunningCommand, waitSeconds: number, si
   run.stderr.on("data", (b: Buffer) => {
     stderr += b.toString();
   });
-  return new Promise<void>((resolve, reject) => {
+  return new Promise<{ text(): string }>((resolve, reject) => {
     let settled = false;
     const settle = (err?: unknown) => {
       if (settled) return;
@@ -147,7 +181,7 @@ function acquired(conn: Connection, run: RunningCommand, waitSeconds: number, si
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       run.stdout.off("data", onData);
-      if (err === undefined) return resolve();
+      if (err === undefined) return resolve({ text: () => stdout });
       run.kill();
       reject(err);
     };

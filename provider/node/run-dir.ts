@@ -1,20 +1,3 @@
-// The node's root-only runtime directory for the node lock, its owner and token files and the apply lock, as shell
-// fragments for the constant remote scripts. /run/lock is world-writable: any local user could squat a lock file
-// there (blocking every change) or plant a symlink for root to write through, so nothing of ours lives there.
-
-export const RUN_DIR = "/run/docker-firewall";
-/** Exit code of a remote script that refused an unsafe runtime directory or file (the reason is on stderr). */
-export const EXIT_UNSAFE = 67;
-
-/**
- * Sets umask 077, makes $r the runtime dir (0700) and defines `owned FILE` (true when FILE is no symlink and,
- * if it exists, belongs to root) and `unsafe REASON` (says why on stderr and exits 67). Refuses a runtime dir that
- * is a symlink, not root's, or writable by group or others.
- */
-export const RUN_DIR_GUARD = `umask 077
-r=${RUN_DIR}
-unsafe() { echo "refusing $1 (another local user may be trying to hijack the lock)" >&2; exit ${EXIT_UNSAFE}; }
-owned() { [ ! -L "$1" ] && { [ ! -e "$1" ] || [ "$(stat -c %u "$1")" = 0 ]; }; }
-[ -e "$r" ] || [ -L "$r" ] || mkdir -m 0700 "$r" 2>/dev/null
-{ owned "$r" && [ -d "$r" ]; } || unsafe "$r: not a directory owned by root"
-case $(stat -c %a "$r") in *[2367]?|*[2367]) unsafe "$r: writable by group or others";; esac` as const;
+// The runtime directory's protocol lives in protocol/run-dir.ts; node/lock.ts still imports it from here.
+export { EXIT_UNSAFE } from "../protocol/exit-codes";
+export { RUN_DIR, RUN_DIR_GUARD } from "../protocol/run-dir";

@@ -4,16 +4,16 @@
 // of what we touched and a loud failure.
 import { randomBytes } from "node:crypto";
 import type { IpSetSpec } from "../model/ipset";
-import { deriveFacts, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
-import { DOCKER_USER } from "../netfilter/kernel-rule";
-import { chainRules } from "../netfilter/parse-iptables-save";
+import { deriveFacts, dockerUserRules, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
+import type { Intent } from "../netfilter/intent";
 import { TEMP_SET_PREFIX } from "../netfilter/plan-ipset";
 import { planRestore } from "../netfilter/plan-restore";
-import { type Intent, planTransaction, type TransactionPlan } from "../netfilter/plan-transaction";
-import { type ApplyProof, newNonce, parseStepsOutput, renderSteps, type Step } from "../netfilter/steps";
+import { parseStepsOutput } from "../netfilter/steps";
 import { restorePersistStep } from "../persistence/plan-persistence";
-import { EXIT_LOCK_LOST, NetfilterCommands } from "./netfilter-commands";
-import { EXIT_UNSAFE } from "./run-dir";
+import { planTransaction, type TransactionPlan } from "../plan/transaction";
+import { APPLY_REFUSALS } from "../protocol/exit-codes";
+import { type ApplyProof, renderSteps, type Step } from "../protocol/steps";
+import { NetfilterCommands } from "./netfilter-commands";
 import type { HostSession } from "./session";
 
 export type IntentResult = { readonly ok: true } | { readonly ok: false; readonly error: TransactionError };
@@ -73,6 +73,8 @@ export interface TransactionOutcome {
   readonly culprit?: number;
 }
 
+/** A fresh nonce per script run: rule text on the host cannot guess it to forge a section boundary. */
+export const newNonce = (): string => randomBytes(12).toString("hex");
 const tempSetName = () => `${TEMP_SET_PREFIX}${randomBytes(4).toString("hex")}`;
 
 export async function readHostState(session: HostSession): Promise<{ state: HostState; facts: HostFacts }> {
@@ -88,8 +90,7 @@ export async function readHostState(session: HostSession): Promise<{ state: Host
 function verify(after: HostState, facts: HostFacts, plan: TransactionPlan): string | undefined {
   for (const f of facts.families) {
     const want = plan.expectedChains[f];
-    const save = after.saves[facts.backend][f];
-    const got = save ? chainRules(save, DOCKER_USER).map((r) => r.line) : [];
+    const got = dockerUserRules(after, facts.backend, f).map((r) => r.line);
     if (want && (want.length !== got.length || want.some((l, i) => l !== got[i]))) {
       return `${f} DOCKER-USER has ${got.length} rules, expected ${want.length}`;
     }
@@ -114,12 +115,11 @@ function sameMembers(entries: ReadonlyMap<string, string | undefined>, spec: IpS
 }
 
 function blame(plan: TransactionPlan, failedStep: number, message: string): { intent?: number; line?: string } {
-  const owners = plan.stepOwners[failedStep] ?? [];
+  const step = plan.steps[failedStep];
   const lineNo = Number(/line:? (\d+)/.exec(message)?.[1] ?? Number.NaN);
-  const byLine = plan.lineOwners.get(failedStep);
-  const step = plan.steps[failedStep] as Step;
-  const line = Number.isNaN(lineNo) ? undefined : step.run.text.split("\n")[lineNo - 1];
-  const fromLine = byLine && !Number.isNaN(lineNo) ? byLine.get(lineNo) : undefined;
+  const line = Number.isNaN(lineNo) ? undefined : step?.run.text.split("\n")[lineNo - 1];
+  const fromLine = Number.isNaN(lineNo) ? undefined : step?.lineOwners?.get(lineNo);
+  const owners = step?.owners ?? [];
   const intent = fromLine ?? (owners.length === 1 ? owners[0] : undefined);
   return { ...(intent !== undefined && { intent }), ...(line && !/^(COMMIT|\*filter)$/.test(line) && { line }) };
 }
@@ -128,7 +128,7 @@ async function applySteps(session: HostSession, proof: ApplyProof, steps: readon
   const nonce = newNonce();
   const r = await session.run(NetfilterCommands.applySteps, renderSteps(nonce, proof, steps));
   // The script refused before changing anything: say why (the reason is its last stderr line).
-  if (r.code === EXIT_LOCK_LOST || r.code === EXIT_UNSAFE || r.code === 66 || r.code === 75) {
+  if (APPLY_REFUSALS.has(r.code)) {
     const why = r.stderr.trim().split("\n").pop() || `the apply script exited ${r.code} before applying anything`;
     throw txError({ kind: "Refused", host: session.host, reason: why });
   }

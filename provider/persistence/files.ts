@@ -5,35 +5,28 @@
 // docker.service requires the unit (RequiredBy=), so a restore that fails keeps Docker from starting unprotected.
 import { createHash } from "node:crypto";
 import type { IpFamily } from "../model/address";
-import type { Backend } from "../netfilter/host-state";
-import { type LiveSet, renderAdd, renderCreate } from "../netfilter/ipset-text";
-import { DOCKER_USER } from "../netfilter/kernel-rule";
+import {
+  type Backend,
+  DOCKER_USER,
+  type LiveSet,
+  type PersistenceConfig,
+  renderAdd,
+  renderCreate,
+  TAGGED_LINE_ERE,
+} from "../netfilter";
+import { PERSIST_DIR, PERSISTED_PATHS, type PersistedName } from "../protocol/paths";
 
-export const PERSIST_DIR = "/etc/docker-firewall";
-export const UNIT_NAME = "docker-firewall.service";
-
-/** Every file we write, by the fixed name the apply script maps to a fixed path (never a path from data). */
-export const PERSISTED_PATHS = {
-  config: `${PERSIST_DIR}/persistence.json`,
-  ipsets: `${PERSIST_DIR}/ipsets.restore`,
-  "rules-ipv4": `${PERSIST_DIR}/rules-ipv4.restore`,
-  "rules-ipv6": `${PERSIST_DIR}/rules-ipv6.restore`,
-  restore: `${PERSIST_DIR}/restore`,
-  unit: `/etc/systemd/system/${UNIT_NAME}`,
-} as const;
-export type PersistedName = keyof typeof PERSISTED_PATHS;
-/** The list of sets our IpSet resources own on the node (kept whether or not persistence is on). */
-export const MANAGED_SETS_PATH = `${PERSIST_DIR}/managed-sets`;
-/** The enabling symlinks `systemctl enable` would make for the unit's WantedBy= and RequiredBy=. */
-export const UNIT_LINKS = [
-  `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`,
-  `/etc/systemd/system/docker.service.requires/${UNIT_NAME}`,
+// resources/persistent-provider.ts reads the paths from here.
+export { PERSISTED_PATHS };
+/** Units that load whole firewall tables at boot (iptables/ip6tables.service: RHEL's, and Debian's aliases). */
+export const TABLE_RESTORERS = [
+  "netfilter-persistent.service",
+  "iptables.service",
+  "ip6tables.service",
+  "nftables.service",
+  "firewalld.service",
+  "ufw.service",
 ] as const;
-
-export interface PersistenceConfig {
-  /** DOCKER-USER holds only managed rules (Docker's RETURN aside): the boot restore rebuilds it whole. */
-  readonly exclusive: boolean;
-}
 
 export interface ManagedState {
   readonly backend: Backend;
@@ -53,7 +46,7 @@ function restoreScript(state: ManagedState, config: PersistenceConfig): string {
   // restore. Exclusive: we own the chain wholly, so declaring it (which flushes it) is right.
   const clear = config.exclusive
     ? '  echo ":DOCKER-USER - [0:0]"'
-    : `  "$1" -t filter | grep -E '^-A ${DOCKER_USER} .*--comment "dfw:[0-9]{4}:' | sed 's/^-A /-D /'`;
+    : `  "$1" -t filter | grep -E '^-A ${DOCKER_USER} .*${TAGGED_LINE_ERE}' | sed 's/^-A /-D /'`;
   const calls = state.families.map((f) => {
     const t = tools(state.backend, f);
     return `rules ${t.save} ${t.restore} "$dir/rules-${f}.restore" || fail "restoring the ${f} rules"`;
@@ -92,13 +85,15 @@ function unitFile(): string {
     "DefaultDependencies=no",
     "Wants=network-pre.target",
     "After=local-fs.target systemd-modules-load.service",
+    // Tools that restore whole tables (or `flush ruleset`) at boot would erase ours if they ran later.
+    `After=${TABLE_RESTORERS.join(" ")}`,
     "Before=network-pre.target docker.service shutdown.target",
     "Conflicts=shutdown.target",
     "",
     "[Service]",
     "Type=oneshot",
     "RemainAfterExit=yes",
-    `ExecStart=/bin/sh ${PERSIST_DIR}/restore`,
+    `ExecStart=/bin/sh ${PERSISTED_PATHS.restore}`,
     "",
     "[Install]",
     "WantedBy=multi-user.target",

@@ -2,21 +2,18 @@
 // files are rendered, and the comparison of what is persisted on the node against what should be.
 import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
-import type { HostFacts, HostState } from "../netfilter/host-state";
-import { headerOf, type LiveSet } from "../netfilter/ipset-text";
-import { DOCKER_USER } from "../netfilter/kernel-rule";
-import { chainRules } from "../netfilter/parse-iptables-save";
 import {
-  type ManagedState,
-  PERSISTED_PATHS,
-  type PersistedName,
+  DOCKER_USER,
+  dockerUserRules,
+  type HostFacts,
+  type HostState,
+  headerOf,
+  type LiveSet,
   type PersistenceConfig,
-  renderPersistedFiles,
-  sha256,
-  UNIT_LINKS,
-} from "./files";
-
-const TAGGED = /--comment "dfw:\d{4}:/;
+  TAGGED_LINE,
+} from "../netfilter";
+import { PERSISTED_PATHS, type PersistedName, UNIT_LINKS } from "../protocol/paths";
+import { type ManagedState, renderPersistedFiles, sha256 } from "./files";
 
 export function liveSetOf(spec: IpSetSpec): LiveSet {
   return {
@@ -32,7 +29,7 @@ export function managedStateOf(
   sets: readonly LiveSet[],
 ): ManagedState {
   const rules: Partial<Record<IpFamily, string[]>> = {};
-  for (const f of facts.families) rules[f] = (chains[f] ?? []).filter((l) => TAGGED.test(l));
+  for (const f of facts.families) rules[f] = (chains[f] ?? []).filter((l) => TAGGED_LINE.test(l));
   return { backend: facts.backend, families: facts.families, rules, sets };
 }
 
@@ -40,8 +37,7 @@ export function managedStateOf(
 export function liveManagedState(state: HostState, facts: HostFacts): ManagedState {
   const chains: Partial<Record<IpFamily, string[]>> = {};
   for (const f of facts.families) {
-    const save = state.saves[facts.backend][f];
-    chains[f] = save ? chainRules(save, DOCKER_USER).map((r) => r.line) : [];
+    chains[f] = dockerUserRules(state, facts.backend, f).map((r) => r.line);
   }
   const sets = state.persisted.managedSets.flatMap((n) => state.sets.get(n) ?? []);
   return managedStateOf(facts, chains, sets);
@@ -89,8 +85,7 @@ export function persistenceDrift(
   const files = renderPersistedFiles(live, { exclusive: cfg.exclusive });
   const { stale, linksMissing } = staleFiles(state, files);
   const unmanagedRules = facts.families.flatMap((f) => {
-    const save = state.saves[facts.backend][f];
-    return (save ? chainRules(save, DOCKER_USER) : [])
+    return dockerUserRules(state, facts.backend, f)
       .filter((r) => !r.tag && r.line !== `-A ${DOCKER_USER} -j RETURN`)
       .map((r) => `[${f}] ${r.line}`);
   });

@@ -1,108 +1,96 @@
 // Boot persistence in a transaction: which persisted files the apply rewrites (only stale ones, the list of sets
-// our IpSets own included), and which managed rules use sets the boot restore could not recreate. Pure.
+// our IpSets own included), and which managed rules use sets the boot restore could not recreate. Pure; the
+// transaction planner (plan/transaction.ts) calls it after the kernel planners, with what they expect.
 import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
-import type { HostFacts, HostState } from "../netfilter/host-state";
-import { DOCKER_USER } from "../netfilter/kernel-rule";
-import { chainRules } from "../netfilter/parse-iptables-save";
-import type { Intent } from "../netfilter/plan-transaction";
-import { setsMatchedBy } from "../netfilter/set-uses";
-import type { Step } from "../netfilter/steps";
-import { type PersistenceConfig, renderPersistedFiles } from "./files";
+import {
+  dockerUserRules,
+  type HostFacts,
+  type HostState,
+  type PersistenceConfig,
+  type PlannedStep,
+  setsMatchedBy,
+} from "../netfilter";
+import type { Step } from "../protocol/steps";
+import { renderPersistedFiles } from "./files";
 import { liveManagedState, liveSetOf, managedStateOf, staleFiles } from "./managed-state";
 
-/** Why the transaction's persistence intent, turning persistence on, must be refused (rules on unowned sets). */
+/**
+ * Why turning persistence on must be refused: live managed rules (other than those the transaction rewrites,
+ * `ruleIds`) use sets outside `ownedSets`, which the boot restore could not recreate.
+ */
 export function persistenceRefusal(
   state: HostState,
   facts: HostFacts,
-  intents: readonly Intent[],
-  registryAfter: ReadonlySet<string>,
+  config: PersistenceConfig | null,
+  ruleIds: ReadonlySet<string>,
+  ownedSets: ReadonlySet<string>,
 ): string | undefined {
-  const intent = intents.find((x) => x.kind === "persistence");
-  if (intent?.kind !== "persistence" || !intent.config) return undefined;
-  const ruleIds = new Set(intents.flatMap((x) => (x.kind === "rule" ? [x.id] : [])));
-  const users = unmanagedSetUsers(state, facts, registryAfter, ruleIds);
+  if (!config) return undefined;
+  const users = facts.families.flatMap((f) => {
+    return dockerUserRules(state, facts.backend, f)
+      .filter((r) => r.tag && !ruleIds.has(r.tag.id))
+      .filter((r) => setsMatchedBy(r.line).some((name) => !ownedSets.has(name)))
+      .map((r) => `[${f}] ${r.line}`);
+  });
   if (users.length === 0) return undefined;
   return `boot persistence cannot restore rules on sets no IpSet resource manages: ${users.join("; ")}. Manage those sets with IpSet resources (or remove the rules) first`;
 }
 
-/** Live managed rules (other than `exceptIds`) that use a set outside `registry`, as "[family] line" texts. */
-function unmanagedSetUsers(
-  state: HostState,
-  facts: HostFacts,
-  registry: ReadonlySet<string>,
-  exceptIds: ReadonlySet<string>,
-): string[] {
-  return facts.families.flatMap((f) => {
-    const save = state.saves[facts.backend][f];
-    return (save ? chainRules(save, DOCKER_USER) : [])
-      .filter((r) => r.tag && !exceptIds.has(r.tag.id))
-      .filter((r) => setsMatchedBy(r.line).some((name) => !registry.has(name)))
-      .map((r) => `[${f}] ${r.line}`);
-  });
+export interface PersistenceInput {
+  /** The persistence mode after the transaction (undefined: off). */
+  readonly config: PersistenceConfig | undefined;
+  /** The persistence intent, when the transaction has one that was not refused. */
+  readonly owners: readonly number[];
+  /** The sets our IpSets own after the transaction. */
+  readonly ownedSets: ReadonlySet<string>;
+  readonly expectedChains: Readonly<Partial<Record<IpFamily, readonly string[]>>>;
+  readonly expectedSets: ReadonlyMap<string, IpSetSpec | null>;
 }
 
-export function planPersistence(
-  state: HostState,
-  facts: HostFacts,
-  intents: readonly Intent[],
-  refused: ReadonlyMap<number, string>,
-  expectedChains: Readonly<Partial<Record<IpFamily, readonly string[]>>>,
-  expectedSets: ReadonlyMap<string, IpSetSpec | null>,
-  config: PersistenceConfig | undefined,
-): { step?: Step; owners: number[]; written: string[] } {
-  const owners: number[] = [];
-  const registry = new Set(state.persisted.managedSets);
-  intents.forEach((x, i) => {
-    if (refused.has(i)) return;
-    if (x.kind === "set") {
-      if (x.spec) registry.add(x.name);
-      else registry.delete(x.name);
-    }
-    if (x.kind === "persistence") owners.push(i);
-  });
-  const files: Record<string, string> = {};
-  const registryText = [...registry]
-    .sort()
-    .map((n) => `${n}\n`)
-    .join("");
-  if (registryText !== state.persisted.managedSets.map((n) => `${n}\n`).join("")) files["managed-sets"] = registryText;
+export interface PersistencePlan {
+  readonly step?: PlannedStep;
+  /** The file names the step rewrites ("(all removed)" when it removes them). */
+  readonly written: readonly string[];
+}
 
-  if (!config) {
+const registryText = (names: Iterable<string>) => [...names].map((n) => `${n}\n`).join("");
+
+export function planPersistence(state: HostState, facts: HostFacts, input: PersistenceInput): PersistencePlan {
+  const files: Record<string, string> = {};
+  const owned = registryText([...input.ownedSets].sort());
+  if (owned !== registryText(state.persisted.managedSets)) files["managed-sets"] = owned;
+  if (!input.config) {
     // Turning persistence off removes the files; the registry is written again by the next apply.
-    if (state.persisted.config !== undefined) {
-      return {
-        step: { label: "remove persisted files", run: { tool: "unpersist", text: "" } },
-        owners,
-        written: ["(all removed)"],
-      };
-    }
-    return Object.keys(files).length > 0 ? persistStep(files, owners) : { owners, written: [] };
+    if (state.persisted.config !== undefined)
+      return { step: { ...unpersistStep(), owners: input.owners }, written: ["(all removed)"] };
+    return persistPlan(files, input.owners);
   }
-  const sets = [...registry].flatMap((name) => {
-    const planned = expectedSets.get(name);
+  const sets = [...input.ownedSets].flatMap((name) => {
+    const planned = input.expectedSets.get(name);
     if (planned) return [liveSetOf(planned)];
     if (planned === null) return [];
     const live = state.sets.get(name);
     return live ? [live] : [];
   });
-  const rendered = renderPersistedFiles(managedStateOf(facts, expectedChains, sets), config);
+  const rendered = renderPersistedFiles(managedStateOf(facts, input.expectedChains, sets), input.config);
   const { stale, linksMissing } = staleFiles(state, rendered);
   // Sets that could not be read are unknown, not empty: the persisted ones stay as they are.
-  for (const name of stale) if (name !== "ipsets" || facts.ipset || registry.size === 0) files[name] = rendered[name];
+  for (const name of stale)
+    if (name !== "ipsets" || facts.ipset || input.ownedSets.size === 0) files[name] = rendered[name];
   if (linksMissing) files.unit = rendered.unit;
-  return Object.keys(files).length > 0 ? persistStep(files, owners) : { owners, written: [] };
+  return persistPlan(files, input.owners);
 }
 
-function persistStep(
-  files: Record<string, string>,
-  owners: number[],
-): { step: Step; owners: number[]; written: string[] } {
-  return {
-    step: { label: `persisted files (${Object.keys(files).join(", ")})`, run: { tool: "persist", text: "" }, files },
-    owners,
-    written: Object.keys(files),
-  };
+function persistPlan(files: Record<string, string>, owners: readonly number[]): PersistencePlan {
+  const written = Object.keys(files);
+  return written.length === 0 ? { written } : { step: { ...persistStep(files), owners }, written };
+}
+
+const unpersistStep = (): Step => ({ label: "remove persisted files", run: { tool: "unpersist", text: "" } });
+
+function persistStep(files: Record<string, string>): Step {
+  return { label: `persisted files (${Object.keys(files).join(", ")})`, run: { tool: "persist", text: "" }, files };
 }
 
 /**
@@ -113,14 +101,12 @@ function persistStep(
 export function restorePersistStep(before: HostState, facts: HostFacts, written: readonly string[]): Step | undefined {
   if (written.length === 0) return undefined;
   const config = before.persisted.config;
-  const registryText = before.persisted.managedSets.map((n) => `${n}\n`).join("");
+  const registry = registryText(before.persisted.managedSets);
   if (!config) {
-    if (written.some((n) => n !== "managed-sets"))
-      return { label: "remove persisted files", run: { tool: "unpersist", text: "" } };
-    return persistStep({ "managed-sets": registryText }, []).step;
+    if (written.some((n) => n !== "managed-sets")) return unpersistStep();
+    return persistStep({ "managed-sets": registry });
   }
   const rendered: Record<string, string> = renderPersistedFiles(liveManagedState(before, facts), config);
   const names = written.includes("(all removed)") ? [...Object.keys(rendered), "managed-sets"] : written;
-  const files = Object.fromEntries(names.map((n) => [n, n === "managed-sets" ? registryText : (rendered[n] ?? "")]));
-  return persistStep(files, []).step;
+  return persistStep(Object.fromEntries(names.map((n) => [n, n === "managed-sets" ? registry : (rendered[n] ?? "")])));
 }

@@ -7,7 +7,7 @@ import { type Connection, endpointIdentity, endpointOf } from "../model/connecti
 import type { HostFacts, HostState } from "../netfilter/host-state";
 import { HostBatcher } from "../node/batch";
 import { describeOwner } from "../node/lock";
-import { sshSession } from "../node/session";
+import { type HostSession, sshSession } from "../node/session";
 import { readHostState } from "../node/transaction";
 
 const batchers = new Map<string, HostBatcher>();
@@ -24,6 +24,25 @@ export function warnOnce(conn: Connection, warnings: readonly string[]): void {
 }
 const reads = new Map<string, Promise<{ state: HostState; facts: HostFacts }>>();
 
+// How a connection becomes a session: SSH, or in unit tests an in-memory host (test/support/fake-host).
+let openSession: (conn: Connection) => HostSession = (conn) => sshSession(conn);
+
+/** Runs every later operation on the session `open` gives (unit tests); the returned function puts SSH back. */
+export function useSessions(open: (conn: Connection) => HostSession): () => void {
+  const forget = () => {
+    batchers.clear();
+    reads.clear();
+    familyReads.clear();
+    incarnations.clear();
+  };
+  forget();
+  openSession = open;
+  return () => {
+    forget();
+    openSession = (conn) => sshSession(conn);
+  };
+}
+
 /** One batcher per host and way in: a different user, host key pin or credential gets its own session. */
 function keyOf(conn: Connection): string {
   const digest = createHash("sha256").update(canonicalJson(conn)).digest("hex").slice(0, 16);
@@ -37,21 +56,21 @@ export function batcherFor(conn: Connection): HostBatcher {
   const key = keyOf(conn);
   let b = batchers.get(key);
   if (!b) {
-    b = new HostBatcher(sshSession(conn), describeOwner(process.env.PULUMI_NODEJS_PROJECT));
+    b = new HostBatcher(openSession(conn), describeOwner(process.env.PULUMI_NODEJS_PROJECT));
     batchers.set(key, b);
   }
   return b;
 }
 
 /** A read of the host now, not shared with reads already in flight. */
-export const readNow = (conn: Connection) => readHostState(sshSession(conn));
+export const readNow = (conn: Connection) => readHostState(openSession(conn));
 
 /** Concurrent reads of one host (a `pulumi refresh` reads every resource at once) share one snapshot. */
 export function readShared(conn: Connection): Promise<{ state: HostState; facts: HostFacts }> {
   const key = keyOf(conn);
   const inFlight = reads.get(key);
   if (inFlight) return inFlight;
-  const p = readHostState(sshSession(conn)).finally(() => {
+  const p = readHostState(openSession(conn)).finally(() => {
     // Keep the snapshot for calls arriving in the same tick burst, then let the next read see fresh state.
     setTimeout(() => reads.delete(key), 50).unref();
   });

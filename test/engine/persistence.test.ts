@@ -6,8 +6,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshDockerUser, type LabInventory, type LabNode, rebootNode, restartDocker, sshExec } from "../../lab/index";
 import { ipSetShim, persistentShim, ruleShim } from "../../provider/resources/shims";
-import { EngineHost } from "../support/engine";
-import { type Declared, EngineStack } from "../support/engine-stack";
+import { type Declared, EngineHost, EngineStack } from "../support/engine";
 import { sharedLab } from "../support/lab";
 import { probeNode } from "../support/node-probe";
 

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readAndPlan } from "../../provider/adopt/cli";
 import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
-import type { Intent } from "../../provider/netfilter/plan-transaction";
+import type { Intent } from "../../provider/netfilter/intent";
 import { HostBatcher } from "../../provider/node/batch";
 import { HAND_RECIPES } from "../adopt/seed-hand-rules";
 import { type Backend, ScratchNamespace, savedChain, tools } from "../support/netns";

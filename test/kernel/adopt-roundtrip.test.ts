@@ -9,7 +9,7 @@ import { readAndPlan } from "../../provider/adopt/cli";
 import type { IpFamily } from "../../provider/model/address";
 import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
-import type { Intent } from "../../provider/netfilter/plan-transaction";
+import type { Intent } from "../../provider/netfilter/intent";
 import { tagOfComment } from "../../provider/netfilter/tag";
 import { HostBatcher } from "../../provider/node/batch";
 import { runTransaction } from "../../provider/node/transaction";

@@ -15,7 +15,7 @@ import {
 import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
-import type { Intent } from "../../provider/netfilter/plan-transaction";
+import type { Intent } from "../../provider/netfilter/intent";
 import { NetfilterCommands } from "../../provider/node/netfilter-commands";
 import type { HostSession } from "../../provider/node/session";
 import { runTransaction } from "../../provider/node/transaction";

@@ -1,4 +1,4 @@
-// Invariant 1, proven on the real kernel: for generated valid rules, render -> iptables-restore -> save gives
+// The canonical form, proven on the real kernel: for generated valid rules, render -> iptables-restore -> save gives
 // back the rendered text byte for byte, and parsing the saved text gives back the model, on both backends and
 // both families.
 import fc from "fast-check";
@@ -9,10 +9,10 @@ import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { fieldFailures } from "../../provider/model/validation";
 import { expandRule } from "../../provider/netfilter/expand";
 import type { KernelRule } from "../../provider/netfilter/kernel-rule";
-import { parseRuleLine } from "../../provider/netfilter/parse-rule";
 import { renderRule } from "../../provider/netfilter/render-rule";
 import { ruleInput } from "../support/arbitraries";
 import { type Backend, ScratchNamespace, savedChain, tools } from "../support/netns";
+import { parseRuleLine } from "../support/parse-rule-line";
 
 const CASES = Number(process.env.DFW_ROUNDTRIP_CASES ?? 1000);
 const SEED = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);

@@ -5,12 +5,12 @@ import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
-import type { Intent } from "../../provider/netfilter/plan-transaction";
-import { newNonce, renderSteps } from "../../provider/netfilter/steps";
+import type { Intent } from "../../provider/netfilter/intent";
 import { HostBatcher } from "../../provider/node/batch";
 import { NetfilterCommands } from "../../provider/node/netfilter-commands";
 import type { HostSession } from "../../provider/node/session";
-import { runTransaction } from "../../provider/node/transaction";
+import { newNonce, runTransaction } from "../../provider/node/transaction";
+import { renderSteps } from "../../provider/protocol/steps";
 import { ScratchNamespace, savedChain } from "../support/netns";
 import { netnsSession } from "../support/netns-session";
 

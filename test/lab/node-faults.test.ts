@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LabInventory, LabNode } from "../../lab/index";
-import type { Intent } from "../../provider/netfilter/plan-transaction";
+import type { Intent } from "../../provider/netfilter/intent";
 import { isNodeError } from "../../provider/node/errors";
 import { type HostSession, sshSession } from "../../provider/node/session";
 import { SshPool } from "../../provider/node/ssh-pool";

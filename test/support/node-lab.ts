@@ -9,7 +9,7 @@ import { REPO_ROOT } from "../../lab/paths";
 import { type Connection, parseConnection } from "../../provider/model/connection";
 import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
-import type { Intent } from "../../provider/netfilter/plan-transaction";
+import type { Intent } from "../../provider/netfilter/intent";
 import { RUN_DIR } from "../../provider/node/run-dir";
 import { sshSession } from "../../provider/node/session";
 import { SshPool } from "../../provider/node/ssh-pool";

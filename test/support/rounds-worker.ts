@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseConnection } from "../../provider/model/connection";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
-import type { Intent } from "../../provider/netfilter/plan-transaction";
+import type { Intent } from "../../provider/netfilter/intent";
 import { HostBatcher } from "../../provider/node/batch";
 import { sshSession } from "../../provider/node/session";
 import { defaultPool } from "../../provider/node/ssh-pool";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { deriveFacts, parseHostState, splitSections } from "../../provider/netfilter/host-state";
+import { deriveFacts, parseHostState } from "../../provider/netfilter/host-state";
 import { otherPersisterWarnings } from "../../provider/persistence/managed-state";
+import { splitSections } from "../../provider/protocol/sections";
 
 const N = "0123456789abcdef01234567";
 const save = (chains: string[], rules: string[] = [], tag = "(nf_tables)") =>

@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { formatChanges } from "../../provider/netfilter/change-list";
 import { chainRules, parseIptablesSave, type SavedRule } from "../../provider/netfilter/parse-iptables-save";
 import { type BlockChange, planChainChanges } from "../../provider/netfilter/plan-chain";
 import { formatTag, parseTag, type Tag } from "../../provider/netfilter/tag";
 import { applyRestoreOps } from "../support/chain-sim";
+import { formatChanges } from "../support/change-list";
 
 const ret = "-A DOCKER-USER -j RETURN";
 const foreign = (n: number) => `-A DOCKER-USER -s 192.0.2.${n}/32 -j DROP`;

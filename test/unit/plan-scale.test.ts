@@ -6,9 +6,10 @@ import { describe, expect, it } from "vitest";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { expandRule } from "../../provider/netfilter/expand";
 import { deriveFacts, type HostFacts, parseHostState } from "../../provider/netfilter/host-state";
+import type { Intent } from "../../provider/netfilter/intent";
 import type { SavedRule } from "../../provider/netfilter/parse-iptables-save";
-import { type Intent, planTransaction } from "../../provider/netfilter/plan-transaction";
 import { renderRule } from "../../provider/netfilter/render-rule";
+import { planTransaction } from "../../provider/plan/transaction";
 import { applyRestoreOps } from "../support/chain-sim";
 
 const N = "0123456789abcdef01234567";
@@ -82,7 +83,7 @@ describe("planning at scale", () => {
     const [step] = plan.steps;
     expect(applyRestoreOps(chain, step?.run.text)).toEqual([RET]);
     // Every deleted line is blamed on the intent that deletes it; the undo puts the whole chain back.
-    const owners = plan.lineOwners.get(0);
+    const owners = plan.steps[0]?.lineOwners;
     expect(owners?.size).toBe(n);
     expect(owners?.get(2)).toBe(0);
     expect(owners?.get(n + 1)).toBe(n - 1);

@@ -1,6 +1,6 @@
-// The human-readable change list shown in previews and logs: one line per kernel rule or set member,
-// `+` added, `-` removed, `~` moved into place; the literal iptables text, so a reviewer sees what the kernel gets.
-import type { Change } from "./plan-chain";
+// A plan's changes as text (tests read plans with it): one line per kernel rule or set member, `+` added,
+// `-` removed, `~` moved into place; the literal iptables text, as the kernel gets it.
+import type { Change } from "../../provider/netfilter/plan-chain";
 
 export function formatChanges(changes: readonly Change[]): string[] {
   const out: string[] = [];

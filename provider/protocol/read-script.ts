@@ -1,0 +1,50 @@
+// The state read: one constant script that prints every section of READ (protocol/sections.ts), both iptables
+// backends and families, the sets, a few facts and what is persisted for boot. netfilter/host-state.ts parses it.
+import { EXIT_BAD_INPUT } from "./exit-codes";
+import {
+  MANAGED_SETS_PATH,
+  OLD_UNIT_LINK,
+  OTHER_PERSISTER_WORDS,
+  PERSISTED_PATH_WORDS,
+  PERSISTED_PATHS,
+  UNIT_LINK_WORDS,
+} from "./paths";
+import { READ } from "./sections";
+
+/** Reads the nonce from stdin's first line into $n. */
+export const READ_NONCE = `IFS= read -r n || exit ${EXIT_BAD_INPUT}
+case $n in ""|*[!a-f0-9]*) exit ${EXIT_BAD_INPUT};; esac` as const;
+
+/** Prints every section parseHostState reads. Expects the nonce in $n. Legacy tables are read only when loaded:
+ * iptables-legacy-save would otherwise instantiate an empty legacy filter table as a side effect. */
+export const READ_STATE = `s() { printf "\\n@@%s %s\\n" "$n" "$1"; }
+s ${READ.tools}
+for t in iptables-nft-restore ip6tables-nft-restore iptables-legacy-restore ip6tables-legacy-restore ipset nft flock; do command -v "$t" >/dev/null 2>&1 && echo "$t"; done
+s ${READ.nft4}
+command -v iptables-nft-save >/dev/null 2>&1 && iptables-nft-save -t filter 2>&1
+s ${READ.nft6}
+command -v ip6tables-nft-save >/dev/null 2>&1 && ip6tables-nft-save -t filter 2>&1
+s ${READ.legacy4}
+grep -qx filter /proc/net/ip_tables_names 2>/dev/null && iptables-legacy-save -t filter 2>&1
+s ${READ.legacy6}
+grep -qx filter /proc/net/ip6_tables_names 2>/dev/null && ip6tables-legacy-save -t filter 2>&1
+s ${READ.ipset}
+command -v ipset >/dev/null 2>&1 && { ipset save 2>&1 || echo "ipset save failed: exit $?"; }
+s ${READ.v6dnat}
+for t in ip6tables-nft-save ip6tables-legacy-save; do case $t in *legacy*) grep -qx nat /proc/net/ip6_tables_names 2>/dev/null || continue;; esac; command -v "$t" >/dev/null 2>&1 && "$t" -t nat 2>/dev/null | grep -c -- "-j DNAT"; done
+s ${READ.v6fwd}
+cat /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null
+s ${READ.nfttables}
+command -v nft >/dev/null 2>&1 && nft list tables 2>&1
+s ${READ.dockerconf}
+cat /etc/docker/daemon.json 2>/dev/null
+s ${READ.persistconfig}
+cat ${PERSISTED_PATHS.config} 2>/dev/null
+s ${READ.managedsets}
+cat ${MANAGED_SETS_PATH} 2>/dev/null
+s ${READ.persisted}
+for f in ${PERSISTED_PATH_WORDS}; do [ -f "$f" ] && sha256sum "$f"; done
+for f in ${UNIT_LINK_WORDS} ${OLD_UNIT_LINK}; do [ -L "$f" ] && echo "link $f"; done
+s ${READ.otherpersisters}
+for f in ${OTHER_PERSISTER_WORDS}; do [ -f "$f" ] && echo "$f $(grep -c DOCKER "$f" 2>/dev/null)"; done
+s ${READ.end}` as const;

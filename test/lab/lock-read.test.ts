@@ -1,0 +1,96 @@
+// Over real SSH on a lab node: the node lock's holder also reads the state right after locking, so a transaction
+// is two executions (lock + read, apply), and the read it is answered with equals a standalone read. Also as the
+// NOPASSWD sudo user (the folded script runs under `sudo -n`).
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { LabInventory, LabNode } from "../../lab/index";
+import { parseConnection } from "../../provider/model/connection";
+import { dockerUserRuleArgs } from "../../provider/model/rule";
+import { parseHostState } from "../../provider/netfilter/host-state";
+import type { Intent } from "../../provider/netfilter/intent";
+import { recordCommands } from "../../provider/node/commands";
+import { exec } from "../../provider/node/exec";
+import { LockReadCommands } from "../../provider/node/lock-read";
+import { NetfilterCommands } from "../../provider/node/netfilter-commands";
+import { sshSession } from "../../provider/node/session";
+import { SshPool } from "../../provider/node/ssh-pool";
+import { newNonce, readHostState, runTransaction } from "../../provider/node/transaction";
+import { onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
+
+let priv: PrivateLab;
+let lab: LabInventory;
+let node: LabNode;
+
+beforeAll(async () => {
+  priv = await upPrivateLab(1);
+  lab = priv.lab;
+  node = lab.nodes[0] as LabNode;
+}, 300_000);
+afterAll(async () => {
+  await priv?.down();
+});
+
+const connAs = (user: string) =>
+  parseConnection({
+    host: node.ssh.host,
+    port: node.ssh.port,
+    user,
+    privateKey: readFileSync(node.privateKeyPath, "utf8"),
+    hostKey: node.ssh.hostKey,
+    sudo: user !== "root",
+  });
+
+const rule = (i: number): Intent => ({
+  kind: "rule",
+  id: `lr${i}`,
+  priority: 300 + i,
+  rule: dockerUserRuleArgs.parse({ action: "ACCEPT", protocol: "tcp", publishedPorts: [7000 + i] }),
+});
+
+describe.each(["root", "sudo"] as const)("lock and read in one execution (%s)", (who) => {
+  it("a transaction is two executions: the lock holder's read, then the apply", async () => {
+    const pool = new SshPool();
+    const conn = connAs(who === "root" ? "root" : node.sudoUser);
+    const rec = recordCommands();
+    try {
+      const out = await runTransaction(sshSession(conn, { exec: { pool }, lock: { pool } }), [rule(1), rule(2)], "t");
+      expect(out.results.every((r) => r.ok)).toBe(true);
+      const undo = await runTransaction(
+        sshSession(conn, { exec: { pool }, lock: { pool } }),
+        [1, 2].map((i): Intent => ({ kind: "rule", id: `lr${i}`, priority: 300 + i, rule: null })),
+        "t",
+      );
+      expect(undo.results.every((r) => r.ok)).toBe(true);
+    } finally {
+      rec.stop();
+      pool.closeAll();
+    }
+    const prefix = who === "root" ? "" : "sudo -n ";
+    expect(rec.sent.map((s) => s.line)).toEqual([
+      `${prefix}${LockReadCommands.nodeLockRead}`,
+      `${prefix}${NetfilterCommands.applySteps}`,
+      `${prefix}${LockReadCommands.nodeLockRead}`,
+      `${prefix}${NetfilterCommands.applySteps}`,
+    ]);
+    expect((await onNode(lab, node, "iptables -S DOCKER-USER | grep -c dfw: || true")).trim()).toBe("0");
+  });
+
+  it("answers the transaction's read with what a standalone read sees", async () => {
+    const pool = new SshPool();
+    const conn = connAs(who === "root" ? "root" : node.sudoUser);
+    const session = sshSession(conn, { exec: { pool }, lock: { pool } });
+    try {
+      const [held, standalone] = await session.locked("t", async () => {
+        const a = await readHostState(session);
+        const nonce = newNonce();
+        const r = await exec(conn, NetfilterCommands.readState, `${nonce}\n`, { pool });
+        return [a.state, parseHostState(r.stdout, nonce)];
+      });
+      expect(pool.stats().execs).toBe(2);
+      expect(held).toEqual(standalone);
+      expect(held.saves.nft.ipv4?.tables.get("filter")).toBeDefined();
+    } finally {
+      pool.closeAll();
+    }
+  });
+});
