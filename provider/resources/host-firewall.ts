@@ -10,6 +10,8 @@ import { IpSet, type IpSetArgs } from "./ip-set";
 import { PersistentRuleset } from "./persistent-ruleset";
 import { PriorityLedger } from "./priority-ledger";
 
+export { PRIORITY_STEP } from "./rule-priorities";
+
 /** An IpSet of the host: the set's name on the host defaults to its key in `sets`. */
 export type HostSetArgs = Omit<IpSetArgs, "connection" | "name"> & { readonly name?: pulumi.Input<string> };
 
