@@ -185,6 +185,21 @@ describe("PersistentRuleset on a lab node (as the sudo user)", () => {
     expect(await stack.refresh("PersistentRuleset", "persist")).toBe("in-sync");
   });
 
+  it("a host problem found at read time shows in the resource's warnings output", async () => {
+    // Another tool's saved ruleset holding Docker lines: restoring it at boot resurrects stale DOCKER-USER rules.
+    const saved = "/etc/iptables/rules.v4";
+    await sshExec(node, `mkdir -p /etc/iptables && printf '*filter\\n-A DOCKER-USER -j RETURN\\nCOMMIT\\n' > ${saved}`);
+    try {
+      await stack.refresh("PersistentRuleset", "persist");
+      const warnings = stack.state.get("PersistentRuleset::persist")?.outputs.warnings as string[];
+      expect(warnings.some((w) => w.startsWith(`${saved} (restored at boot`))).toBe(true);
+    } finally {
+      await sshExec(node, `rm -f ${saved}`);
+    }
+    await stack.refresh("PersistentRuleset", "persist");
+    expect(stack.state.get("PersistentRuleset::persist")?.outputs.warnings).toEqual([]);
+  });
+
   it("destroy removes the files and the unit; rules and sets go with their own resources", async () => {
     await stack.destroy("PersistentRuleset", "persist");
     expect((await sshExec(node, "ls /etc/docker-firewall")).stdout.trim()).toBe("managed-sets");
