@@ -53,6 +53,8 @@ export interface Spec {
   readonly nodes: Record<string, NodeSpec>;
   readonly sets?: readonly ResourceSpec[];
   readonly rules?: readonly ResourceSpec[];
+  /** DockerHostFirewall components, each on one node (`args` without `connection`). */
+  readonly hosts?: readonly { readonly name: string; readonly node: string; readonly args: Record<string, unknown> }[];
   /** One PersistentRuleset (named "persist"), after the sets. */
   readonly persistent?: { readonly node: string; readonly args: Record<string, unknown> };
 }
