@@ -10,8 +10,7 @@ import { HostBatcher } from "../provider/node/batch";
 import { sshSession } from "../provider/node/session";
 import { SshPool } from "../provider/node/ssh-pool";
 import { ruleShim } from "../provider/resources/shims";
-import { EngineHost } from "../test/support/engine";
-import { type Declared, EngineStack } from "../test/support/engine-stack";
+import { type Declared, EngineHost, EngineStack } from "../test/support/engine";
 import { labConnection, ruleArgs } from "./common";
 
 const RULES = Number(process.env.BENCH_RULES ?? 40);

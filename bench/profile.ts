@@ -24,8 +24,7 @@ import { SshPool } from "../provider/node/ssh-pool";
 import { newNonce } from "../provider/node/transaction";
 import { planTransaction } from "../provider/plan/transaction";
 import { ruleShim } from "../provider/resources/shims";
-import { EngineHost } from "../test/support/engine";
-import { type Declared, EngineStack } from "../test/support/engine-stack";
+import { type Declared, EngineHost, EngineStack } from "../test/support/engine";
 import { labConnection, median, ruleArgs, timed, withLab } from "./common";
 import { ALGORITHM_SETS, type Dial, rawDial } from "./profile-dial";
 

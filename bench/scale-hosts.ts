@@ -11,8 +11,7 @@ import { HostBatcher } from "../provider/node/batch";
 import { sshSession } from "../provider/node/session";
 import { SshPool } from "../provider/node/ssh-pool";
 import { ruleShim } from "../provider/resources/shims";
-import { EngineHost } from "../test/support/engine";
-import { type Declared, EngineStack } from "../test/support/engine-stack";
+import { type Declared, EngineHost, EngineStack } from "../test/support/engine";
 import { type LightFleet, upLightFleet } from "./light-nodes";
 
 const ruleArgs = (i: number) =>

@@ -2,7 +2,7 @@
 // with a progress line each: lab up, preview, up, the applied chains, the traffic matrix before and after,
 // tampering by hand, refresh (the drift), up again (the repair), summary.
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   dockerLineOf,
   downLab,
@@ -17,8 +17,10 @@ import {
   upLab,
 } from "../lab/index";
 import { REPO_ROOT } from "../lab/paths";
-import { cliEngine, type DemoEngine, driverEngine, pulumiOnPath } from "./engines";
+import { cliEngine, cliInstalled, type DemoEngine, driverEngine } from "./engines";
 import { changedRows, renderMatrix, unexpected } from "./matrix";
+import { cliMissing } from "./pulumi-cli";
+import type { Transcripts } from "./readme";
 
 export interface DemoOptions {
   /** Lab id (namespaces and state folder); the demo's own by default, so it never touches `npm run lab`'s. */
@@ -52,6 +54,8 @@ export interface DemoResult {
   readonly labId: string;
   readonly matrices: Readonly<Record<"before" | "applied" | "tampered" | "repaired", readonly ProbeRow[]>>;
   readonly drifted?: readonly string[];
+  /** With the real CLI: what its preview and refresh printed (the README's excerpts come from these). */
+  readonly transcripts?: Transcripts;
   readonly checks: readonly Check[];
   readonly stageMs: Readonly<Record<string, number>>;
 }
@@ -101,6 +105,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     log(`[${stageNo}/${STAGES}] ${what}`);
   };
 
+  const useCli = opts.engine === "cli" || (opts.engine === "auto" && cliInstalled());
+  if (useCli && !cliInstalled()) throw new Error(`--engine cli: ${cliMissing()}`);
+  log(
+    useCli
+      ? "engine: the real pulumi CLI (every step below is a `pulumi` command)"
+      : `engine: the engine-less driver, the fallback (${opts.engine === "driver" ? "--engine driver" : cliMissing()})`,
+  );
+
   // ---- 1. lab -------------------------------------------------------------------------------------------------
   stage(
     "lab",
@@ -120,7 +132,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       log: (m) => log(`    ${m}`),
     });
   }
-  const invPath = opts.inventoryPath ?? labPaths(locateLab({ labId: opts.labId })).inventory;
+  const invPath = opts.inventoryPath
+    ? resolve(opts.inventoryPath)
+    : labPaths(locateLab({ labId: opts.labId })).inventory;
   let engine: DemoEngine | undefined;
   try {
     for (const n of inventory.nodes) {
@@ -139,7 +153,6 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const names = new Map(inventory.nodes.map((n) => [`root@${n.ssh.host}:${n.ssh.port}`, n.name]));
     const hostName = (h: string) => names.get(h) ?? h;
 
-    const useCli = opts.engine === "cli" || (opts.engine === "auto" && pulumiOnPath());
     const engineOpts = {
       repoRoot: REPO_ROOT,
       program: join(REPO_ROOT, PROGRAM),
@@ -239,8 +252,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }
 
     // ---- 8. repair --------------------------------------------------------------------------------------------
-    stage("repair", "up again: the repair");
-    const repair = await engine.up();
+    stage("repair", "up --refresh: read the hosts again and repair them");
+    const repair = await engine.repair();
     log(indent(repair.text));
     check("the repairing up succeeded", repair.ok);
     const repaired = await probe();
@@ -255,8 +268,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     const again = await engine.refresh();
     if (again.drifted)
       check("a refresh after the repair finds no drift", again.drifted.length === 0, again.drifted.join(", "));
-    const noop = await engine.up();
-    if (noop.changed) check("a further up changes nothing", noop.changed.length === 0, noop.changed.join(", "));
+    const settled = await engine.settled();
+    check("a further preview has no changes", settled.ok, settled.detail);
 
     // ---- 9. summary -------------------------------------------------------------------------------------------
     stage("summary", opts.destroy ? "destroy, then summary" : "summary");
@@ -282,6 +295,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       labId: inventory.labId,
       matrices: { before, applied: after, tampered, repaired },
       ...(refreshed.drifted && { drifted: refreshed.drifted }),
+      ...(engine.cli && { transcripts: { stack: opts.labId, preview: preview.text, refresh: refreshed.text } }),
       checks,
       stageMs,
     };

@@ -1,9 +1,12 @@
-// npm run demo [-- --keep-lab] [--lab-id ID] [--nodes N] [--no-ipv6] [--docker SPEC]... [--legacy NODES] [--inventory PATH] [--destroy]
-//              [--engine auto|cli|driver] [--json PATH]
+// npm run demo [-- --keep-lab] [--lab-id ID] [--nodes N] [--no-ipv6] [--docker SPEC]... [--legacy NODES] [--inventory PATH] [--no-destroy]
+//              [--engine auto|cli|driver] [--json PATH] [--write-readme]
 // (demo/run.sh installs what is missing and builds first, then runs this.)
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { REPO_ROOT } from "../lab/paths";
 import { runDemo } from "./demo";
+import { EXCERPTS, type Excerpt, excerpt, withReadmeBlock } from "./readme";
 
 const USAGE = `usage: npm run demo -- [options]
   --keep-lab          leave the lab running at the end (then: DFW_LAB_ID=<id> npm run lab -- status|probe|down)
@@ -15,9 +18,12 @@ const USAGE = `usage: npm run demo -- [options]
   --legacy NODES      nodes on iptables-legacy, comma-separated (default node2); "" for none
                       (the default fleet: Docker 28 on nft, Docker 28 on legacy, Docker 20.10)
   --inventory PATH    use a running lab (its inventory.json) instead of bringing one up; it is left running
-  --destroy           destroy the stack at the end, restoring each host's DOCKER-USER and sets
-  --engine E          auto (pulumi CLI if on PATH, else the engine-less driver), cli, or driver
-  --json PATH         also write the result (matrices, checks, timings) as JSON`;
+  --no-destroy        keep the stack at the end (by default it is destroyed: each host's DOCKER-USER and sets
+                      go back to how Docker left them)
+  --engine E          auto (the real pulumi CLI when scripts/install-pulumi-cli.sh installed it, else the
+                      engine-less driver as a fallback), cli, or driver
+  --json PATH         also write the result (matrices, checks, timings) as JSON
+  --write-readme      (real CLI only) rewrite README.md's preview and refresh excerpts from this run's output`;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -30,9 +36,10 @@ async function main(): Promise<number> {
       docker: { type: "string", multiple: true, default: ["28", "node3=20.10"] },
       legacy: { type: "string", default: "node2" },
       inventory: { type: "string" },
-      destroy: { type: "boolean", default: false },
+      destroy: { type: "boolean", default: true },
       engine: { type: "string", default: "auto" },
       json: { type: "string" },
+      "write-readme": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -62,6 +69,17 @@ async function main(): Promise<number> {
     log: (line) => console.log(line),
   });
   if (values.json) writeFileSync(values.json, `${JSON.stringify(result, null, 2)}\n`);
+  if (values["write-readme"] && result.ok) {
+    const run = result.transcripts;
+    if (!run) throw new Error("--write-readme needs the real pulumi CLI (scripts/install-pulumi-cli.sh)");
+    const path = join(REPO_ROOT, "README.md");
+    let readme = readFileSync(path, "utf8");
+    for (const which of Object.keys(EXCERPTS) as Excerpt[]) {
+      readme = withReadmeBlock(readme, which, excerpt(which, run[which]));
+    }
+    writeFileSync(path, readme);
+    console.log(`README.md: preview and refresh excerpts written from this run`);
+  }
   const failed = result.checks.filter((c) => !c.ok).length;
   console.log("");
   console.log(

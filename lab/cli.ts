@@ -17,7 +17,7 @@ import {
 } from "./index";
 
 const USAGE = `usage: lab <command>
-  up [--nodes 3] [--rtt-ms 0] [--docker 28|20.10|NODE=VERSION]... [--no-ipv6] [--legacy NODE]... [--json]
+  up [--nodes 3] [--rtt-ms 0] [--docker 28|20.10|29-nft|NODE=VERSION]... [--no-ipv6] [--legacy NODE]... [--json]
      [--keep-on-failure]
   down
   status [--json]
@@ -71,7 +71,9 @@ async function main(argv: string[]): Promise<number> {
         log: values.json ? undefined : (m) => console.error(m),
       });
       const ms = Math.round(performance.now() - start);
-      const fleet = inventory.nodes.map((n) => `${n.name} Docker ${n.docker.version} ${n.iptablesBackend}`).join(", ");
+      const fleet = inventory.nodes
+        .map((n) => `${n.name} Docker ${n.docker.version} ${n.docker.firewallBackend ?? n.iptablesBackend}`)
+        .join(", ");
       out(
         `lab ${inventory.labId} up: ${inventory.nodes.length} nodes (${fleet}) in ${ms} ms; inventory ${inventoryPath()}`,
         inventory,

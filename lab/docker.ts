@@ -1,7 +1,8 @@
-// A node's own dockerd (Docker 28.5 from .cache/docker28, or Debian 12's docker.io 20.10) and its published services.
+// A node's own dockerd (Docker 28.5 from .cache/docker28, Docker 29 from .cache/docker29 on nftables, or Debian 12's
+// docker.io 20.10) and its published services.
 
 import { spawn } from "node:child_process";
-import { createReadStream } from "node:fs";
+import { createReadStream, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { IMAGE_NAME } from "./image";
 import { mustRunOnNode, NODE_ENV, type NodeRef, nodeArgv, runOnNode } from "./node-ns";
@@ -23,20 +24,46 @@ export async function ensureDocker28(): Promise<string> {
   return root;
 }
 
+/** Runs scripts/install-docker29.sh (0.1 s with its stamp, ~30 s relink with a warm Go cache) and returns the bin folder. */
+export async function ensureDocker29(): Promise<string> {
+  const out = await mustRun(["bash", join(REPO_ROOT, "scripts", "install-docker29.sh")], { timeoutMs: 3_600_000 });
+  const bin = out.trim().split("\n").pop() ?? "";
+  if (!bin.startsWith("/")) throw new Error(`install-docker29.sh printed no bin folder: ${out}`);
+  // The node binds this path into its mount namespace: a symlinked cache must be bound by its real path.
+  return realpathSync(bin);
+}
+
+/** The mark Docker 29 nodes accept (--bridge-accept-fwmark); our nftables table sets it on allowed packets. */
+export const LAB_ACCEPT_MARK = "0x2b00/0xff00";
+
+/** Docker 29's nftables backend leaves forwarding off (docs/docker29-nftables.md): the node's "sysctl.conf". */
+const FORWARDING_ON = 'sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 && exec "$@"';
+
 /**
  * PURE. dockerd's command line: vfs storage, its own bridge subnet, iptables on, optionally IPv6 with ip6tables.
  * Docker 28 runs from `docker28Root` with its containerd first on PATH (runc and docker-init are Debian 12's).
  */
-export function dockerdArgv(docker: NodePlan["docker"], ipv6: boolean, docker28Root?: string): string[] {
-  if (docker.line === "28" && !docker28Root) throw new Error("Docker 28 nodes need the unpacked Docker 28 root");
+export function dockerdArgv(
+  docker: NodePlan["docker"],
+  ipv6: boolean,
+  docker28Root?: string,
+  docker29Bin?: string,
+): string[] {
+  if (docker.line !== "20.10" && !docker28Root) throw new Error("Docker 28/29 nodes need the unpacked Docker 28 root");
+  if (docker.line === "29-nft" && !docker29Bin) throw new Error("Docker 29 nodes need the built Docker 29 dockerd");
+  // Docker 29 runs with Docker 28's containerd 2.1 (scripts/install-docker29.sh).
+  const path = `PATH=${docker28Root}/usr/bin:${docker28Root}/usr/sbin:${NODE_ENV.PATH}`;
   const binary =
     docker.line === "28"
-      ? [
-          "env",
-          `PATH=${docker28Root}/usr/bin:${docker28Root}/usr/sbin:${NODE_ENV.PATH}`,
-          `${docker28Root}/usr/sbin/dockerd`,
-        ]
-      : ["/usr/sbin/dockerd"];
+      ? ["env", path, `${docker28Root}/usr/sbin/dockerd`]
+      : docker.line === "29-nft"
+        ? ["sh", "-c", FORWARDING_ON, "sh", "env", path, `${docker29Bin}/dockerd`]
+        : ["/usr/sbin/dockerd"];
+  const firewall =
+    docker.line === "29-nft"
+      ? // This moby gives containers a time namespace Debian 12's runc 1.1.5 does not know: turned off.
+        ["--firewall-backend=nftables", `--bridge-accept-fwmark=${LAB_ACCEPT_MARK}`, "--feature=time-namespaces=false"]
+      : ["--iptables=true"];
   const argv = [
     ...binary,
     "--storage-driver=vfs",
@@ -47,14 +74,15 @@ export function dockerdArgv(docker: NodePlan["docker"], ipv6: boolean, docker28R
     `--host=unix://${DOCKER_SOCKET}`,
     `--bip=${docker.bip}`,
     `--default-address-pool=${docker.addressPool}`,
-    "--iptables=true",
+    ...firewall,
     // Published ports are reached through DNAT only, as on a host with the proxy off; saves a process per port.
     "--userland-proxy=false",
     "--log-level=warn",
   ];
   if (ipv6 && docker.fixedCidrV6) {
     // 20.10 keeps ip6tables behind --experimental; 28 has it on by default (named anyway).
-    argv.push("--ipv6", `--fixed-cidr-v6=${docker.fixedCidrV6}`, "--ip6tables");
+    argv.push("--ipv6", `--fixed-cidr-v6=${docker.fixedCidrV6}`);
+    if (docker.line !== "29-nft") argv.push("--ip6tables");
     if (docker.line === "20.10") argv.push("--experimental");
   }
   return argv;

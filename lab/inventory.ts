@@ -37,6 +37,9 @@ export const LabNodeSchema = z.object({
     /** Server version as the node's dockerd reports it (`docker version`), e.g. "28.5.2+dfsg4". */
     version: z.string(),
     ipv6: z.boolean(),
+    /** Docker 29 nodes: "nftables" (no DOCKER-USER) and dockerd's --bridge-accept-fwmark. Absent: iptables. */
+    firewallBackend: z.enum(["iptables", "nftables"]).optional(),
+    acceptMark: z.string().optional(),
   }),
   published: z.array(PublishedPortSchema),
   /** The backend the node's `iptables` command (and so dockerd) uses; the other one is installed too. */
@@ -87,8 +90,9 @@ export function findNode(inventory: LabInventory, name: string): LabNode {
 }
 
 /** PURE. The Docker line a node runs, from the version its daemon reported ("28.5.2+dfsg4" -> "28"). */
-export function dockerLineOf(node: LabNode): "28" | "20.10" | "other" {
+export function dockerLineOf(node: LabNode): "28" | "20.10" | "29" | "other" {
   if (node.docker.version.startsWith("28.")) return "28";
+  if (node.docker.version.startsWith("29.")) return "29";
   return node.docker.version.startsWith("20.10.") ? "20.10" : "other";
 }
 

@@ -39,8 +39,11 @@ export type Segment = "wan" | "lan";
 
 export type IptablesBackend = "nft" | "legacy";
 
-/** The Docker a node runs: 28.5 (unpacked by scripts/install-docker28.sh) or Debian 12's own 20.10. */
-export const DOCKER_LINES = ["28", "20.10"] as const;
+/**
+ * The Docker a node runs: 28.5 (unpacked by scripts/install-docker28.sh), Debian 12's own 20.10, or Docker 29 (built by
+ * scripts/install-docker29.sh) with its nftables firewall backend and an accept mark (docs/docker29-nftables.md).
+ */
+export const DOCKER_LINES = ["28", "20.10", "29-nft"] as const;
 export type DockerLine = (typeof DOCKER_LINES)[number];
 export const DEFAULT_DOCKER: DockerLine = "28";
 

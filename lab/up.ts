@@ -1,7 +1,16 @@
 // Standing a lab up: segments and clients, then every node in parallel (network, private namespaces, users, sshd,
 // dockerd, published containers), then the SSH forwarder; returns once every published port answers.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { DOCKER_SOCKET, dockerdArgv, ensureDocker28, importImage, runServices, waitForServices } from "./docker";
+import {
+  DOCKER_SOCKET,
+  dockerdArgv,
+  ensureDocker28,
+  ensureDocker29,
+  importImage,
+  LAB_ACCEPT_MARK,
+  runServices,
+  waitForServices,
+} from "./docker";
 import { downLab } from "./down";
 import { sshBanner, startForwarder } from "./forwarder";
 import { buildImageTar } from "./image";
@@ -42,9 +51,11 @@ async function bringUpNode(
   publicKey: string,
   imageReady: Promise<void>,
   docker28Root: string | undefined,
+  docker29Bin: string | undefined,
 ): Promise<BuiltNode> {
   await createNodeNetwork(plan, node);
-  await createNodeNamespaces(paths, node, node.hostname, docker28Root ? [docker28Root] : []);
+  const binds = [docker28Root, docker29Bin].filter((p): p is string => p !== undefined);
+  await createNodeNamespaces(paths, node, node.hostname, binds);
   await createUsers(paths, node, publicKey);
   const hostKey = await generateHostKey(paths, node, node.hostname);
   if (node.iptablesBackend === "legacy") {
@@ -54,7 +65,7 @@ async function bringUpNode(
     }
   }
   writeFileSync(paths.pidFile(`${node.name}.sshd`), `${await startSshd(paths, node)}\n`);
-  rememberDockerdArgv(paths, node.name, dockerdArgv(node.docker, plan.ipv6, docker28Root));
+  rememberDockerdArgv(paths, node.name, dockerdArgv(node.docker, plan.ipv6, docker28Root, docker29Bin));
   const dockerVersion = await startDocker(paths, node);
   await imageReady;
   await importImage(paths, node);
@@ -83,6 +94,7 @@ export function inventoryNode(b: BuiltNode, sshPort: number, privateKeyPath: str
       bridgeSubnetV6: n.docker.fixedCidrV6,
       version: b.dockerVersion,
       ipv6,
+      ...(n.docker.line === "29-nft" && { firewallBackend: "nftables" as const, acceptMark: LAB_ACCEPT_MARK }),
     },
     published: PUBLISHED.map((p) => ({ ...p })),
     iptablesBackend: n.iptablesBackend,
@@ -112,12 +124,13 @@ export async function upLab(opts: UpOptions = {}): Promise<LabInventory> {
     const imageReady = buildImageTar(paths.imageDir, paths.imageTar);
     imageReady.catch(() => undefined); // awaited by every node; this only avoids an unhandled rejection
     const publicKey = await ensureClientKey(paths);
-    const docker28Root = plan.nodes.some((n) => n.docker.line === "28") ? await ensureDocker28() : undefined;
+    const docker28Root = plan.nodes.some((n) => n.docker.line !== "20.10") ? await ensureDocker28() : undefined;
+    const docker29Bin = plan.nodes.some((n) => n.docker.line === "29-nft") ? await ensureDocker29() : undefined;
     await createSegments(plan);
     await Promise.all(plan.clients.map((c) => createClient(plan, c)));
     log(`segments and clients ready (${since()})`);
     const built = await Promise.all(
-      plan.nodes.map((n) => bringUpNode(paths, plan, n, publicKey, imageReady, docker28Root)),
+      plan.nodes.map((n) => bringUpNode(paths, plan, n, publicKey, imageReady, docker28Root, docker29Bin)),
     );
     log(`${built.length} nodes ready (${since()})`);
     const fwd = await startForwarder(paths, plan.nodes, rttMs);

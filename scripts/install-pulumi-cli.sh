@@ -31,7 +31,7 @@ langhost_status() {
   elif why="$(cd "$mod" && go list -m "$langhost_module@$version" 2>&1)"; then
     log "pulumi-language-nodejs: the proxy now serves $langhost_module@$version: add it to scripts/pulumi-cli"
   else
-    log "pulumi-language-nodejs: not served, so test/cli runs programs through the SDK's own language server (test/cli/fixture/serve.js, the CLI's --client path). go list -m $langhost_module@$version:"
+    log "pulumi-language-nodejs: not served, so test/cli and the demo run programs through the SDK's own language server (demo/pulumi-serve.js, the CLI's --client path). go list -m $langhost_module@$version:"
     echo "$why" | sed 's/^/    /'
     echo "$why" >"$cache/pulumi/langhost-unavailable.txt"
   fi

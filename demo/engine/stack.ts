@@ -1,26 +1,22 @@
-// An engine-less stand-in for `pulumi preview`, `up`, `refresh` and `destroy`: the program runs under mocks
-// (program.ts) and every dynamic resource it registers is forwarded to the real dynamic-provider host (host.ts)
-// with the engine's call sequences: check, then create, or diff then update / replace / nothing. State (per URN:
-// id, checked inputs, outputs) is kept in memory and can be saved as JSON with credentials removed.
+// The engine-less driver: `pulumi preview`, `up`, `refresh` and `destroy` of a whole program without the CLI (the
+// demo's fallback when the real CLI is not installed). The program runs under mocks (program.ts) and every
+// dynamic resource it registers goes through the engine's step logic (steps.ts) on the real dynamic-provider host.
+// State (per URN: id, checked inputs, outputs) is kept in memory and can be saved as JSON with credentials removed.
 import { readFileSync, writeFileSync } from "node:fs";
-import type { EngineHost } from "./host";
 import { type Props, type Registration, runProgram, secretValue } from "./program";
+import { applyStep, type ProviderHost, planStep, type Recorded, refreshStep, type StepOp } from "./steps";
+
+export { type StepOp, shortType } from "./steps";
 
 export const DYNAMIC_PREFIX = "pulumi-nodejs:dynamic/docker-firewall:";
 
-export interface ResourceState {
+export interface ResourceState extends Recorded {
   readonly urn: string;
   readonly type: string;
   readonly name: string;
   readonly parent?: string;
   readonly dependencies: readonly string[];
-  readonly id: string;
-  /** Checked inputs, as the provider returned them from check (plaintext: the host does not take secrets). */
-  readonly inputs: Props;
-  readonly outputs: Props;
 }
-
-export type StepOp = "create" | "update" | "replace" | "same" | "delete";
 
 export interface Step {
   readonly urn: string;
@@ -73,9 +69,6 @@ export interface StackOptions {
   readonly secretKeys?: readonly string[];
 }
 
-/** `Type` of a dynamic resource type token: "pulumi-nodejs:dynamic/docker-firewall:IpSet" -> "IpSet". */
-export const shortType = (type: string) => type.slice(type.lastIndexOf(":") + 1);
-
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** The grpc error text without the "2 UNKNOWN: " status prefix. */
@@ -115,7 +108,7 @@ export class EnginelessStack {
   readonly state = new Map<string, ResourceState>();
 
   constructor(
-    private readonly host: EngineHost,
+    private readonly host: ProviderHost,
     private readonly opts: StackOptions,
   ) {}
 
@@ -195,16 +188,6 @@ export class EnginelessStack {
     return { steps, failures, outputs: program.outputs };
   }
 
-  private async checked(r: Registration, olds: Props): Promise<Props> {
-    const res = await this.host.check(r.urn, olds, r.inputs);
-    if (res.failures.length > 0) {
-      throw new Error(
-        `${shortType(r.type)} ${r.name}: invalid arguments:\n${res.failures.map((f) => `  - ${f.property}: ${f.reason}`).join("\n")}`,
-      );
-    }
-    return res.inputs ?? {};
-  }
-
   /** One resource's step. After an earlier failure nothing more is changed (as the engine stops). */
   private async step(
     r: Registration,
@@ -212,59 +195,40 @@ export class EnginelessStack {
     halted: boolean,
   ): Promise<{ step: Omit<Step, "ms">; state: { id?: string; state: Props } }> {
     const old = this.state.get(r.urn);
-    const inputs = await this.checked(r, old?.inputs ?? {});
-    const base = { urn: r.urn, type: r.type, name: r.name, inputs };
-    const record = (id: string, ins: Props, outputs: Props) =>
-      this.state.set(r.urn, {
-        urn: r.urn,
-        type: r.type,
-        name: r.name,
-        ...(r.parent && { parent: r.parent }),
-        dependencies: r.dependencies,
-        id,
-        inputs: ins,
-        outputs,
-      });
+    const plan = await planStep(this.host, r.urn, old, r.inputs);
+    const base = { urn: r.urn, type: r.type, name: r.name, inputs: plan.inputs, op: plan.op, ...(old && { old }) };
+    const replaces = plan.replaces.length > 0 ? { replaces: plan.replaces } : {};
     // What the program's Outputs resolve to: the connection stays secret (the engine's additionalSecretOutputs).
     const visible = (id: string | undefined, outputs: Props) => ({
       ...(id && { id }),
       state: { ...outputs, ...(outputs.connection !== undefined && { connection: secretValue(outputs.connection) }) },
     });
-    if (!old) {
-      if (preview || halted) {
-        return { step: { ...base, op: "create", ...(halted && { skipped: true }) }, state: visible(undefined, inputs) };
-      }
-      const created = await this.host.create(r.urn, inputs);
-      record(created.id, inputs, created.outputs);
-      return { step: { ...base, op: "create", outputs: created.outputs }, state: visible(created.id, created.outputs) };
+    if (plan.op === "same" && old) {
+      if (!preview) this.record(r, { ...old, inputs: plan.inputs });
+      return { step: base, state: visible(old.id, old.outputs) };
     }
-    const diff = await this.host.diff(r.urn, old.id, old.outputs, inputs);
-    if (diff.changes === "none") {
-      if (!preview) record(old.id, inputs, old.outputs);
-      return { step: { ...base, op: "same", old }, state: visible(old.id, old.outputs) };
-    }
-    const op: StepOp = diff.replaces.length > 0 ? "replace" : "update";
     if (preview || halted) {
       return {
-        step: { ...base, op, old, replaces: diff.replaces, ...(halted && { skipped: true }) },
-        state: visible(old.id, { ...old.outputs, ...inputs }),
+        step: { ...base, ...replaces, ...(halted && { skipped: true }) },
+        state: visible(old?.id, { ...(old?.outputs ?? {}), ...plan.inputs }),
       };
     }
-    if (op === "update") {
-      const outputs = await this.host.update(r.urn, old.id, old.outputs, inputs);
-      record(old.id, inputs, outputs);
-      return { step: { ...base, op, old, outputs }, state: visible(old.id, outputs) };
-    }
-    // A replacement is checked afresh (no olds), then created before the old one is deleted unless asked otherwise.
-    const fresh = await this.checked(r, {});
-    if (diff.deleteBeforeReplace) await this.host.delete(r.urn, old.id, old.outputs);
-    const created = await this.host.create(r.urn, fresh);
-    if (!diff.deleteBeforeReplace) await this.host.delete(r.urn, old.id, old.outputs);
-    record(created.id, fresh, created.outputs);
+    const done = await applyStep(this.host, r.urn, old, plan, (rec) => this.record(r, rec));
     return {
-      step: { ...base, inputs: fresh, op, old, outputs: created.outputs, replaces: diff.replaces },
-      state: visible(created.id, created.outputs),
+      step: { ...base, inputs: done.inputs, outputs: done.outputs, ...replaces },
+      state: visible(done.id, done.outputs),
     };
+  }
+
+  private record(r: Registration, rec: Recorded): void {
+    this.state.set(r.urn, {
+      urn: r.urn,
+      type: r.type,
+      name: r.name,
+      ...(r.parent && { parent: r.parent }),
+      dependencies: r.dependencies,
+      ...rec,
+    });
   }
 
   /** `pulumi refresh`: read every resource from its host; the verdict is the provider's own diff. */
@@ -273,14 +237,13 @@ export class EnginelessStack {
       [...this.state.values()].map(async (before): Promise<RefreshResult> => {
         const base = { urn: before.urn, type: before.type, name: before.name, before };
         try {
-          const read = await this.host.read(before.urn, before.id, before.outputs, before.inputs);
-          if (!read.id) {
+          const r = await refreshStep(this.host, before.urn, before);
+          if (!r.live) {
             this.state.delete(before.urn);
             return { ...base, verdict: "gone" };
           }
-          this.state.set(before.urn, { ...before, outputs: read.outputs });
-          const diff = await this.host.diff(before.urn, before.id, read.outputs, before.inputs);
-          return { ...base, verdict: diff.changes === "none" ? "in-sync" : "drift", live: read.outputs };
+          this.state.set(before.urn, { ...before, outputs: r.live.outputs });
+          return { ...base, verdict: r.verdict, live: r.live.outputs };
         } catch (e) {
           return { ...base, verdict: "error", error: providerMessage(e) };
         }

@@ -10,6 +10,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as fw from "pulumi-docker-firewall";
 import { configuredObject, firstHost, target } from "../support/target";
+import { rules as policy } from "./policy";
 
 const cfg = new pulumi.Config("docker-firewall");
 const t = target(cfg);
@@ -19,24 +20,7 @@ const wan = node.wanInterface;
 const trusted = configuredObject<string[]>(cfg, "trustedNetworks", t.lab?.loadBalancers);
 const webPort = cfg.getNumber("port") ?? t.lab?.webPort ?? 8080;
 
-const rules: Record<string, fw.HostRuleArgs> = {
-  // -A DOCKER-USER -i eth0 -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN
-  established: { action: "RETURN", inInterface: wan, connectionStates: ["RELATED", "ESTABLISHED"] },
-  // -A DOCKER-USER -i eth0 -p tcp -m conntrack --ctorigdstport 80 --ctdir ORIGINAL -j RETURN  (and 443)
-  web: { action: "RETURN", inInterface: wan, protocol: "tcp", publishedPorts: [80, 443] },
-};
-// -A DOCKER-USER -s 10.11.11.0/24 -i eth0 -p tcp -m conntrack --ctorigdstport 8080 --ctdir ORIGINAL -j RETURN
-trusted.forEach((network, i) => {
-  rules[`${webPort}-from-${i + 1}`] = {
-    action: "RETURN",
-    inInterface: wan,
-    protocol: "tcp",
-    publishedPorts: [webPort],
-    source: network,
-  };
-});
-// -A DOCKER-USER -i eth0 -j DROP
-rules["block-external"] = { action: "DROP", inInterface: wan, priority: 900 };
+const rules = policy({ wan, trusted, webPort });
 
 const host = new fw.DockerHostFirewall(`${node.name}-wan`, { connection: node.connection, rules });
 

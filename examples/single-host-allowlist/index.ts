@@ -9,6 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as fw from "pulumi-docker-firewall";
 import { configuredString, firstHost, target } from "../support/target";
+import { rules } from "./policy";
 
 const cfg = new pulumi.Config("docker-firewall");
 const t = target(cfg);
@@ -16,30 +17,9 @@ const node = firstHost(t);
 const allowFrom = configuredString(cfg, "allowFrom", t.lab?.trustedClient);
 const port = cfg.getNumber("port") ?? t.lab?.webPort ?? 8080;
 
-// iptables -A DOCKER-USER -i eth0 -s 192.168.0.1 -p tcp -m conntrack --ctorigdstport 8080 --ctdir ORIGINAL -j ACCEPT
-const allow = new fw.DockerUserRule("allow-8080", {
-  connection: node.connection,
-  priority: 100,
-  action: "ACCEPT",
-  inInterface: node.wanInterface,
-  source: allowFrom,
-  protocol: "tcp",
-  publishedPorts: [port],
-  comment: "8080 from one address",
-});
-
-// iptables -A DOCKER-USER -i eth0 -p tcp -m conntrack --ctorigdstport 8080 --ctdir ORIGINAL -j DROP
-const drop = new fw.DockerUserRule("drop-8080", {
-  connection: node.connection,
-  priority: 200,
-  action: "DROP",
-  inInterface: node.wanInterface,
-  protocol: "tcp",
-  publishedPorts: [port],
-  comment: "8080 from anyone else",
-});
+const created = Object.entries(rules({ wan: node.wanInterface, allowFrom, port })).map(
+  ([name, args]) => new fw.DockerUserRule(name, { ...args, connection: node.connection }),
+);
 
 /** The literal iptables lines, in chain order. */
-export const rendered = pulumi
-  .all([allow.rendered, drop.rendered])
-  .apply((blocks) => blocks.flatMap((b) => b?.ipv4 ?? []));
+export const rendered = pulumi.all(created.map((r) => r.rendered)).apply((all) => all.flatMap((b) => b?.ipv4 ?? []));

@@ -59,13 +59,18 @@ export const logPrefix = z
     message: `must be at most ${LOG_PREFIX_MAX} characters (the kernel silently truncates longer prefixes)`,
   });
 
+/** Names of the temporary sets a set change is built in; reserved, so no user set can collide with one. */
+export const TEMP_SET_PREFIX = "dfwtmp-";
+
 export const setName = z
   .string()
   .regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, {
     message: "must start with a letter and use only letters, digits, '_', '.' and '-'",
   })
   .max(SET_NAME_MAX, { message: `must be at most ${SET_NAME_MAX} characters` })
-  .refine((s) => !s.startsWith("dfwtmp-"), { message: "the prefix 'dfwtmp-' is reserved for temporary sets" });
+  .refine((s) => !s.startsWith(TEMP_SET_PREFIX), {
+    message: `the prefix '${TEMP_SET_PREFIX}' is reserved for temporary sets`,
+  });
 
 /** An interface name, optionally ending in iptables' `+` wildcard (`eth+`). */
 export const interfaceName = z

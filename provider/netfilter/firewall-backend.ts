@@ -4,6 +4,7 @@
 // are in docs/docker29-nftables.md; how this plugs into the read is at the end of that doc.
 import type { IpFamily } from "../model/address";
 import type { Backend } from "./host-state";
+import { DOCKER_USER } from "./kernel-rule";
 import { hasChain, type IptablesSave } from "./parse-iptables-save";
 
 export type DockerFirewallBackend = "iptables-legacy" | "iptables-nft" | "nftables";
@@ -149,7 +150,7 @@ function dockerUserChains(saves: BackendEvidence["saves"]) {
   return BACKENDS.flatMap((backend) =>
     FAMILIES.filter((family) => {
       const save = saves[backend][family];
-      return save !== undefined && hasChain(save, "DOCKER-USER");
+      return save !== undefined && hasChain(save, DOCKER_USER);
     }).map((family) => ({ backend, family })),
   );
 }

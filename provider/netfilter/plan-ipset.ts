@@ -2,10 +2,9 @@
 // the new contents are built in a temporary set and swapped in (swap works while iptables rules use the set).
 // ipset restore itself is not atomic, so the plan also says how to undo a partial apply.
 import type { IpSetSpec } from "../model/ipset";
+import { TEMP_SET_PREFIX } from "../model/primitives";
 import { headerOf, type LiveSet, memberText, renderAdd, renderCreate, sameHeader } from "./ipset-text";
 import type { Change } from "./plan-chain";
-
-export const TEMP_SET_PREFIX = "dfwtmp-";
 
 export interface SetPlan {
   readonly name: string;
@@ -48,15 +47,15 @@ export function planIpSet(desired: IpSetSpec | null, live: LiveSet | undefined, 
   const same = wantLines.length === haveLines.length && wantLines.every((l, i) => l === haveLines[i]);
   if (live && same && sameHeader(live.header, header)) return { name, script: undefined, rollback: "", changes: [] };
 
+  // A new set is built under the temporary name and renamed last: if another tool created the name meanwhile,
+  // the rename fails and the rollback destroys only the temporary set, never the other tool's set.
   const script = [
-    ...(live ? [] : [renderCreate(name, header, desired.hashsize)]),
     renderCreate(tempName, header, desired.hashsize),
     ...desired.entries.map((e) => renderAdd(tempName, e)),
-    `swap ${tempName} ${name}`,
-    `destroy ${tempName}`,
+    ...(live ? [`swap ${tempName} ${name}`, `destroy ${tempName}`] : [`rename ${tempName} ${name}`]),
     "",
   ].join("\n");
-  const rollback = [`destroy ${tempName}`, ...(live ? [] : [`destroy ${name}`]), ""].join("\n");
+  const rollback = `destroy ${tempName}\n`;
   const have = new Set(haveLines);
   const want = new Set(wantLines);
   const change: Change = live

@@ -105,7 +105,8 @@ export function planSets(
     expectedSets.set(x.name, x.spec);
     if (!step) continue;
     fills.push(step);
-    swapped.push(tmp);
+    // A new set's temporary set became the set itself (renamed); a refilled one holds the old contents.
+    if (live) swapped.push(tmp);
   }
   const cleanup: PlannedStep[] =
     swapped.length === 0
@@ -152,7 +153,7 @@ function fillStep(
     abort: { tool: "ipset-exist", text: p.rollback },
     undo: {
       tool: "ipset-exist",
-      text: live ? `swap ${tmp} ${x.name}\ndestroy ${tmp}\n` : `destroy ${tmp}\ndestroy ${x.name}\n`,
+      text: live ? `swap ${tmp} ${x.name}\ndestroy ${tmp}\n` : `destroy ${x.name}\n`,
     },
     owners: [x.owner],
   };

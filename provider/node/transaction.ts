@@ -4,9 +4,9 @@
 // of what we touched and a loud failure.
 import { randomBytes } from "node:crypto";
 import type { IpSetSpec } from "../model/ipset";
+import { TEMP_SET_PREFIX } from "../model/primitives";
 import { deriveFacts, dockerUserRules, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
 import type { Intent } from "../netfilter/intent";
-import { TEMP_SET_PREFIX } from "../netfilter/plan-ipset";
 import { planRestore } from "../netfilter/plan-restore";
 import { parseStepsOutput } from "../netfilter/steps";
 import { restorePersistStep } from "../persistence/plan-persistence";

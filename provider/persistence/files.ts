@@ -78,10 +78,11 @@ function restoreScript(state: ManagedState, config: PersistenceConfig): string {
   ].join("\n");
 }
 
-function unitFile(): string {
+/** The boot unit: loads what `execStart` restores after every table restorer and before Docker, failing closed. */
+export function bootUnit(description: string, execStart: string): string {
   return [
     "[Unit]",
-    "Description=Restore the DOCKER-USER rules and ipsets managed by pulumi-docker-firewall",
+    `Description=${description}`,
     "DefaultDependencies=no",
     "Wants=network-pre.target",
     "After=local-fs.target systemd-modules-load.service",
@@ -93,7 +94,7 @@ function unitFile(): string {
     "[Service]",
     "Type=oneshot",
     "RemainAfterExit=yes",
-    `ExecStart=/bin/sh ${PERSISTED_PATHS.restore}`,
+    `ExecStart=${execStart}`,
     "",
     "[Install]",
     "WantedBy=multi-user.target",
@@ -101,6 +102,12 @@ function unitFile(): string {
     "",
   ].join("\n");
 }
+
+const unitFile = () =>
+  bootUnit(
+    "Restore the DOCKER-USER rules and ipsets managed by pulumi-docker-firewall",
+    `/bin/sh ${PERSISTED_PATHS.restore}`,
+  );
 
 function rulesBody(lines: readonly string[]): string {
   const prefix = `-A ${DOCKER_USER} `;

@@ -20,7 +20,6 @@ import { type FieldFailure, fieldFailures } from "../model/validation";
 import type { HostFacts } from "../netfilter/host-state";
 import { nodeError } from "../node/errors";
 import { observedHostKey, trustHostKey } from "../node/host-key";
-import { warnOnce } from "./hosts";
 import { withStackCredentials } from "./provider-config";
 
 export function failuresOf<S extends z.ZodType>(schema: S, input: unknown, prefix = ""): FieldFailure[] {
@@ -57,7 +56,6 @@ export function hostOutputs(
   conn: Connection,
   facts: HostFacts,
 ): { host: string; hostKey?: string; bastionHostKey?: string; warnings: string[] } {
-  warnOnce(conn, facts.warnings);
   return { host: describeConnection(conn), ...recordedHostKeys(conn), warnings: [...facts.warnings] };
 }
 

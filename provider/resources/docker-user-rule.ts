@@ -22,6 +22,8 @@ export class DockerUserRule extends pulumi.dynamic.Resource {
   declare readonly host: pulumi.Output<string>;
   /** The families whose DOCKER-USER the host has. */
   declare readonly families: pulumi.Output<IpFamily[]>;
+  /** Problems the host showed at the last apply or refresh (unfiltered IPv6, another tool restoring rules at boot…). */
+  declare readonly warnings: pulumi.Output<string[]>;
   /** False when refresh found the block out of order (the next up moves it). */
   declare readonly inPlace: pulumi.Output<boolean>;
 
@@ -39,6 +41,7 @@ export class DockerUserRule extends pulumi.dynamic.Resource {
       host: undefined,
       families: undefined,
       inPlace: undefined,
+      warnings: undefined,
     };
     super(
       ruleShim,

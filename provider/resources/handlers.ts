@@ -3,6 +3,7 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { ipSetProvider } from "./ipset-provider";
 import { persistentProvider } from "./persistent-provider";
+import { priorityLedgerProvider } from "./priority-ledger";
 import { storeStackConfig } from "./provider-config";
 import { ruleProvider } from "./rule-provider";
 
@@ -13,3 +14,4 @@ export async function configure(req: dynamic.ConfigureRequest): Promise<void> {
 export const rule = ruleProvider;
 export const ipset = ipSetProvider;
 export const persistent = persistentProvider;
+export const priorities = priorityLedgerProvider;

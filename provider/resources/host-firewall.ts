@@ -8,11 +8,17 @@ import { DockerUserRule, type DockerUserRuleArgs } from "./docker-user-rule";
 import type { ConnectionInput } from "./inputs";
 import { IpSet, type IpSetArgs } from "./ip-set";
 import { PersistentRuleset } from "./persistent-ruleset";
+import { PriorityLedger } from "./priority-ledger";
+
+export { PRIORITY_STEP } from "./rule-priorities";
 
 /** An IpSet of the host: the set's name on the host defaults to its key in `sets`. */
 export type HostSetArgs = Omit<IpSetArgs, "connection" | "name"> & { readonly name?: pulumi.Input<string> };
 
-/** A DockerUserRule of the host: the priority defaults to the rule's position in `rules` × 10 (10, 20, …). */
+/**
+ * A DockerUserRule of the host. The priority defaults to the rule's position in `rules` × 10 (10, 20, …) the first
+ * time; later, rules keep their priority and a rule inserted between others takes a number between theirs.
+ */
 export type HostRuleArgs = Omit<DockerUserRuleArgs, "connection" | "priority"> & {
   readonly priority?: pulumi.Input<number>;
 };
@@ -30,9 +36,6 @@ export interface DockerHostFirewallArgs {
    */
   readonly persistence?: boolean | { readonly exclusive?: boolean };
 }
-
-/** Step between default priorities, leaving room to slot a rule in between with an explicit priority. */
-export const PRIORITY_STEP = 10;
 
 type AddressInput = DockerUserRuleArgs["source"];
 
@@ -69,8 +72,10 @@ export class DockerHostFirewall extends pulumi.ComponentResource {
 
     const rules: Record<string, DockerUserRule> = {};
     const order: Array<{ key: string; priority: pulumi.Output<number> }> = [];
-    Object.entries(args.rules).forEach(([key, rule], index) => {
-      const priority = rule.priority ?? (index + 1) * PRIORITY_STEP;
+    // Default priorities with a memory, so inserting a rule re-tags no other rule (resources/rule-priorities.ts).
+    const ledger = new PriorityLedger(`${name}-priorities`, Object.keys(args.rules), child);
+    for (const [key, rule] of Object.entries(args.rules)) {
+      const priority = rule.priority ?? ledger.priorities.apply((p) => p[key] as number);
       rules[key] = new DockerUserRule(
         `${name}-${key}`,
         {
@@ -83,7 +88,7 @@ export class DockerHostFirewall extends pulumi.ComponentResource {
         child,
       );
       order.push({ key, priority: pulumi.output(priority) });
-    });
+    }
 
     const persistence = args.persistence;
     if (persistence) {

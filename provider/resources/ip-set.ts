@@ -18,6 +18,8 @@ export class IpSet extends pulumi.dynamic.Resource {
   /** What the host holds (canonical members and header); refresh updates it. */
   declare readonly live: pulumi.Output<LiveMembers | null>;
   declare readonly host: pulumi.Output<string>;
+  /** Problems the host showed at the last apply or refresh (unfiltered IPv6, another tool restoring rules at boot…). */
+  declare readonly warnings: pulumi.Output<string[]>;
   /** True when the create found the set existing and took it over (`adopt: true`). */
   declare readonly adopted: pulumi.Output<boolean>;
 
@@ -28,6 +30,7 @@ export class IpSet extends pulumi.dynamic.Resource {
       live: undefined,
       host: undefined,
       adopted: undefined,
+      warnings: undefined,
     };
     super(
       ipSetShim,

@@ -31,9 +31,11 @@ export function partiallyCreated(
   const reason =
     "the outcome on the host is unknown: the resource is recorded as partially created, and the next `pulumi up` " +
     "(or `pulumi refresh`) reconciles it with what the host holds";
-  return Object.assign(new Error(`${err.message}; ${reason}`), {
+  const message = `${err.message}; ${reason}`;
+  // The CLI shows `reasons`, not the message: the cause (host, resource, lost connection) must be in them.
+  return Object.assign(new Error(message), {
     id,
     properties: { ...properties, connection: { [SECRET_SIG]: SECRET_VALUE, value: properties.connection } },
-    reasons: [reason],
+    reasons: [message],
   });
 }

@@ -15,6 +15,8 @@ export class PersistentRuleset extends pulumi.dynamic.Resource {
   declare readonly backend: pulumi.Output<string>;
   /** The files written on the host. */
   declare readonly files: pulumi.Output<string[]>;
+  /** Problems the host showed at the last apply or refresh (unfiltered IPv6, another tool restoring rules at boot…). */
+  declare readonly warnings: pulumi.Output<string[]>;
   /** What refresh found: stale files, a disabled unit, unmanaged rules (exclusive), warnings. */
   declare readonly drift: pulumi.Output<PersistenceDrift>;
 
@@ -26,6 +28,7 @@ export class PersistentRuleset extends pulumi.dynamic.Resource {
       backend: undefined,
       files: undefined,
       drift: undefined,
+      warnings: undefined,
     };
     super(
       persistentShim,

@@ -19,7 +19,7 @@ import {
   seedRecordedHostKeys,
   trustRecordedHostKey,
 } from "./common";
-import { batcherFor, readShared } from "./hosts";
+import { batcherFor, readShared, warnOnce } from "./hosts";
 import { isUnknownOutcome, partiallyCreated } from "./partial";
 
 /** What the host's batcher applies for one resource (the core's intent type, whoever owns it). */
@@ -118,7 +118,9 @@ export function makeProvider<Spec, P extends BaseProps>(
         const settled = await batcherFor(conn).submit(def.intent(props, spec));
         if (!settled.result.ok) throw settled.result.error;
         const { after, facts } = settled.outcome;
-        return { ...props, ...hostOutputs(conn, facts), ...def.outputs(props, after, facts) };
+        const outs = { ...props, ...hostOutputs(conn, facts), ...def.outputs(props, after, facts) };
+        warnOnce(conn, outs.warnings ?? []);
+        return outs;
       },
       true,
     );

@@ -5,7 +5,7 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 
 // Every stack's state holds these keys (each shim's closure captures its own): they are never renamed, even
 // where the code's word for the idea is another ("persistent" is the PersistentRuleset's persistence handler).
-type HandlerKey = "rule" | "ipset" | "persistent";
+type HandlerKey = "rule" | "ipset" | "persistent" | "priorities";
 
 function shimFor(kind: HandlerKey): dynamic.ResourceProvider {
   return {
@@ -22,3 +22,4 @@ function shimFor(kind: HandlerKey): dynamic.ResourceProvider {
 export const ruleShim = shimFor("rule");
 export const ipSetShim = shimFor("ipset");
 export const persistentShim = shimFor("persistent");
+export const prioritiesShim = shimFor("priorities");

@@ -5,8 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LabInventory, LabNode } from "../../lab/index";
 import { ipSetShim } from "../../provider/resources/shims";
-import { type EngineHost, engineFor, rootConnection } from "../support/engine";
-import { type Declared, EngineStack } from "../support/engine-stack";
+import { type Declared, type EngineHost, EngineStack, engineFor, rootConnection } from "../support/engine";
 import { onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
 
 let priv: PrivateLab;

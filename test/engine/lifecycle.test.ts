@@ -5,8 +5,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerLineOf, freshDockerUser, type LabInventory, type LabNode, sshExec } from "../../lab/index";
 import { ipSetShim, ruleShim } from "../../provider/resources/shims";
-import { EngineHost, serializeProvider, UNKNOWN } from "../support/engine";
-import { type Declared, EngineStack } from "../support/engine-stack";
+import { type Declared, EngineHost, EngineStack, serializeProvider, UNKNOWN } from "../support/engine";
 import { sharedLab } from "../support/lab";
 import { probeNode } from "../support/node-probe";
 

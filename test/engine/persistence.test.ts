@@ -6,8 +6,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshDockerUser, type LabInventory, type LabNode, rebootNode, restartDocker, sshExec } from "../../lab/index";
 import { ipSetShim, persistentShim, ruleShim } from "../../provider/resources/shims";
-import { EngineHost } from "../support/engine";
-import { type Declared, EngineStack } from "../support/engine-stack";
+import { type Declared, EngineHost, EngineStack } from "../support/engine";
 import { sharedLab } from "../support/lab";
 import { probeNode } from "../support/node-probe";
 
@@ -184,6 +183,21 @@ describe("PersistentRuleset on a lab node (as the sudo user)", () => {
       (await sshExec(node, "test -L /etc/systemd/system/multi-user.target.wants/docker-firewall.service")).code,
     ).toBe(0);
     expect(await stack.refresh("PersistentRuleset", "persist")).toBe("in-sync");
+  });
+
+  it("a host problem found at read time shows in the resource's warnings output", async () => {
+    // Another tool's saved ruleset holding Docker lines: restoring it at boot resurrects stale DOCKER-USER rules.
+    const saved = "/etc/iptables/rules.v4";
+    await sshExec(node, `mkdir -p /etc/iptables && printf '*filter\\n-A DOCKER-USER -j RETURN\\nCOMMIT\\n' > ${saved}`);
+    try {
+      await stack.refresh("PersistentRuleset", "persist");
+      const warnings = stack.state.get("PersistentRuleset::persist")?.outputs.warnings as string[];
+      expect(warnings.some((w) => w.startsWith(`${saved} (restored at boot`))).toBe(true);
+    } finally {
+      await sshExec(node, `rm -f ${saved}`);
+    }
+    await stack.refresh("PersistentRuleset", "persist");
+    expect(stack.state.get("PersistentRuleset::persist")?.outputs.warnings).toEqual([]);
   });
 
   it("destroy removes the files and the unit; rules and sets go with their own resources", async () => {

@@ -11,8 +11,13 @@ import { enableUnit, packagedUnit, type Restorer, unpackRestorer } from "../../l
 import { defaultPool } from "../../provider/node/ssh-pool";
 import { renderPersistedFiles } from "../../provider/persistence/files";
 import { UNIT_NAME } from "../../provider/protocol/paths";
+import { inProcess, settle } from "../support/engine";
 import { dockerUserChain, managedState, onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
-import { ipsets, persistence, rules, settle } from "../support/rel-providers";
+
+const ipsets = inProcess("IpSet", "lbs");
+const web = inProcess("DockerUserRule", "web");
+const deny = inProcess("DockerUserRule", "deny");
+const persistence = inProcess("PersistentRuleset", "persist");
 
 let priv: PrivateLab;
 let lab: LabInventory;
@@ -33,10 +38,10 @@ beforeAll(async () => {
   };
   const lbs = { connection, name: "lbs", type: "hash:net", entries: ["198.51.100.0/26"] };
   await ipsets.create(await ipsets.check({}, lbs));
-  const web = { connection, ruleName: "web", priority: 100, action: "ACCEPT", protocol: "tcp" };
-  await rules.create(await rules.check({}, { ...web, publishedPorts: [8080], source: { set: "lbs" } }));
-  const deny = { connection, ruleName: "deny", priority: 900, action: "DROP", protocol: "tcp" };
-  await rules.create(await rules.check({}, { ...deny, publishedPorts: [8080] }));
+  const allow = { connection, ruleName: "web", priority: 100, action: "ACCEPT", protocol: "tcp" };
+  await web.create(await web.check({}, { ...allow, publishedPorts: [8080], source: { set: "lbs" } }));
+  const drop = { connection, ruleName: "deny", priority: 900, action: "DROP", protocol: "tcp" };
+  await deny.create(await deny.check({}, { ...drop, publishedPorts: [8080] }));
   await persistence.create(await persistence.check({}, { connection }));
   applied = await dockerUserChain(lab, node);
 }, 300_000);

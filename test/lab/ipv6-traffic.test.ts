@@ -14,8 +14,7 @@ import {
   restartDocker,
 } from "../../lab/index";
 import { ipSetShim, persistentShim, ruleShim } from "../../provider/resources/shims";
-import { EngineHost } from "../support/engine";
-import { type Declared, EngineStack } from "../support/engine-stack";
+import { type Declared, EngineHost, EngineStack } from "../support/engine";
 import { sharedLab } from "../support/lab";
 import { dockerUserChain, onNode } from "../support/rel-lab";
 import { connectionOf } from "../support/rel-policies";

@@ -8,7 +8,6 @@ import { parseConnection } from "../../provider/model/connection";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { parseHostState } from "../../provider/netfilter/host-state";
 import type { Intent } from "../../provider/netfilter/intent";
-
 import { recordCommands } from "../../provider/node/commands";
 import { exec } from "../../provider/node/exec";
 import { LockReadCommands } from "../../provider/node/lock-read";

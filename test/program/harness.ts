@@ -4,26 +4,29 @@
 import { type Props, type Registration, runProgram, unwrapSecrets } from "../../demo/engine/program";
 import { ipSetProvider } from "../../provider/resources/ipset-provider";
 import { persistentProvider } from "../../provider/resources/persistent-provider";
+import { priorityLedgerProvider } from "../../provider/resources/priority-ledger";
 import { ruleProvider } from "../../provider/resources/rule-provider";
 
 export const DYNAMIC = "pulumi-nodejs:dynamic/docker-firewall";
 export const RULE = `${DYNAMIC}:DockerUserRule`;
 export const IPSET = `${DYNAMIC}:IpSet`;
 export const PERSISTENT = `${DYNAMIC}:PersistentRuleset`;
+export const PRIORITIES = `${DYNAMIC}:RulePriorities`;
 export const COMPONENT = "docker-firewall:index:DockerHostFirewall";
 
-type Check = (news: Props) => Promise<{ inputs?: Props; failures?: readonly unknown[] }>;
+type Check = (news: Props, olds?: Props) => Promise<{ inputs?: Props; failures?: readonly unknown[] }>;
 
 function checkOf(provider: { check?: (olds: never, news: never) => Promise<unknown> }): Check {
   const check = provider.check;
   if (!check) throw new Error("provider without check");
-  return (news) => check({} as never, news as never) as ReturnType<Check>;
+  return (news, olds = {}) => check(olds as never, news as never) as ReturnType<Check>;
 }
 
 const checks: Record<string, Check> = {
   [RULE]: checkOf(ruleProvider),
   [IPSET]: checkOf(ipSetProvider),
   [PERSISTENT]: checkOf(persistentProvider),
+  [PRIORITIES]: checkOf(priorityLedgerProvider),
 };
 
 export interface Resource extends Registration {
@@ -44,6 +47,8 @@ export async function runMocked(
   load: () => unknown,
   config: Record<string, string> = {},
   secretKeys: string[] = [],
+  /** An earlier run of the program: each resource's check gets its checked inputs there as `olds` (a later `up`). */
+  previous?: Graph,
 ): Promise<Graph> {
   const resources: Resource[] = [];
   const run = await runProgram({
@@ -59,7 +64,8 @@ export async function runMocked(
         resources.push({ ...r, checked: {}, failures: [] });
         return { state: {} };
       }
-      const result = await check(unwrapSecrets(r.inputs) as Props);
+      const olds = previous?.resources.find((x) => x.type === r.type && x.name === r.name)?.checked;
+      const result = await check(unwrapSecrets(r.inputs) as Props, olds);
       const checked = result.inputs ?? {};
       resources.push({ ...r, checked, failures: result.failures ?? [] });
       // Outputs as the engine would store them: the checked inputs, the connection still secret.

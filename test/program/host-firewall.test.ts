@@ -2,7 +2,17 @@
 // of every rule on the sets it names.
 import { describe, expect, it } from "vitest";
 import { DockerHostFirewall } from "../../provider/resources/host-firewall";
-import { COMPONENT, IPSET, ipv4Lines, PERSISTENT, RULE, runMocked, stableLine } from "./harness";
+import {
+  COMPONENT,
+  type Graph,
+  IPSET,
+  ipv4Lines,
+  PERSISTENT,
+  PRIORITIES,
+  RULE,
+  runMocked,
+  stableLine,
+} from "./harness";
 
 // The serializer really runs under mocks: a failure there shows up as a hang, not an error.
 const T = { timeout: 30_000 };
@@ -29,14 +39,12 @@ describe("DockerHostFirewall", () => {
     const component = g.get(COMPONENT, "web1");
     expect(component.custom).toBe(false);
     expect(g.byType(IPSET).map((s) => s.name)).toEqual(["web1-lbs", "web1-ops"]);
-    // Rules that use a set register once the set has (its name is an output of the set).
-    expect(g.byType(RULE).map((r) => r.name)).toEqual([
-      "web1-established",
-      "web1-outside",
-      "web1-drop",
-      "web1-web",
-      "web1-ssh",
-    ]);
+    // Rules that use a set register once the set has (its name is an output of the set); every rule with a
+    // default priority waits for the priority ledger (its number is an output of the ledger).
+    const registered = g.byType(RULE).map((r) => r.name);
+    expect(registered.slice(-2)).toEqual(["web1-web", "web1-ssh"]);
+    expect(registered.slice(0, 3).sort()).toEqual(["web1-drop", "web1-established", "web1-outside"]);
+    const ledger = g.get(PRIORITIES, "web1-priorities").urn;
     expect(g.byType(PERSISTENT)).toEqual([]);
     for (const child of [...g.byType(IPSET), ...g.byType(RULE)]) {
       expect(child.parent).toBe(component.urn);
@@ -61,9 +69,9 @@ describe("DockerHostFirewall", () => {
     expect(g.get(RULE, "web1-ssh").propertyDependencies.source).toEqual([ops]);
     // A set the component does not own stays a plain name, with no dependency.
     const outside = g.get(RULE, "web1-outside");
-    expect(outside.dependencies).toEqual([]);
+    expect(outside.dependencies).toEqual([ledger]);
     expect(outside.inputs.source).toEqual({ set: "elsewhere" });
-    expect(g.get(RULE, "web1-established").dependencies).toEqual([]);
+    expect(g.get(RULE, "web1-established").dependencies).toEqual([ledger]);
   });
 
   it("numbers rules by position unless a priority is given, and renders them in chain order", T, async () => {
@@ -90,6 +98,51 @@ describe("DockerHostFirewall", () => {
       '-A DOCKER-USER -m comment --comment "dfw:0900:h-drop-<id>" -j DROP',
     ]);
     expect(ipv4Lines(g.get(RULE, "h-web"))).toHaveLength(1);
+  });
+
+  it("inserting a rule at the top is a one-rule change: every other rule keeps its priority and lines", T, async () => {
+    const rules = (extra: Record<string, { action: "DROP" | "ACCEPT" }>) => ({
+      ...extra,
+      established: { action: "RETURN" as const, connectionStates: ["ESTABLISHED" as const] },
+      web: { action: "ACCEPT" as const, protocol: "tcp" as const, publishedPorts: [80] },
+      ssh: { action: "ACCEPT" as const, protocol: "tcp" as const, publishedPorts: [22] },
+      drop: { action: "DROP" as const },
+    });
+    const program = (extra: Record<string, { action: "DROP" | "ACCEPT" }>) => () =>
+      new DockerHostFirewall("h", { connection, rules: rules(extra) });
+    // The first up, then the next up (its checks get the first up's state as olds) with one rule on top.
+    const first = await runMocked(program({}));
+    const second = await runMocked(program({ banned: { action: "DROP" } }), {}, [], first);
+    const linesOf = (g: Graph) =>
+      Object.fromEntries(g.byType(RULE).map((r) => [r.name, JSON.stringify(r.checked.rendered)]));
+    const [before, after] = [linesOf(first), linesOf(second)];
+    const changed = Object.keys(after).filter((name) => after[name] !== before[name]);
+    expect(changed).toEqual(["h-banned"]);
+    expect(Object.fromEntries(first.byType(RULE).map((r) => [r.name, r.inputs.priority]))).toEqual({
+      "h-established": 10,
+      "h-web": 20,
+      "h-ssh": 30,
+      "h-drop": 40,
+    });
+    const priorities = Object.fromEntries(second.byType(RULE).map((r) => [r.name, r.inputs.priority as number]));
+    expect(priorities["h-banned"]).toBeLessThan(priorities["h-established"] as number);
+    // Inserting in the middle and appending are one-rule changes too.
+    const third = await runMocked(
+      () =>
+        new DockerHostFirewall("h", {
+          connection,
+          rules: { ...rules({ banned: { action: "DROP" } }), mid: { action: "ACCEPT" } },
+        }),
+      {},
+      [],
+      second,
+    );
+    expect(
+      Object.entries(linesOf(third))
+        .filter(([n, l]) => l !== linesOf(second)[n])
+        .map(([n]) => n),
+    ).toEqual(["h-mid"]);
+    expect(third.byType(PRIORITIES)).toHaveLength(1);
   });
 
   it("adds a PersistentRuleset child when persistence is on, passing exclusive", T, async () => {

@@ -8,8 +8,12 @@ import type { LabInventory, LabNode } from "../../lab/index";
 import { resetNetfilter } from "../../lab/netfilter-reset";
 import { pathsOf, startDocker, stopDocker } from "../../lab/power";
 import { defaultPool } from "../../provider/node/ssh-pool";
+import { inProcess, type Props, settle } from "../support/engine";
 import { dockerUserChain, onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
-import { ipsets, type Props, persistence, rules, settle } from "../support/rel-providers";
+
+const rules = inProcess("DockerUserRule", "web");
+const ipsets = inProcess("IpSet", "lbs");
+const persistence = inProcess("PersistentRuleset", "persistence");
 
 let priv: PrivateLab;
 let lab: LabInventory;

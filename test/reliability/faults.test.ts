@@ -17,6 +17,7 @@ import { type LabInventory, type LabNode, restartDocker } from "../../lab/index"
 import { onCommandSent } from "../../provider/node/commands";
 import { NetfilterCommands } from "../../provider/node/netfilter-commands";
 import { defaultPool } from "../../provider/node/ssh-pool";
+import { inProcess, type Outcome, type Props, settle, sleep } from "../support/engine";
 import {
   killSshd,
   managedState,
@@ -29,8 +30,12 @@ import {
   stateDiff,
   upPrivateLab,
 } from "../support/rel-lab";
-import { ipsets, type Outcome, type Props, persistence, rules, settle, sleep } from "../support/rel-providers";
 import { recordCase } from "./results";
+
+// The providers in this process (the faults hook onCommandSent and the SSH pool), called as the engine calls them.
+const rules = inProcess("DockerUserRule", "r");
+const ipsets = inProcess("IpSet", "sets");
+const persistence = inProcess("PersistentRuleset", "persistence");
 
 const TRIALS = Number(process.env.DFW_REL_TRIALS ?? 72);
 const FOREIGN = "-A DOCKER-USER -s 203.0.113.7/32 -j DROP";

@@ -18,10 +18,12 @@ import { parseConnection } from "../../provider/model/connection";
 import { forgetHostKeys, observedHostKey } from "../../provider/node/host-key";
 import { defaultPool } from "../../provider/node/ssh-pool";
 import { ruleShim } from "../../provider/resources/shims";
-import { EngineHost } from "../support/engine";
-import { EngineStack } from "../support/engine-stack";
+import { EngineHost, EngineStack, inProcess, type Props, settle } from "../support/engine";
+
+const rules = inProcess("DockerUserRule", "tofu");
+
 import { managedState, type PrivateLab, rekeyNode, upPrivateLab } from "../support/rel-lab";
-import { type Props, rules, settle } from "../support/rel-providers";
+
 import { recordCase } from "./results";
 
 const execFileAsync = promisify(execFile);

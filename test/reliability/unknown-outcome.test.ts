@@ -8,11 +8,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LabInventory, LabNode } from "../../lab/index";
 import { ruleShim } from "../../provider/resources/shims";
-import { type EngineHost, engineFor, PartialCreate, rootConnection } from "../support/engine";
-import { type Declared, EngineStack } from "../support/engine-stack";
+import {
+  type Declared,
+  type EngineHost,
+  EngineStack,
+  engineFor,
+  PartialCreate,
+  rootConnection,
+  settle,
+} from "../support/engine";
 import { FaultProxy } from "../support/fault-proxy";
 import { onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
-import { settle } from "../support/rel-providers";
 import { recordCase } from "./results";
 
 const TRIALS = Number(process.env.DFW_REL_TRIALS ?? 40);

@@ -1,7 +1,6 @@
-// The real pulumi CLI for test/cli: finds what scripts/install-pulumi-cli.sh installed, lays out a user's project
-// (test/cli/fixture + this package installed from its packed tarball, as npm would for a user), and runs pulumi commands in it against a
-// file:// backend with a passphrase secrets provider.
-import { execFile, execFileSync } from "node:child_process";
+// A user's project for test/cli: test/cli/fixture + this package installed from its packed tarball (as npm would
+// for a user), with pulumi commands run in it by demo/pulumi-cli.ts (the real CLI, file:// backend, passphrase secrets).
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
   copyFileSync,
@@ -15,52 +14,14 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
+import { CACHE, cliEnv, hasLanguageHost, type Run, runPulumi } from "../../demo/pulumi-cli";
 import type { LabNode } from "../../lab/index";
 import { REPO_ROOT } from "../../lab/paths";
 
-export const CACHE = process.env.DFW_CACHE_DIR ?? join(REPO_ROOT, ".cache");
-export const PULUMI_BIN = join(CACHE, "pulumi", "bin");
-export const NODE22_BIN = join(CACHE, "node22", "bin");
 const FIXTURE = join(REPO_ROOT, "test", "cli", "fixture");
 
-function onPath(name: string, path: string): string | undefined {
-  return path
-    .split(delimiter)
-    .map((d) => join(d, name))
-    .find((p) => existsSync(p));
-}
-
-/**
- * PATH for the CLI: our bin (pulumi, the dynamic-provider launcher), Node 22 (the SDK wants >= 22; DFW_CLI_NODE=system
- * runs the machine's node instead), then the rest.
- */
-export function cliPath(
-  node22 = process.env.DFW_CLI_NODE !== "system" && existsSync(join(NODE22_BIN, "node")),
-): string {
-  return [PULUMI_BIN, ...(node22 ? [NODE22_BIN] : []), process.env.PATH ?? ""].join(delimiter);
-}
-
-/** Why the CLI suite cannot run here (undefined: it can): names what is missing and how to get it. */
-export function cliMissing(): string | undefined {
-  if (!existsSync(join(PULUMI_BIN, "pulumi"))) return `no ${PULUMI_BIN}/pulumi: run scripts/install-pulumi-cli.sh`;
-  return undefined;
-}
-
-/**
- * Commands that run the program. Without a pulumi-language-nodejs binary (the Go module proxy does not serve it)
- * they go through test/cli/fixture/serve.js: the SDK's own language server, which the CLI reaches with `--client`.
- */
-const RUNS_PROGRAM = new Set(["preview", "up", "update"]);
-
-export interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** stdout + stderr: what a user sees. */
-  readonly text: string;
-  readonly ms: number;
-}
+export { cliMissing, type Run } from "../../demo/pulumi-cli";
 
 export interface NodeSpec {
   readonly host: string;
@@ -92,6 +53,8 @@ export interface Spec {
   readonly nodes: Record<string, NodeSpec>;
   readonly sets?: readonly ResourceSpec[];
   readonly rules?: readonly ResourceSpec[];
+  /** DockerHostFirewall components, each on one node (`args` without `connection`). */
+  readonly hosts?: readonly { readonly name: string; readonly node: string; readonly args: Record<string, unknown> }[];
   /** One PersistentRuleset (named "persist"), after the sets. */
   readonly persistent?: { readonly node: string; readonly args: Record<string, unknown> };
 }
@@ -150,45 +113,26 @@ export class CliProject {
     mkdirSync(join(CACHE, "cli-tests"), { recursive: true });
     this.dir = mkdtempSync(join(CACHE, "cli-tests", `${stack}-`));
     mkdirSync(join(this.dir, "state"));
-    for (const f of ["index.js", "serve.js"]) copyFileSync(join(FIXTURE, f), join(this.dir, f));
+    copyFileSync(join(FIXTURE, "index.js"), join(this.dir, "index.js"));
     writeFileSync(join(this.dir, "Pulumi.yaml"), "name: dfwcli\nruntime: nodejs\nmain: index.js\n");
     writeFileSync(join(this.dir, "package.json"), JSON.stringify({ name: "dfwcli", private: true }, null, 2));
     symlinkSync(installedModules(), join(this.dir, "node_modules"));
-    this.env = {
-      ...process.env,
-      PATH: cliPath(opts.node22),
-      PULUMI_HOME: join(this.dir, "pulumi-home"),
-      PULUMI_BACKEND_URL: `file://${join(this.dir, "state")}`,
-      PULUMI_CONFIG_PASSPHRASE: this.passphrase,
-      PULUMI_SKIP_UPDATE_CHECK: "1",
-      NO_COLOR: "1",
-      DFW_PULUMI_CLI: join(PULUMI_BIN, "pulumi"),
-    };
+    this.env = cliEnv({
+      backendDir: join(this.dir, "state"),
+      home: join(this.dir, "pulumi-home"),
+      passphrase: this.passphrase,
+      ...(opts.node22 !== undefined && { node22: opts.node22 }),
+    });
   }
 
-  /** Whether a pulumi-language-nodejs binary is on the CLI's PATH (else programs run through serve.js). */
+  /** Whether a pulumi-language-nodejs binary is on the CLI's PATH (else programs run through demo/pulumi-serve.js). */
   hasLanguageHost(): boolean {
-    return onPath("pulumi-language-nodejs", this.env.PATH ?? "") !== undefined;
+    return hasLanguageHost(this.env);
   }
 
   /** Runs `pulumi <args>` in the project (never throws: the exit code is part of what tests assert). */
   pulumi(args: readonly string[], input?: string): Promise<Run> {
-    const started = performance.now();
-    return new Promise((resolve) => {
-      const viaServer = RUNS_PROGRAM.has(args[0] ?? "") && !this.hasLanguageHost();
-      const [file, argv] = viaServer ? ["node", ["serve.js", ...args]] : [join(PULUMI_BIN, "pulumi"), [...args]];
-      const child = execFile(
-        file,
-        argv,
-        { cwd: this.dir, env: this.env, maxBuffer: 64 * 1024 * 1024, timeout: 600_000 },
-        (err, stdout, stderr) => {
-          const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-          resolve({ code, stdout, stderr, text: `${stdout}${stderr}`, ms: Math.round(performance.now() - started) });
-        },
-      );
-      if (input !== undefined) child.stdin?.end(input);
-      else child.stdin?.end();
-    });
+    return runPulumi(args, { cwd: this.dir, env: this.env, ...(input !== undefined && { input }) });
   }
 
   /** `pulumi <args>` that must succeed; the error carries the CLI's output. */

@@ -1,11 +1,14 @@
 // The example policies as plain resource declarations for a lab node, with the traffic each must let through:
-// the seed recipes as the examples express them (examples/whitelist-ipset, single-host-allowlist,
-// filtering-container-traffic: those are Pulumi programs, so their rules are restated here) and the fleet policy
-// of examples/gitops/policy.ts (plain data, imported as is).
+// the seed recipes as the examples express them (the policy.ts of examples/whitelist-ipset, single-host-allowlist
+// and filtering-container-traffic, imported as is) and the fleet policy of examples/gitops/policy.ts.
 
+import * as filtering from "../../examples/filtering-container-traffic/policy";
 import * as gitops from "../../examples/gitops/policy";
+import * as allowlist from "../../examples/single-host-allowlist/policy";
+import * as whitelist from "../../examples/whitelist-ipset/policy";
 import type { LabInventory, LabNode } from "../../lab/index";
-import type { Declared } from "./engine-stack";
+import { PRIORITY_STEP } from "../../provider/resources/host-firewall";
+import type { Declared } from "./engine";
 
 type Verdict = "open" | "blocked";
 /** Published web (8080/tcp) and echo (5353/udp) from the WAN's allowed and denied clients and the LAN peer. */
@@ -63,25 +66,21 @@ function build(
   ];
 }
 
+type Args = Record<string, Record<string, unknown>>;
+
+/** A DockerHostFirewall's rules as its DockerUserRules: a rule without a priority gets its position's. */
+const hostRules = (rules: Record<string, object>): Args =>
+  Object.fromEntries(
+    Object.entries(rules).map(([name, args], i) => [name, { priority: (i + 1) * PRIORITY_STEP, ...args }]),
+  );
+
 /** Seed 000 (examples/whitelist-ipset): whitelist ipset, HTTP/HTTPS for all, the rest logged and dropped. */
 export const seed000: Policy = {
   name: "seed 000: whitelist ipset + 80/443 + log + drop",
-  declare: (lab, node) =>
-    build(
-      node,
-      { whitelist: { type: "hash:ip", entries: [clientIp(lab, "allowed")] } },
-      {
-        established: { priority: 10, action: "RETURN", connectionStates: ["RELATED", "ESTABLISHED"] },
-        "from-containers": { priority: 20, action: "RETURN", inInterface: "docker0" },
-        whitelisted: { priority: 30, action: "RETURN", source: { set: "whitelist" } },
-        web: { priority: 40, action: "RETURN", protocol: "tcp", publishedPorts: [80, 443] },
-        "drop-rest": {
-          priority: 900,
-          action: "DROP",
-          log: { prefix: "DOCKER-USER dropped: ", rate: "2/min" },
-        },
-      },
-    ),
+  declare: (lab, node) => {
+    const { name, ...set } = whitelist.whitelist([clientIp(lab, "allowed")]);
+    return build(node, { [name]: set }, whitelist.rules(name) as Args);
+  },
   reach: {
     allowed: { web: "open", udp: "open" },
     denied: { web: "blocked", udp: "blocked" },
@@ -96,25 +95,7 @@ export const seed003: Policy = {
     build(
       node,
       {},
-      {
-        "allow-8080": {
-          priority: 100,
-          action: "ACCEPT",
-          inInterface: node.wan.interface,
-          source: clientIp(lab, "allowed"),
-          protocol: "tcp",
-          publishedPorts: [8080],
-          comment: "8080 from one address",
-        },
-        "drop-8080": {
-          priority: 200,
-          action: "DROP",
-          inInterface: node.wan.interface,
-          protocol: "tcp",
-          publishedPorts: [8080],
-          comment: "8080 from anyone else",
-        },
-      },
+      allowlist.rules({ wan: node.wan.interface, allowFrom: clientIp(lab, "allowed"), port: 8080 }) as Args,
     ),
   reach: {
     allowed: { web: "open", udp: "open" },
@@ -127,34 +108,7 @@ export const seed003: Policy = {
 export const seed004: Policy = {
   name: "seed 004: filtering container traffic",
   declare: (lab, node) =>
-    build(
-      node,
-      {},
-      {
-        established: {
-          priority: 10,
-          action: "RETURN",
-          inInterface: node.wan.interface,
-          connectionStates: ["RELATED", "ESTABLISHED"],
-        },
-        web: {
-          priority: 20,
-          action: "RETURN",
-          inInterface: node.wan.interface,
-          protocol: "tcp",
-          publishedPorts: [80, 443],
-        },
-        "8080-from-1": {
-          priority: 30,
-          action: "RETURN",
-          inInterface: node.wan.interface,
-          protocol: "tcp",
-          publishedPorts: [8080],
-          source: lab.lbCidr,
-        },
-        "block-external": { priority: 900, action: "DROP", inInterface: node.wan.interface },
-      },
-    ),
+    build(node, {}, hostRules(filtering.rules({ wan: node.wan.interface, trusted: [lab.lbCidr], webPort: 8080 }))),
   reach: {
     allowed: { web: "open", udp: "blocked" },
     denied: { web: "blocked", udp: "blocked" },
@@ -172,7 +126,7 @@ export const fleet: Policy = {
         lbs: { type: "hash:net", entries: gitops.loadBalancers },
         admins: { type: "hash:ip", entries: gitops.admin.from },
       },
-      gitops.rules(node.wan.interface) as Record<string, Record<string, unknown>>,
+      gitops.rules(node.wan.interface) as Args,
     ),
   reach: {
     allowed: { web: "open", udp: "blocked" },

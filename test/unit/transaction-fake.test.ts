@@ -49,6 +49,20 @@ describe.each(["nft", "legacy"] as const)("transactions on a fake iptables-%s no
     expect(host.node.ipsets.names()).toEqual([]);
   });
 
+  it("never destroys a set another tool created under the same name between our read and our apply", async () => {
+    const host = new FakeHost({ backend });
+    // Between our read and our apply, another tool creates the set we are about to create, with its own member.
+    host.inject({
+      kind: "interfere",
+      act: (node) => node.restoreSets("create theirs hash:net\nadd theirs 203.0.113.9\n", false),
+    });
+    const out = await runTransaction(host, [set("theirs", ["198.51.100.0/26"])], "test");
+    expect(errorOf(out.results[0])).toMatchObject({ kind: "KernelRejected", hostUnchanged: true });
+    expect(errorOf(out.results[0]).message).toMatch(/a set with the new name already exists/);
+    expect(host.node.ipsets.names()).toEqual(["theirs"]);
+    expect(host.dump()).toMatch(/add theirs 203\.0\.113\.9/);
+  });
+
   it("leaves the node exactly as before when the kernel rejects a step, and blames the rule that used the set", async () => {
     const host = new FakeHost({ backend });
     await runTransaction(

@@ -56,6 +56,11 @@ export class FakeHost implements HostSession {
     return this;
   }
 
+  /** Drops the faults not used yet (a transaction with nothing to apply uses none). */
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
   /** Faults for a later apply: `skip` applies from now (0 = the next one). */
   injectLater(skip: number, ...faults: Fault[]): this {
     this.faults.add(skip, faults);

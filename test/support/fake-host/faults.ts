@@ -39,6 +39,11 @@ export class FaultQueue {
     return p?.fault as Extract<Fault, { kind: K }>;
   }
 
+  /** Drops every pending fault. */
+  clear(): void {
+    this.pending = [];
+  }
+
   /** An apply ended: faults meant for it and not used are dropped, later ones come one apply closer. */
   applied(): void {
     this.pending = this.pending.filter((p) => p.wait > 0).map((p) => ({ ...p, wait: p.wait - 1 }));

@@ -97,6 +97,15 @@ export class FakeIpsets {
         this.sets.set(other, a);
         return undefined;
       }
+      case "rename": {
+        const to = rest[0];
+        const set = name ? this.sets.get(name) : undefined;
+        if (!set || !name || !to) return missing;
+        if (this.sets.has(to)) return "Set cannot be renamed: a set with the new name already exists";
+        this.sets.delete(name);
+        this.sets.set(to, set);
+        return undefined;
+      }
       case "destroy":
       case "flush": {
         const targets = name ? [name] : [...this.sets.keys()];

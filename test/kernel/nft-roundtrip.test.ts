@@ -1,0 +1,132 @@
+// The nftables renderer and parser, proven on the real kernel: generated valid DockerUserRules expand
+// (netfilter/expand.ts), convert to nftables form, go into `table inet docker-firewall` in one `nft -j -f -` batch
+// in a scratch network namespace, and `nft -n -j list table` parsed back gives the same rules, in order.
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { IpFamily } from "../../provider/model/address";
+import { canonicalJson } from "../../provider/model/canonical-json";
+import { ipSetArgs } from "../../provider/model/ipset";
+import { dockerUserRuleArgs } from "../../provider/model/rule";
+import { expandRule } from "../../provider/netfilter/expand";
+import type { AcceptMark } from "../../provider/netfilter/firewall-backend";
+import { type NftRefusal, nftRuleOf, nftSetOf } from "../../provider/nftables/from-kernel";
+import { NFT_FAMILY, NFT_TABLE, type NftRule, type NftSet } from "../../provider/nftables/nft-model";
+import { parseTableJson } from "../../provider/nftables/parse-table";
+import { addRule, batch, ensureTableAndChain, NFT_APPLY_ARGV, replaceSet } from "../../provider/nftables/render";
+import { nftTableText } from "../../provider/nftables/text";
+import { ipSetInput, ruleInput, setNameFor } from "../support/arbitraries";
+import { ScratchNamespace } from "../support/netns";
+
+const CASES = Number(process.env.DFW_ROUNDTRIP_CASES ?? 1000);
+const SEED = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
+// One family with a masked mark (the lab's), one with a whole-mark --bridge-accept-fwmark.
+const MARKS: Record<IpFamily, AcceptMark> = { ipv4: { mark: 0x2b00, mask: 0xff00 }, ipv6: { mark: 0x1 } };
+// What nftables cannot say the same way; every refusal must be one of these (anything else is a bug).
+const EXPECTED_REFUSALS = [/^connectionStates: SNAT\/DNAT cannot be combined/];
+
+describe("nft round trip (real kernel, inet docker-firewall)", () => {
+  let ns: ScratchNamespace;
+  const list = async () =>
+    parseTableJson(await ns.mustRun(["nft", "-n", "-j", "list", "table", NFT_FAMILY, NFT_TABLE]));
+
+  beforeAll(async () => {
+    ns = await ScratchNamespace.create("dfwnft");
+  });
+  afterAll(async () => ns?.destroy());
+
+  it.each(["ipv4", "ipv6"] as const)(`${CASES} generated rules, %s: listed back, parsed == model`, async (family) => {
+    const inputs = fc.sample(ruleInput(family), { numRuns: CASES, seed: SEED + (family === "ipv4" ? 0 : 1) });
+    const rendered: Array<{ rule: NftRule; input: unknown }> = [];
+    const refused: string[] = [];
+    // SNAT/DNAT mixed with other states is refused on nftables (checked below); most generated state lists mix them,
+    // so the rendered rules keep their plain states and the raw inputs are checked for refusals separately.
+    const nftable = (input: Record<string, unknown>) => {
+      const states = input.connectionStates as string[] | undefined;
+      const plain = states?.filter((s) => s !== "SNAT" && s !== "DNAT");
+      return plain && plain.length > 0 && plain.length < (states?.length ?? 0)
+        ? { ...input, connectionStates: plain }
+        : input;
+    };
+    const refusedRaw = inputs.filter((input) => {
+      const parsed = dockerUserRuleArgs.parse(input);
+      const blocks = expandRule(parsed, { priority: 1, id: "r" }, [family]);
+      return blocks[family].some((k) => "reason" in nftRuleOf(k, MARKS[family]));
+    }).length;
+    inputs.map(nftable).forEach((input, i) => {
+      const parsed = dockerUserRuleArgs.parse(input);
+      const blocks = expandRule(parsed, { priority: parsed.priority as number, id: `p${i}` }, [family]);
+      for (const k of blocks[family]) {
+        const r = nftRuleOf(k, MARKS[family]);
+        if ("reason" in r) refused.push(`${(r as NftRefusal).field}: ${r.reason}`);
+        else rendered.push({ rule: r, input });
+      }
+    });
+    const set: NftSet = { name: setNameFor(family), family, interval: true, elements: [] };
+    const script = batch([...ensureTableAndChain(), ...replaceSet(set), ...rendered.map((r) => addRule(r.rule))]);
+    const res = await ns.exec(NFT_APPLY_ARGV, script);
+    expect(res.code, res.stderr.slice(0, 2000)).toBe(0);
+
+    const table = await list();
+    await ns.mustRun(["nft", "delete", "table", NFT_FAMILY, NFT_TABLE]);
+    expect(table.chainOk).toBe(true);
+    expect(table.rules).toHaveLength(rendered.length);
+    const mismatches = rendered
+      .map((r, i) => ({ ...r, read: table.rules[i] }))
+      .filter((r) => canonicalJson(r.read?.rule) !== canonicalJson(r.rule));
+    expect(
+      mismatches
+        .slice(0, 3)
+        .map((m) => ({ model: m.rule, parsed: m.read?.rule, listed: m.read?.expr, input: m.input })),
+    ).toEqual([]);
+    expect(refused.filter((r) => !EXPECTED_REFUSALS.some((re) => re.test(r)))).toEqual([]);
+
+    // The preview's text form (text.ts) is the same rules: nft's text parser loads it and the listing parses to the
+    // same models. Its limits are the text syntax's: no '"' (no escape), no '$' (nft expands $name variables) in strings,
+    // comments up to 128 bytes.
+    const textable = rendered.filter(
+      (r) =>
+        !/["$\\]/.test(r.rule.comment + (r.rule.verdict.kind === "log" ? (r.rule.verdict.prefix ?? "") : "")) &&
+        Buffer.byteLength(r.rule.comment) <= 128,
+    );
+    const text = nftTableText(
+      [set],
+      textable.map((r) => r.rule),
+    );
+    const loaded = await ns.exec(["nft", "-f", "-"], text);
+    expect(loaded.code, loaded.stderr.slice(0, 2000)).toBe(0);
+    const fromText = await list();
+    await ns.mustRun(["nft", "delete", "table", NFT_FAMILY, NFT_TABLE]);
+    const textMismatches = textable.filter((r, i) => canonicalJson(fromText.rules[i]?.rule) !== canonicalJson(r.rule));
+    expect(textMismatches.slice(0, 3).map((m) => m.rule)).toEqual([]);
+    expect(fromText.rules).toHaveLength(textable.length);
+    console.log(
+      `[nft round trip] ${family}: ${inputs.length} generated rules -> ${rendered.length} nft rules listed back and parsed == model; ${refused.length} kernel rules refused as expected; ${textable.length} also loaded from the preview text; ${refusedRaw} of the unadapted inputs refused (SNAT/DNAT mixed with other states) (seed ${SEED})`,
+    );
+  });
+
+  it.each(["ipv4", "ipv6"] as const)(
+    "generated IpSets, %s: elements listed back == canonical model",
+    async (family) => {
+      // Port sets are refused on nftables (unit-tested); inputs the model itself refuses are not this test's subject.
+      const inputs = fc.sample(
+        ipSetInput(family, "fc").filter((s) => !s.type.endsWith(",port") && ipSetArgs.safeParse(s).success),
+        { numRuns: 60, seed: SEED + 7 },
+      );
+      const sets = inputs.map((input, i) => {
+        const s = nftSetOf(ipSetArgs.parse({ ...input, name: `s${i}` }));
+        if ("reason" in s) throw new Error(`refused ${JSON.stringify(input)}: ${s.field} ${s.reason}`);
+        return s;
+      });
+      await ns.mustRun(NFT_APPLY_ARGV, batch([...ensureTableAndChain(), ...sets.flatMap(replaceSet)]));
+      const table = await list();
+      await ns.mustRun(["nft", "delete", "table", NFT_FAMILY, NFT_TABLE]);
+      const byName = new Map(table.sets.map((s) => [s.name, s]));
+      expect(
+        sets
+          .filter((s) => canonicalJson(byName.get(s.name)) !== canonicalJson(s))
+          .slice(0, 2)
+          .map((s) => ({ model: s, read: byName.get(s.name) })),
+      ).toEqual([]);
+    },
+  );
+});
