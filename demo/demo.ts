@@ -1,13 +1,12 @@
 // The demo: the top-level program (examples/fleet) applied to a local lab of real Docker hosts, in nine stages
 // with a progress line each: lab up, preview, up, the applied chains, the traffic matrix before and after,
-// tampering by hand, refresh (the drift), up again (the repair), summary.
+// tampering by hand, refresh (the drift), up --refresh (the repair), destroy and summary.
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
   dockerLineOf,
   downLab,
   type LabInventory,
-  type LabNode,
   labPaths,
   loadInventory,
   locateLab,
@@ -17,6 +16,7 @@ import {
   upLab,
 } from "../lab/index";
 import { REPO_ROOT } from "../lab/paths";
+import { chainOf, indent } from "./chains";
 import { cliEngine, cliInstalled, type DemoEngine, driverEngine } from "./engines";
 import { changedRows, renderMatrix, unexpected } from "./matrix";
 import { cliMissing } from "./pulumi-cli";
@@ -62,28 +62,6 @@ export interface DemoResult {
 
 const PROGRAM = "examples/fleet/index.ts";
 const STAGES = 9;
-
-/** DOCKER-USER (v4 and v6) and the ipsets of a node, as iptables-save / ipset save print them. */
-async function chainOf(node: LabNode): Promise<{ v4: string[]; v6: string[]; sets: string[] }> {
-  const lines = (text: string) => text.split("\n").filter((l) => l.startsWith("-A DOCKER-USER"));
-  const [v4, v6, sets] = await Promise.all([
-    sshExec(node, "iptables-save -t filter"),
-    sshExec(node, "ip6tables-save -t filter"),
-    sshExec(node, "ipset save"),
-  ]);
-  return {
-    v4: lines(v4.stdout),
-    v6: lines(v6.stdout),
-    sets: sets.stdout.split("\n").filter((l) => /^(create|add) (?!dfwtmp-)/.test(l)),
-  };
-}
-
-function indent(text: string, by = "    "): string {
-  return text
-    .split("\n")
-    .map((l) => (l ? by + l : l))
-    .join("\n");
-}
 
 export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const log = opts.log;

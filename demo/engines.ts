@@ -166,7 +166,8 @@ export async function cliEngine(o: EngineOptions): Promise<DemoEngine> {
       program: o.program,
       ...(input !== undefined && { input }),
     });
-    o.log(`    (${shown.split(" --")[0]}: exit ${r.code} in ${(r.ms / 1000).toFixed(1)} s)`);
+    const verb = ["pulumi", ...args.filter((a) => !a.startsWith("-")).slice(0, 2)].join(" ");
+    o.log(`    (${verb}: exit ${r.code} in ${(r.ms / 1000).toFixed(1)} s)`);
     return r;
   };
   const must = async (args: string[], input?: string) => {

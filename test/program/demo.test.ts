@@ -14,10 +14,16 @@ import { isEmptyFootprint, labFootprint, labPaths, locateLab } from "../../lab/i
 import { claimLab, uniqueLabId } from "../../lab/owner";
 import { REPO_ROOT } from "../../lab/paths";
 
-const LAB = { labId: uniqueLabId("dfwtm"), stateDir: "" };
-LAB.stateDir = join(REPO_ROOT, ".lab", LAB.labId);
+const newLab = (prefix: string) => {
+  const labId = uniqueLabId(prefix);
+  return { labId, stateDir: join(REPO_ROOT, ".lab", labId) };
+};
+const LAB = newLab("dfwtm");
+const FALLBACK_LAB = newLab("dfwtf");
 
-afterAll(() => rmSync(LAB.stateDir, { recursive: true, force: true }));
+afterAll(() => {
+  for (const l of [LAB, FALLBACK_LAB]) rmSync(l.stateDir, { recursive: true, force: true });
+});
 
 function runDemo(args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
@@ -108,4 +114,25 @@ describe("npm run demo", () => {
     }
     expect(isEmptyFootprint(await labFootprint(labPaths(locateLab(LAB))))).toBe(true);
   });
+
+  // When the CLI runs the test above, the fallback gets a run of its own (2 nodes, IPv4: the same stages).
+  it.skipIf(cliMissing() !== undefined)(
+    "falls back to the engine-less driver when asked, and says so",
+    {
+      timeout: 300_000,
+    },
+    async () => {
+      mkdirSync(FALLBACK_LAB.stateDir, { recursive: true });
+      claimLab(locateLab(FALLBACK_LAB));
+      const args = ["--lab-id", FALLBACK_LAB.labId, "--engine", "driver", "--nodes", "2", "--no-ipv6"];
+      const { code, output } = await runDemo(args);
+      expect(output.split("\n")[0]).toBe("engine: the engine-less driver, the fallback (--engine driver)");
+      expect(output, output).toMatch(/demo OK: \d+ checks passed/);
+      expect(output).toMatch(
+        /ok {3}refresh found the deleted rule \(node1-drop-wan\) and the added member \(node2-lbs\)/,
+      );
+      expect(code).toBe(0);
+      expect(isEmptyFootprint(await labFootprint(labPaths(locateLab(FALLBACK_LAB))))).toBe(true);
+    },
+  );
 });
