@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LabInventory, LabNode } from "../../lab/index";
+import { AnswerGate } from "../support/answer-gate";
 import { FaultProxy } from "../support/fault-proxy";
 import { CliProject, cliMissing, nodeSpec, type Spec } from "../support/pulumi-cli";
 import { onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
@@ -13,21 +14,12 @@ import { onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
 const missing = cliMissing();
 
 const TAG = "dfw:0300:cliu-";
-const REAL = "/run/dfw-uo-ipset";
-const GATE = "/run/dfw-uo-gate";
-const REACHED = "/run/dfw-uo-reached";
-const WRAPPER = `#!/bin/sh
-if [ -e ${GATE} ] && { iptables-nft-save -t filter; iptables-legacy-save -t filter; } 2>/dev/null | grep -q -- '${TAG}'; then
-  : >${REACHED}
-  while [ -e ${GATE} ]; do sleep 0.02; done
-fi
-exec ${REAL} "$@"
-`;
 
 let priv: PrivateLab;
 let lab: LabInventory;
 let node: LabNode;
 let proxy: FaultProxy;
+let gate: AnswerGate;
 let project: CliProject;
 
 const spec = (): Spec => ({
@@ -51,12 +43,8 @@ describe.skipIf(missing)("the real pulumi CLI: a create whose answer is lost", (
     priv = await upPrivateLab(1);
     lab = priv.lab;
     node = lab.nodes[0] as LabNode;
-    await onNode(
-      lab,
-      node,
-      `cp /usr/sbin/ipset ${REAL} && cat >/run/dfw-uo-wrapper && chmod 0755 /run/dfw-uo-wrapper && mount --bind /run/dfw-uo-wrapper /usr/sbin/ipset`,
-      WRAPPER,
-    );
+    gate = new AnswerGate(lab, node);
+    await gate.install(TAG);
     proxy = await FaultProxy.start(node.ssh.port);
     project = new CliProject("unknown");
     await project.init(spec(), { privateKey: readFileSync(node.privateKeyPath, "utf8") });
@@ -65,24 +53,16 @@ describe.skipIf(missing)("the real pulumi CLI: a create whose answer is lost", (
   afterAll(async () => {
     project?.remove();
     await proxy?.close();
-    if (node)
-      await onNode(
-        lab,
-        node,
-        `rm -f ${GATE}; while mountpoint -q /usr/sbin/ipset; do umount /usr/sbin/ipset || break; done`,
-      );
+    await gate?.remove();
     await priv?.down();
   });
 
   it("the failed up names the lost connection; the next up leaves exactly one block; destroy leaves none", async () => {
-    await onNode(lab, node, `rm -f ${REACHED}; : >${GATE}`);
+    await gate.close();
     const running = project.pulumi(["up", "--yes", "--non-interactive"]);
-    let reached = false;
-    for (let i = 0; i < 1200 && !reached; i++) {
-      reached = (await onNode(lab, node, `[ -e ${REACHED} ] && echo yes || true`)).trim() === "yes";
-    }
+    const reached = await gate.reached(1200);
     proxy.cut();
-    await onNode(lab, node, `rm -f ${GATE}`);
+    await gate.open();
     const first = await running;
     expect(reached, first.text).toBe(true);
     expect(first.code, first.text).not.toBe(0);

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LabInventory, LabNode } from "../../lab/index";
 import { ruleShim } from "../../provider/resources/shims";
+import { AnswerGate } from "../support/answer-gate";
 import {
   type Declared,
   type EngineHost,
@@ -23,21 +24,12 @@ import { recordCase } from "./results";
 
 const TRIALS = Number(process.env.DFW_REL_TRIALS ?? 40);
 const TAG = "dfw:0300:";
-const REAL = "/run/dfw-uo-ipset";
-const GATE = "/run/dfw-uo-gate";
-const REACHED = "/run/dfw-uo-reached";
-const WRAPPER = `#!/bin/sh
-if [ -e ${GATE} ] && { iptables-nft-save -t filter; iptables-legacy-save -t filter; } 2>/dev/null | grep -q -- '${TAG}'; then
-  : >${REACHED}
-  while [ -e ${GATE} ]; do sleep 0.02; done
-fi
-exec ${REAL} "$@"
-`;
 
 let priv: PrivateLab;
 let lab: LabInventory;
 let node: LabNode;
 let proxy: FaultProxy;
+let gate: AnswerGate;
 let host: EngineHost;
 let stack: EngineStack;
 
@@ -45,12 +37,8 @@ beforeAll(async () => {
   priv = await upPrivateLab(1);
   lab = priv.lab;
   node = lab.nodes[0] as LabNode;
-  await onNode(
-    lab,
-    node,
-    `cp /usr/sbin/ipset ${REAL} && cat >/run/dfw-uo-wrapper && chmod 0755 /run/dfw-uo-wrapper && mount --bind /run/dfw-uo-wrapper /usr/sbin/ipset`,
-    WRAPPER,
-  );
+  gate = new AnswerGate(lab, node);
+  await gate.install(TAG);
   proxy = await FaultProxy.start(node.ssh.port);
   host = await engineFor(node);
   stack = new EngineStack(host, { DockerUserRule: ruleShim });
@@ -59,12 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   host?.stop();
   await proxy?.close();
-  if (node)
-    await onNode(
-      lab,
-      node,
-      `rm -f ${GATE}; while mountpoint -q /usr/sbin/ipset; do umount /usr/sbin/ipset || break; done`,
-    );
+  await gate?.remove();
   await priv?.down();
 });
 
@@ -96,15 +79,12 @@ interface Trial {
 async function trial(k: number): Promise<Trial> {
   const problems: string[] = [];
   const lost = k % 2 === 1; // odd trials: the engine lost the record (a crash before it saved the error)
-  await onNode(lab, node, `rm -f ${REACHED}; : >${GATE}`);
+  await gate.close();
   const running = settle(stack.up(rule()));
-  let reached = false;
-  for (let i = 0; i < 600 && !reached; i++) {
-    reached = (await onNode(lab, node, `[ -e ${REACHED} ] && echo yes || true`)).trim() === "yes";
-  }
+  const reached = await gate.reached(600);
   const cutAt = performance.now();
   proxy.cut();
-  await onNode(lab, node, `rm -f ${GATE}`);
+  await gate.open();
   const outcome = await running;
   if (!reached) problems.push("the apply's read-back never reached the gate");
   if (outcome.ok) problems.push("the create succeeded although its answer was cut off");

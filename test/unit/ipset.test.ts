@@ -134,8 +134,11 @@ describe("ipset save parsing and planning", () => {
       undefined,
       "dfwtmp-9",
     );
-    expect(fresh.script?.split("\n")[0]).toBe("create new hash:ip family inet maxelem 65536");
-    expect(fresh.rollback).toBe("destroy dfwtmp-9\ndestroy new\n");
+    // Built under the temporary name and renamed last: a failed step never destroys a set named "new".
+    expect(fresh.script).toBe(
+      "create dfwtmp-9 hash:ip family inet maxelem 65536\nadd dfwtmp-9 1.1.1.1\nrename dfwtmp-9 new\n",
+    );
+    expect(fresh.rollback).toBe("destroy dfwtmp-9\n");
     expect(() => planIpSet(ipSetArgs.parse({ name: "lbs", type: "hash:ip" }), live, "dfwtmp-0")).toThrow(/replacement/);
   });
 });
