@@ -84,7 +84,7 @@ function logTarget(rule: DockerUserRule): KernelTarget {
   const level = rule.log?.level;
   return {
     kind: "LOG",
-    ...(rule.log?.prefix !== undefined && { prefix: rule.log.prefix as string }),
+    ...(rule.log?.prefix !== undefined && { prefix: rule.log.prefix }),
     ...(level !== undefined && level !== 4 && { level }),
   };
 }

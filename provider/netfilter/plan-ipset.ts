@@ -35,7 +35,7 @@ export function planIpSet(desired: IpSetSpec | null, live: LiveSet | undefined, 
         }
       : { name, script: undefined, rollback: "", changes: [] };
   }
-  const name = desired.name as string;
+  const name = desired.name;
   const header = headerOf(desired);
   if (live && (live.header.type !== header.type || live.header.family !== header.family)) {
     throw new SetIdentityChange(

@@ -12,7 +12,7 @@ export function setsMatchedBy(line: string): string[] {
 
 /** The set names a desired rule matches on. */
 export function setsUsedBy(rule: DockerUserRule): string[] {
-  return [rule.source, rule.destination].flatMap((m) => (m?.kind === "set" ? [m.set as string] : []));
+  return [rule.source, rule.destination].flatMap((m) => (m?.kind === "set" ? [m.set] : []));
 }
 
 /** Every use of set `name` in the backend's filter tables, as (family, rule line). */

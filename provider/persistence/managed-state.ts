@@ -17,7 +17,7 @@ import { type ManagedState, renderPersistedFiles, sha256 } from "./files";
 
 export function liveSetOf(spec: IpSetSpec): LiveSet {
   return {
-    name: spec.name as string,
+    name: spec.name,
     header: headerOf(spec),
     entries: new Map(spec.entries.map((e) => [e.entry, e.comment])),
   };
