@@ -4,12 +4,12 @@
 import { spawn } from "node:child_process";
 import { createReadStream, realpathSync } from "node:fs";
 import { join } from "node:path";
+import type { NodePlan } from "./addresses";
+import { PUBLISHED } from "./addresses";
 import { IMAGE_NAME } from "./image";
 import { mustRunOnNode, NODE_ENV, type NodeRef, nodeArgv, runOnNode } from "./node-ns";
 import { type LabPaths, REPO_ROOT } from "./paths";
-import type { NodePlan } from "./plan";
-import { PUBLISHED } from "./plan";
-import { mustRun, spawnDaemon, waitFor } from "./proc";
+import { mustRun, spawnDaemon, waitFor } from "./spawn";
 
 export const DOCKER_SOCKET = "/var/run/docker.sock";
 

@@ -2,11 +2,10 @@
 // name), namespace files, network namespaces (their veths go with them) and the runtime parts of its state folder.
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { netnsPrefix } from "./addresses";
 import { FORWARDER_MARKER } from "./forwarder";
 import { deleteNetns, listNetns, netnsPath } from "./network";
 import { type LabLocationOptions, type LabPaths, labPaths, locateLab, runtimeParts } from "./paths";
-import { netnsPrefix } from "./plan";
-import { run } from "./proc";
 import {
   listProcs,
   nsFileInode,
@@ -16,7 +15,8 @@ import {
   readProc,
   stopProcesses,
   withDescendants,
-} from "./processes";
+} from "./reap";
+import { run } from "./spawn";
 
 export interface LabFootprint {
   readonly netns: readonly string[];

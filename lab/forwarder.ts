@@ -1,12 +1,12 @@
-// Starting the SSH forwarder (lab/ssh-forwarder.ts) and learning the ports it picked.
+// Starting the SSH forwarder (lab/forwarder-process.ts) and learning the ports it picked.
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import type { ForwarderConfig } from "./forwarder-process";
 import { netnsPath } from "./network";
 import type { LabPaths } from "./paths";
 import { REPO_ROOT } from "./paths";
-import { spawnDaemon, waitFor } from "./proc";
-import type { ForwarderConfig } from "./ssh-forwarder";
+import { spawnDaemon, waitFor } from "./spawn";
 
 /** Environment variable naming the forwarder's config file: how `down` recognises the process. */
 export const FORWARDER_MARKER = "DFW_LAB_FORWARDER";
@@ -24,7 +24,7 @@ export async function startForwarder(
   };
   rmSync(paths.forwarderPorts, { force: true });
   writeFileSync(paths.forwarderConfig, JSON.stringify(config, null, 2));
-  const script = join(REPO_ROOT, "lab", "ssh-forwarder.ts");
+  const script = join(REPO_ROOT, "lab", "forwarder-process.ts");
   const argv = [process.execPath, "--import", "tsx", script, paths.forwarderConfig];
   const pid = spawnDaemon(
     argv,

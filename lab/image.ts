@@ -2,7 +2,7 @@
 // needs (Debian's static busybox has no UDP server applet). No registry exists here: nodes `docker import` it.
 import { chmodSync, copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { mustRun } from "./proc";
+import { mustRun } from "./spawn";
 
 export const IMAGE_NAME = "dfwlab/busybox:lab";
 const BUSYBOX = "/bin/busybox";

@@ -3,7 +3,7 @@ import type { LabInventory } from "./inventory";
 import { findNode } from "./inventory";
 import { type NodeRef, runOnNode } from "./node-ns";
 import { pathsOf } from "./power";
-import type { RunResult } from "./proc";
+import type { RunResult } from "./spawn";
 
 export { type DownReport, downLab, isEmptyFootprint, type LabFootprint, labFootprint } from "./down";
 export {

@@ -1,8 +1,8 @@
 // Network namespaces and links. Veths are created directly inside lab namespaces, so the root namespace never
 // sees a lab interface or address, and its firewall is never touched.
 
-import type { ClientPlan, LabPlan, NodePlan } from "./plan";
-import { mustRun, run } from "./proc";
+import type { ClientPlan, LabPlan, NodePlan } from "./addresses";
+import { mustRun, run } from "./spawn";
 
 export const netnsPath = (netns: string) => `/var/run/netns/${netns}`;
 

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { posix } from "node:path";
 import { netnsPath } from "./network";
 import type { LabPaths } from "./paths";
-import { mustRun, type RunOptions, type RunResult, run } from "./proc";
+import { mustRun, type RunOptions, type RunResult, run } from "./spawn";
 
 /** The environment of every command run in a node: what systemd gives a service, nothing of ours leaks in. */
 export const NODE_ENV = {

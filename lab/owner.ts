@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { downLab } from "./down";
 import type { LabLocation } from "./paths";
-import { isAlive, readProc } from "./processes";
+import { isAlive, readProc } from "./reap";
 
 const ownerFile = (loc: LabLocation) => join(loc.stateDir, "owner.json");
 

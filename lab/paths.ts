@@ -1,6 +1,6 @@
 // PURE. Where a lab keeps its state. Everything the lab writes on this machine is under stateDir.
 import { join, resolve } from "node:path";
-import { validateLabId } from "./plan";
+import { validateLabId } from "./addresses";
 
 export const REPO_ROOT = resolve(__dirname, "..");
 export const DEFAULT_LAB_ID = "dfwlab";

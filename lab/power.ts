@@ -17,7 +17,7 @@ import {
   removePidFile,
   stopProcesses,
   withDescendants,
-} from "./processes";
+} from "./reap";
 
 export const pathsOf = (inventory: LabInventory) => labPaths({ labId: inventory.labId, stateDir: inventory.stateDir });
 

@@ -5,7 +5,7 @@ import type { LabClient, LabInventory, LabNode } from "./inventory";
 import { inNetns } from "./network";
 import { REPO_ROOT } from "./paths";
 import type { ProbeOutcome, ProbeTarget } from "./probe-agent";
-import { mustRun } from "./proc";
+import { mustRun } from "./spawn";
 
 export type Family = "ipv4" | "ipv6";
 

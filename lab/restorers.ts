@@ -6,7 +6,7 @@ import { readdirSync } from "node:fs";
 import { join, posix } from "node:path";
 import { mustRunOnNode, type NodeRef, nodeArgv, runOnNode } from "./node-ns";
 import { type LabPaths, REPO_ROOT } from "./paths";
-import { mustRun } from "./proc";
+import { mustRun } from "./spawn";
 
 export type Restorer = "netfilter-persistent" | "nftables" | "ufw" | "firewalld";
 

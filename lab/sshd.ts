@@ -1,10 +1,10 @@
 // A node's users and its own sshd: key auth only, host key generated per lab inside the node's private /etc.
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { USERS } from "./addresses";
 import { mustRunOnNode, NODE_ENV, type NodeRef, nodeArgv, writeNodeFile } from "./node-ns";
 import type { LabPaths } from "./paths";
-import { USERS } from "./plan";
-import { mustRun, spawnDaemon } from "./proc";
+import { mustRun, spawnDaemon } from "./spawn";
 
 export const HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key";
 

@@ -7,7 +7,7 @@ import { sshBanner } from "./forwarder";
 import type { LabInventory, LabNode } from "./inventory";
 import type { LabPaths } from "./paths";
 import { pathsOf } from "./power";
-import { isAlive, listProcs, nsFileInode, type ProcInfo, readPidFile, rssKiB, withDescendants } from "./processes";
+import { isAlive, listProcs, nsFileInode, type ProcInfo, readPidFile, rssKiB, withDescendants } from "./reap";
 
 export interface NodeStatus {
   readonly name: string;

@@ -1,6 +1,7 @@
 // Standing a lab up: segments and clients, then every node in parallel (network, private namespaces, users, sshd,
 // dockerd, published containers), then the SSH forwarder; returns once every published port answers.
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { type LabPlan, type NodePlan, PUBLISHED, planLab, USERS, WAN } from "./addresses";
 import {
   DOCKER_SOCKET,
   dockerdArgv,
@@ -18,10 +19,9 @@ import type { LabInventory, LabNode } from "./inventory";
 import { createClient, createNodeNetwork, createSegments } from "./network";
 import { createNodeNamespaces, mustRunOnNode, prepareNsDir } from "./node-ns";
 import { type LabLocationOptions, type LabPaths, labPaths, locateLab } from "./paths";
-import { type LabPlan, type NodePlan, PUBLISHED, planLab, USERS, WAN } from "./plan";
 import { rememberDockerdArgv, startDocker } from "./power";
 import { probeLab } from "./probe";
-import { waitFor } from "./proc";
+import { waitFor } from "./spawn";
 import { createUsers, ensureClientKey, generateHostKey, hostKeyFingerprint, startSshd } from "./sshd";
 
 export interface UpOptions extends LabLocationOptions {
@@ -31,7 +31,7 @@ export interface UpOptions extends LabLocationOptions {
   readonly ipv6?: boolean;
   /** Nodes whose `iptables` (and so Docker) use iptables-legacy instead of iptables-nft, e.g. ["node3"]. */
   readonly legacyNodes?: readonly string[];
-  /** Docker per node, e.g. ["28", "node3=20.10"] (plan.ts `dockerPerNode`); default Docker 28 everywhere. */
+  /** Docker per node, e.g. ["28", "node3=20.10"] (addresses.ts `dockerPerNode`); default Docker 28 everywhere. */
   readonly docker?: readonly string[];
   /** Leave a half-built lab in place for inspection instead of tearing it down. */
   readonly keepOnFailure?: boolean;

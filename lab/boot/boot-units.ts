@@ -5,7 +5,7 @@ import { existsSync, lstatSync, readdirSync, readlinkSync, writeFileSync } from 
 import { join, posix } from "node:path";
 import { NODE_ENV, type NodeRef, nodeArgv, runOnNode } from "../node-ns";
 import type { LabPaths } from "../paths";
-import { type RunResult, spawnDaemon } from "../proc";
+import { type RunResult, spawnDaemon } from "../spawn";
 import { type ExecCommand, parseExecLine } from "./exec-line";
 import { startOrder } from "./order";
 import {

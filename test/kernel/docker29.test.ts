@@ -6,8 +6,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildImageTar, IMAGE_NAME } from "../../lab/image";
-import { spawnDaemon, waitFor } from "../../lab/proc";
-import { readProc, stopProcesses } from "../../lab/processes";
+import { readProc, stopProcesses } from "../../lab/reap";
+import { spawnDaemon, waitFor } from "../../lab/spawn";
 import {
   detectFirewallBackend,
   type FirewallBackendFact,

@@ -2,6 +2,7 @@
 // mountinfo and ldd parsing, the delayed pipe, and the probe table.
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { dockerPerNode, type NodePlan, planLab, WAN } from "../../lab/addresses";
 import { verifyLinesAbout } from "../../lab/boot/boot-units";
 import { parseExecLine } from "../../lab/boot/exec-line";
 import { startOrder } from "../../lab/boot/order";
@@ -20,9 +21,8 @@ import { emptyTablesScript } from "../../lab/netfilter-reset";
 import { nsfsMountPoints } from "../../lab/node-ns";
 import { uniqueLabId } from "../../lab/owner";
 import { locateLab } from "../../lab/paths";
-import { dockerPerNode, type NodePlan, planLab, WAN } from "../../lab/plan";
 import { type ProbeRow, probeResult, renderProbeTable } from "../../lab/probe";
-import { parseStat, withDescendants } from "../../lab/processes";
+import { parseStat, withDescendants } from "../../lab/reap";
 import { hostKeyFingerprint, sshdConfig } from "../../lab/sshd";
 import { nodeMemory } from "../../lab/status";
 import { TEST_LAB_IDS } from "../support/lab-global-setup";

@@ -4,6 +4,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { planLab } from "../../lab/addresses";
 import { dockerdArgv, ensureDocker28, ensureDocker29 } from "../../lab/docker";
 import {
   downLab,
@@ -19,7 +20,6 @@ import {
 } from "../../lab/index";
 import { claimLab, uniqueLabId } from "../../lab/owner";
 import { REPO_ROOT } from "../../lab/paths";
-import { planLab } from "../../lab/plan";
 import { pathsOf, rememberDockerdArgv } from "../../lab/power";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import type { NftExec } from "../../provider/nftables/apply";

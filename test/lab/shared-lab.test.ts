@@ -10,7 +10,7 @@ import {
   renderProbeTable,
   sshExec,
 } from "../../lab/index";
-import { run } from "../../lab/proc";
+import { run } from "../../lab/spawn";
 import { SHARED_FLEET, sharedLab } from "../support/lab";
 
 let lab: LabInventory;

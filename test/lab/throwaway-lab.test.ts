@@ -20,8 +20,8 @@ import {
 import { listNetns } from "../../lab/network";
 import { claimLab, uniqueLabId } from "../../lab/owner";
 import { REPO_ROOT } from "../../lab/paths";
-import { run } from "../../lab/proc";
-import { isAlive, readProc } from "../../lab/processes";
+import { isAlive, readProc } from "../../lab/reap";
+import { run } from "../../lab/spawn";
 
 // A fresh id per run ("dfwtm…"): concurrent runs on one machine never touch each other's lab.
 const LAB_ID = uniqueLabId("dfwtm");

@@ -10,7 +10,7 @@ import { NODE_ENV, nodeArgv, runOnNode } from "../../lab/node-ns";
 import { claimLab, uniqueLabId } from "../../lab/owner";
 import { REPO_ROOT } from "../../lab/paths";
 import { pathsOf } from "../../lab/power";
-import { listProcs, readPidFile, stopProcesses, withDescendants } from "../../lab/processes";
+import { listProcs, readPidFile, stopProcesses, withDescendants } from "../../lab/reap";
 import { generateHostKey, startSshd } from "../../lab/sshd";
 import type { UpOptions } from "../../lab/up";
 import { RUN_DIR } from "../../provider/node/run-dir";

@@ -1,7 +1,7 @@
 // The lab's SSH forwarder, a long-running process in the root namespace: for each node it listens on a free
 // 127.0.0.1 port and, per connection, joins the node's network namespace with `nsenter … socat` to reach its sshd.
 // With a delay, each direction is held delayMs (half the simulated RTT), byte order preserved.
-// Run: node --import tsx lab/ssh-forwarder.ts <config.json>
+// Run: node --import tsx lab/forwarder-process.ts <config.json>
 import { spawn } from "node:child_process";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
@@ -59,7 +59,7 @@ async function main(configPath: string) {
 if (require.main === module) {
   const configPath = process.argv[2];
   if (!configPath) {
-    console.error("usage: ssh-forwarder.ts <config.json>");
+    console.error("usage: forwarder-process.ts <config.json>");
     process.exit(2);
   }
   main(configPath).catch((e) => {

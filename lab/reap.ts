@@ -1,7 +1,7 @@
 // Finding and stopping the lab's processes: by pid file and by the namespaces the lab created, never by name.
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { sleep } from "./proc";
+import { sleep } from "./spawn";
 
 export interface ProcInfo {
   readonly pid: number;
