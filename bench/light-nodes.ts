@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { type Connection, parseConnection } from "../provider/model/connection";
-import { RUN_DIR } from "../provider/node/run-dir";
+import { RUN_DIR } from "../provider/protocol/run-dir";
 import { ScratchNamespace } from "../test/support/netns";
 
 const run = promisify(execFile);

@@ -6,7 +6,7 @@ import { type Connection, describeConnection } from "../model/connection";
 import { commandLine, describeCommand, type RemoteCommand } from "./commands";
 import { nodeError } from "./errors";
 import { defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
-import { classifySudoFailure } from "./sudo";
+import { sudoRefusal } from "./sudo";
 
 /** Applies from the moment the channel opens until the command exits. */
 export const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
@@ -90,11 +90,8 @@ export async function execRaw(
     const failed = { host, command: run.line, code: null, signal: end.signal, stderr: stderr.toString() };
     throw nodeError({ kind: "CommandFailed", ...failed });
   }
-  if (end.code !== 0 && conn.sudo) {
-    const sudo = classifySudoFailure(end.code, stderr.toString());
-    if (sudo?.kind === "password-required") throw nodeError({ kind: "SudoNeedsPassword", host, user: conn.user });
-    if (sudo?.kind === "denied") throw nodeError({ kind: "SudoDenied", host, user: conn.user, reason: sudo.reason });
-  }
+  const refusal = end.code !== 0 && conn.sudo ? sudoRefusal(end.code, stderr.toString(), host, conn.user) : undefined;
+  if (refusal) throw refusal;
   return { code: end.code, stdout, stderr };
 }
 

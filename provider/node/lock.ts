@@ -6,13 +6,14 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { type Connection, describeConnection, endpointIdentity } from "../model/connection";
+import { EXIT_BUSY, EXIT_UNSAFE } from "../protocol/exit-codes";
+import { HELD_BY, LOCKED } from "../protocol/lock-script";
 import { Commands } from "./commands";
 import { nodeError } from "./errors";
 import { LockReadCommands, readAfterLock } from "./lock-read";
-import { EXIT_UNSAFE } from "./run-dir";
 import { KeyedMutex } from "./semaphore";
 import { type CommandEnd, defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
-import { classifySudoFailure } from "./sudo";
+import { sudoRefusal } from "./sudo";
 
 export const DEFAULT_LOCK_NAME = "pulumi-docker-firewall";
 export const DEFAULT_LOCK_WAIT_SECONDS = 120;
@@ -20,7 +21,6 @@ export const DEFAULT_LOCK_WAIT_SECONDS = 120;
 const ACQUIRE_MARGIN_MS = 15_000;
 /** How long a release may take before the channel is simply closed (which releases the lock too). */
 const RELEASE_GRACE_MS = 5_000;
-const LOCK_EXIT_TIMEOUT = 75;
 /** Seconds without a heartbeat after which the remote holder gives the lock up (a silent partition, a frozen run). */
 export const DEFAULT_LOCK_HEARTBEAT_SECONDS = 30;
 /** Heartbeats sent per heartbeat bound: a few may be late or lost before the holder gives up. */
@@ -186,7 +186,7 @@ function acquired(
       reject(err);
     };
     const onData = () => {
-      if (/^LOCKED$/m.test(stdout)) settle();
+      if (new RegExp(`^${LOCKED}$`, "m").test(stdout)) settle();
     };
     const onAbort = () => settle(signal?.reason);
     const afterMs = waitSeconds * 1000 + ACQUIRE_MARGIN_MS;
@@ -197,8 +197,8 @@ function acquired(
     run.stdout.on("data", onData);
     signal?.addEventListener("abort", onAbort, { once: true });
     void run.end.then((end) => {
-      if (end.kind === "exited" && end.code === LOCK_EXIT_TIMEOUT) {
-        const recorded = /^HELD-BY (.*)$/m.exec(stdout)?.[1]?.trim();
+      if (end.kind === "exited" && end.code === EXIT_BUSY) {
+        const recorded = new RegExp(`^${HELD_BY} (.*)$`, "m").exec(stdout)?.[1]?.trim();
         const holder = recorded ? sanitizeOwner(recorded) : "an unknown holder (no owner recorded)";
         return settle(nodeError({ kind: "LockTimeout", host, holder, waitedSeconds: waitSeconds }));
       }
@@ -214,11 +214,8 @@ function acquired(
           nodeError({ kind: "CommandFailed", host, command: "taking the node lock", code, stderr: reason }),
         );
       }
-      const sudo = conn.sudo ? classifySudoFailure(code, stderr) : undefined;
-      if (sudo?.kind === "password-required")
-        return settle(nodeError({ kind: "SudoNeedsPassword", host, user: conn.user }));
-      if (sudo?.kind === "denied")
-        return settle(nodeError({ kind: "SudoDenied", host, user: conn.user, reason: sudo.reason }));
+      const refusal = conn.sudo ? sudoRefusal(code, stderr, host, conn.user) : undefined;
+      if (refusal) return settle(refusal);
       const signalName = end.kind === "signalled" ? end.signal : undefined;
       settle(nodeError({ kind: "CommandFailed", host, command: run.line, code, signal: signalName, stderr }));
     });

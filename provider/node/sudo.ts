@@ -2,6 +2,8 @@
 // instead of a puzzling CommandFailed. Only stderr made solely of sudo's messages counts: a command that echoes
 // "sudo: a password is required" from its input (say, in a rule comment) must stay a CommandFailed.
 
+import { type NodeError, nodeError } from "./errors";
+
 export type SudoFailure = { readonly kind: "password-required" } | { readonly kind: "denied"; readonly reason: string };
 
 // Messages sudo prints before it runs anything; checked against sudo 1.9 (Debian 12) wording.
@@ -29,5 +31,18 @@ export function classifySudoFailure(code: number | null, stderr: string): SudoFa
   if (NOT_ALLOWED.test(line)) return { kind: "denied", reason: `not allowed by sudoers: ${line}` };
   if (NOT_IN_SUDOERS.test(line)) return { kind: "denied", reason: "the user is not in the sudoers file" };
   if (ACCOUNT_EXPIRED.test(line)) return { kind: "denied", reason: line.replace(/^sudo: /, "") };
+  return undefined;
+}
+
+/** The NodeError for a command that failed through sudo because of sudo itself, or undefined (any other failure). */
+export function sudoRefusal(
+  code: number | null,
+  stderr: string,
+  host: string,
+  user: string,
+): NodeError<"SudoNeedsPassword" | "SudoDenied"> | undefined {
+  const sudo = classifySudoFailure(code, stderr);
+  if (sudo?.kind === "password-required") return nodeError({ kind: "SudoNeedsPassword", host, user });
+  if (sudo?.kind === "denied") return nodeError({ kind: "SudoDenied", host, user, reason: sudo.reason });
   return undefined;
 }

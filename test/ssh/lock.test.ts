@@ -8,8 +8,8 @@ import { defineCommands } from "../../provider/node/commands";
 import { isNodeError } from "../../provider/node/errors";
 import { exec } from "../../provider/node/exec";
 import { withNodeLock } from "../../provider/node/lock";
-import { RUN_DIR } from "../../provider/node/run-dir";
 import { SshPool } from "../../provider/node/ssh-pool";
+import { RUN_DIR } from "../../provider/protocol/run-dir";
 import { runScript, type ScriptProcess, type TestSshd, useSshdPerFile } from "../support/sshd";
 
 const LOCK = "pulumi-docker-firewall-test";

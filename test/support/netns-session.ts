@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { RemoteCommand } from "../../provider/node/commands";
 import type { LockProof } from "../../provider/node/lock";
-import { RUN_DIR } from "../../provider/node/run-dir";
 import type { HostSession } from "../../provider/node/session";
+import { RUN_DIR } from "../../provider/protocol/run-dir";
 import { run, type ScratchNamespace } from "./netns";
 
 const WITH_PRIVATE_ETC =

@@ -10,10 +10,10 @@ import { type Connection, parseConnection } from "../../provider/model/connectio
 import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import type { Intent } from "../../provider/netfilter/intent";
-import { RUN_DIR } from "../../provider/node/run-dir";
 import { sshSession } from "../../provider/node/session";
 import { SshPool } from "../../provider/node/ssh-pool";
 import { runTransaction, type TransactionOutcome } from "../../provider/node/transaction";
+import { RUN_DIR } from "../../provider/protocol/run-dir";
 
 export const APPLY_LOCK = `${RUN_DIR}/apply.lock`;
 export const NODE_LOCK = `${RUN_DIR}/pulumi-docker-firewall.lock`;

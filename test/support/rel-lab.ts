@@ -13,7 +13,7 @@ import { pathsOf } from "../../lab/power";
 import { listProcs, readPidFile, stopProcesses, withDescendants } from "../../lab/reap";
 import { generateHostKey, startSshd } from "../../lab/sshd";
 import type { UpOptions } from "../../lab/up";
-import { RUN_DIR } from "../../provider/node/run-dir";
+import { RUN_DIR } from "../../provider/protocol/run-dir";
 
 export const APPLY_LOCK = `${RUN_DIR}/apply.lock`;
 /** A copy of the node's real ipset binary, so the state read still works while /usr/sbin/ipset is broken. */
