@@ -2,7 +2,7 @@
 // docker.io 20.10) and its published services.
 
 import { spawn } from "node:child_process";
-import { createReadStream, realpathSync } from "node:fs";
+import { createReadStream, existsSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import type { NodePlan } from "./addresses";
 import { PUBLISHED } from "./addresses";
@@ -31,6 +31,13 @@ export async function ensureDocker29(): Promise<string> {
   if (!bin.startsWith("/")) throw new Error(`install-docker29.sh printed no bin folder: ${out}`);
   // The node binds this path into its mount namespace: a symlinked cache must be bound by its real path.
   return realpathSync(bin);
+}
+
+/** Docker 29's bin folder when it is built already (never builds): Docker 28 nodes bind it too, so a test can switch
+ * a node to Docker 29 even when the lab's state folder is under /tmp (which a node's private /tmp hides). */
+export function builtDocker29Bin(): string | undefined {
+  const bin = join(process.env.DFW_CACHE_DIR ?? join(REPO_ROOT, ".cache", "docker29"), "bin");
+  return existsSync(join(bin, "dockerd")) ? realpathSync(bin) : undefined;
 }
 
 /** The mark Docker 29 nodes accept (--bridge-accept-fwmark); our nftables table sets it on allowed packets. */

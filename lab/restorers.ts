@@ -4,9 +4,8 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join, posix } from "node:path";
-import { mustRunOnNode, type NodeRef, nodeArgv, runOnNode } from "./node-ns";
+import { mustRunOnNode, type NodeRef, runOnNode } from "./node-ns";
 import { type LabPaths, REPO_ROOT } from "./paths";
-import { mustRun } from "./spawn";
 
 export type Restorer = "netfilter-persistent" | "nftables" | "ufw" | "firewalld";
 
@@ -41,19 +40,21 @@ export function entriesOutsideNode(listing: readonly string[]): string[] {
   return listing.filter((e) => e !== "" && e !== "./" && !ALLOWED_ROOTS.some((r) => e.startsWith(r)));
 }
 
-/** Gives the node a private, writable /usr (an overlay whose upper dir is in the node's state folder), once. */
+/** Where the node's /usr overlay keeps its changes: a tmpfs in the node's own /var, which every node can see (the
+ * lab's state folder may be under /tmp, which the node's private /tmp hides) and a reboot does not empty. */
+const USR_CHANGES = "/var/lib/dfw-lab-usr";
+
+/** Gives the node a private, writable /usr (an overlay over the machine's), once. */
 async function privateUsr(paths: LabPaths, node: NodeRef): Promise<void> {
   const mounts = await mustRunOnNode(paths, node, ["cat", "/proc/self/mountinfo"]);
   if (mounts.split("\n").some((l) => l.split(" ")[4] === "/usr")) return;
-  const upper = join(paths.nodeDir(node.name), "usr-upper");
-  const work = join(paths.nodeDir(node.name), "usr-work");
-  await mustRun(["mkdir", "-p", upper, work]);
-  await mustRun([
-    ...nodeArgv(paths, node, ["mount", "-t", "overlay", `${node.netns}-usr`]),
-    "-o",
-    `lowerdir=/usr,upperdir=${upper},workdir=${work}`,
-    "/usr",
-  ]);
+  const script = [
+    `mkdir -p ${USR_CHANGES}`,
+    `mount -t tmpfs -o mode=0700 ${node.netns}-usr-changes ${USR_CHANGES}`,
+    `mkdir ${USR_CHANGES}/upper ${USR_CHANGES}/work`,
+    `mount -t overlay ${node.netns}-usr -o lowerdir=/usr,upperdir=${USR_CHANGES}/upper,workdir=${USR_CHANGES}/work /usr`,
+  ].join(" && ");
+  await mustRunOnNode(paths, node, ["sh", "-c", script]);
 }
 
 /** Unpacks a restorer's packages into the node (its /etc, /var and private /usr) without running their scripts. */

@@ -3,6 +3,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { type LabPlan, type NodePlan, PUBLISHED, planLab, USERS, WAN } from "./addresses";
 import {
+  builtDocker29Bin,
   DOCKER_SOCKET,
   dockerdArgv,
   ensureDocker28,
@@ -54,7 +55,7 @@ async function bringUpNode(
   docker29Bin: string | undefined,
 ): Promise<BuiltNode> {
   await createNodeNetwork(plan, node);
-  const binds = [docker28Root, docker29Bin].filter((p): p is string => p !== undefined);
+  const binds = [docker28Root, docker29Bin ?? builtDocker29Bin()].filter((p): p is string => p !== undefined);
   await createNodeNamespaces(paths, node, node.hostname, binds);
   await createUsers(paths, node, publicKey);
   const hostKey = await generateHostKey(paths, node, node.hostname);

@@ -72,10 +72,12 @@ export class DockerHostFirewall extends pulumi.ComponentResource {
 
     const rules: Record<string, DockerUserRule> = {};
     const order: Array<{ key: string; priority: pulumi.Output<number> }> = [];
-    // Default priorities with a memory, so inserting a rule re-tags no other rule (resources/rule-priorities.ts).
-    const ledger = new PriorityLedger(`${name}-priorities`, Object.keys(args.rules), child);
+    // Default priorities with a memory, so inserting a rule re-tags no other rule (resources/rule-priorities.ts);
+    // a host whose rules all name their priority (an adopted program) needs none.
+    const defaulted = Object.values(args.rules).some((r) => r.priority === undefined);
+    const ledger = defaulted ? new PriorityLedger(`${name}-priorities`, Object.keys(args.rules), child) : undefined;
     for (const [key, rule] of Object.entries(args.rules)) {
-      const priority = rule.priority ?? ledger.priorities.apply((p) => p[key] as number);
+      const priority = rule.priority ?? (ledger as PriorityLedger).priorities.apply((p) => p[key] as number);
       rules[key] = new DockerUserRule(
         `${name}-${key}`,
         {

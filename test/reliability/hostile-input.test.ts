@@ -9,6 +9,7 @@ import { type LabInventory, type LabNode, sshExec } from "../../lab/index";
 import { hasControlCharacters } from "../../provider/model/primitives";
 import { tokenizeRestoreLine } from "../../provider/netfilter/quote";
 import { Commands, recordCommands } from "../../provider/node/commands";
+import { LockReadCommands } from "../../provider/node/lock-read";
 import { NetfilterCommands } from "../../provider/node/netfilter-commands";
 import { ipSetProvider } from "../../provider/resources/ipset-provider";
 import { persistentProvider } from "../../provider/resources/persistent-provider";
@@ -211,7 +212,11 @@ describe("on a lab node: user data never reaches a command line", () => {
     await ruleProvider.delete?.(rule.id, rule.outs as never);
     await ipSetProvider.delete?.(created.id, created.outs as never);
 
-    const allowed = new Set<string>([...Object.values(NetfilterCommands), ...Object.values(Commands)]);
+    const allowed = new Set<string>([
+      ...Object.values(NetfilterCommands),
+      ...Object.values(Commands),
+      ...Object.values(LockReadCommands),
+    ]);
     expect(rec.sent.length).toBeGreaterThan(4);
     for (const s of rec.sent) {
       expect(allowed.has(s.line.replace(/^sudo -n /, "")), s.line.slice(0, 80)).toBe(true);
