@@ -70,10 +70,9 @@ export function readShared(conn: Connection): Promise<{ state: HostState; facts:
   const key = keyOf(conn);
   const inFlight = reads.get(key);
   if (inFlight) return inFlight;
-  const p = readHostState(openSession(conn)).finally(() => {
-    // Keep the snapshot for calls arriving in the same tick burst, then let the next read see fresh state.
-    setTimeout(() => reads.delete(key), 50).unref();
-  });
+  // Shared while in flight only: a read asked for after this one ended must see the host as it is now (a snapshot
+  // kept for a while longer made a refresh right after a repair report the state from before it).
+  const p = readHostState(openSession(conn)).finally(() => reads.delete(key));
   reads.set(key, p);
   return p;
 }
