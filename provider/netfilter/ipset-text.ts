@@ -71,24 +71,46 @@ function parseHeader(words: string[], lineNo: number): { name: string; header: S
   return { name, header: { type, family, maxelem, ...(timeout !== undefined && { timeout }), comment } };
 }
 
+const ADD = /^add (\S+) (\S+)(.*)$/;
+const COMMENT = /(?:^| )comment "([^"]*)"/;
+const WHITESPACE = /\s/;
+
+/** `add NAME ENTRY[ REST]` as ADD reads it, for the usual line (one space between words), without a regex: 100,000
+ * entries are 100,000 lines. undefined: let ADD decide. */
+function splitAdd(line: string): [name: string, entry: string, rest: string] | undefined {
+  if (!line.startsWith("add ")) return undefined;
+  const a = line.indexOf(" ", 4);
+  if (a <= 4) return undefined;
+  const b = line.indexOf(" ", a + 1);
+  const name = line.slice(4, a);
+  const entry = b < 0 ? line.slice(a + 1) : line.slice(a + 1, b);
+  if (entry === "" || WHITESPACE.test(name) || WHITESPACE.test(entry)) return undefined;
+  return [name, entry, b < 0 ? "" : line.slice(b)];
+}
+
 /** Parses `ipset save` output (any number of sets). */
 export function parseIpsetSave(text: string): Map<string, LiveSet> {
   const sets = new Map<string, { name: string; header: SetHeader; entries: Map<string, string | undefined> }>();
-  text.split("\n").forEach((line, idx) => {
-    if (line.trim() === "") return;
+  const lines = text.split("\n");
+  let last: { name: string; entries: Map<string, string | undefined> } | undefined;
+  for (let idx = 0; idx < lines.length; idx++) {
+    const line = lines[idx] as string;
+    if (line.trim() === "") continue;
     const lineNo = idx + 1;
     if (line.startsWith("create ")) {
       const { name, header } = parseHeader(line.split(" "), lineNo);
       sets.set(name, { name, header, entries: new Map() });
-      return;
+      continue;
     }
-    const m = /^add (\S+) (\S+)(.*)$/.exec(line);
+    const m = splitAdd(line) ?? ADD.exec(line)?.slice(1);
     if (!m) throw new IpsetParseError(`ipset save line ${lineNo}: unexpected ${JSON.stringify(line.slice(0, 120))}`);
-    const set = sets.get(m[1] as string);
-    if (!set) throw new IpsetParseError(`ipset save line ${lineNo}: entry for undeclared set ${m[1]}`);
-    const c = /(?:^| )comment "([^"]*)"/.exec(m[3] ?? "");
-    set.entries.set(m[2] as string, c ? c[1] : undefined);
-  });
+    const [setName, entry, rest] = m as [string, string, string];
+    const set = last?.name === setName ? last : sets.get(setName);
+    if (!set) throw new IpsetParseError(`ipset save line ${lineNo}: entry for undeclared set ${setName}`);
+    last = set;
+    const c = rest === "" ? null : COMMENT.exec(rest);
+    set.entries.set(entry, c ? c[1] : undefined);
+  }
   return sets;
 }
 

@@ -23,7 +23,9 @@ ${NODE_LOCK_HOLD}'`,
 /** How long the holder's read may take, as a standalone read's exec timeout. */
 const READ_TIMEOUT_MS = 60_000;
 
-/** The holder's read (what follows LOCKED up to the end marker), or undefined if it did not complete. */
+/** The holder's read (what follows LOCKED up to the end marker), or undefined if it did not complete. Each chunk is
+ * searched for the end marker only with the marker's length before it: searching the whole output at every chunk
+ * was quadratic (906 ms of CPU for a 100,000-entry set, bench/results/profile.md). */
 export function readAfterLock(
   run: RunningCommand,
   out: { text(): string },
@@ -39,17 +41,20 @@ export function readAfterLock(
   };
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
+    let tail = "";
     const finish = (v: string | undefined) => {
       clearTimeout(timer);
       run.stdout.off("data", onData);
       resolve(v);
     };
-    const onData = () => {
-      const t = done();
-      if (t !== undefined) finish(t);
+    const onData = (b: Buffer | string) => {
+      const seen = tail + b.toString();
+      if (seen.includes(end)) return finish(done());
+      tail = seen.slice(-end.length);
     };
     const now = done();
     if (now !== undefined) return resolve(now);
+    tail = out.text().slice(-end.length);
     timer = setTimeout(() => finish(undefined), READ_TIMEOUT_MS);
     run.stdout.on("data", onData);
     void run.end.then(() => finish(done()));
