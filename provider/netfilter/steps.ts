@@ -1,7 +1,7 @@
 // What an apply came to: the protocol's output (protocol/steps.ts) with its state read parsed, so the
 // transaction sees which step failed, which cleanups failed too, and the host as it is now.
 import { parseApplyOutput } from "../protocol/steps";
-import { type HostState, parseHostState } from "./host-state";
+import { type Backend, type HostState, parseHostState } from "./host-state";
 
 export type StepsOutcome =
   | { readonly ok: true; readonly after: HostState }
@@ -16,9 +16,27 @@ export type StepsOutcome =
       readonly after: HostState;
     };
 
-export function parseStepsOutput(text: string, nonce: string): StepsOutcome {
+/** What a lean read-back (protocol/read-script.ts READ_BACK) leaves out, taken from the read before the apply:
+ * the other backend's tables, `nft list tables` and the IPv6 nat count, none of which an apply changes. */
+export function withUnread(after: HostState, before: HostState, backend: Backend): HostState {
+  const other: Backend = backend === "nft" ? "legacy" : "nft";
+  return {
+    ...after,
+    saves: { ...after.saves, [other]: before.saves[other] } as HostState["saves"],
+    nftTables: before.nftTables,
+    ipv6Dnat: before.ipv6Dnat,
+  };
+}
+
+/** `lean`: the apply was asked to read back only `backend` (renderSteps' readBack); the rest comes from `before`. */
+export function parseStepsOutput(
+  text: string,
+  nonce: string,
+  lean?: { readonly before: HostState; readonly backend: Backend },
+): StepsOutcome {
   const out = parseApplyOutput(text, nonce);
-  const after = parseHostState(out.stateText, nonce);
+  const read = parseHostState(out.stateText, nonce);
+  const after = lean ? withUnread(read, lean.before, lean.backend) : read;
   if (!out.failed) return { ok: true, after };
   return {
     ok: false,

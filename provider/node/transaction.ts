@@ -5,7 +5,14 @@
 import { randomBytes } from "node:crypto";
 import type { IpSetSpec } from "../model/ipset";
 import { TEMP_SET_PREFIX } from "../model/primitives";
-import { deriveFacts, dockerUserRules, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
+import {
+  type Backend,
+  deriveFacts,
+  dockerUserRules,
+  type HostFacts,
+  type HostState,
+  parseHostState,
+} from "../netfilter/host-state";
 import type { Intent } from "../netfilter/intent";
 import { planRestore } from "../netfilter/plan-restore";
 import { parseStepsOutput } from "../netfilter/steps";
@@ -124,15 +131,21 @@ function blame(plan: TransactionPlan, failedStep: number, message: string): { in
   return { ...(intent !== undefined && { intent }), ...(line && !/^(COMMIT|\*filter)$/.test(line) && { line }) };
 }
 
-async function applySteps(session: HostSession, proof: ApplyProof, steps: readonly Step[]) {
+/** `known`: the read before, whose backend the read-back is limited to (netfilter/steps.ts fills in the rest). */
+async function applySteps(
+  session: HostSession,
+  proof: ApplyProof,
+  steps: readonly Step[],
+  known: { readonly before: HostState; readonly backend: Backend },
+) {
   const nonce = newNonce();
-  const r = await session.run(NetfilterCommands.applySteps, renderSteps(nonce, proof, steps));
+  const r = await session.run(NetfilterCommands.applySteps, renderSteps(nonce, proof, steps, known.backend));
   // The script refused before changing anything: say why (the reason is its last stderr line).
   if (APPLY_REFUSALS.has(r.code)) {
     const why = r.stderr.trim().split("\n").pop() || `the apply script exited ${r.code} before applying anything`;
     throw txError({ kind: "Refused", host: session.host, reason: why });
   }
-  return parseStepsOutput(r.stdout, nonce);
+  return parseStepsOutput(r.stdout, nonce, known);
 }
 
 /** Runs one transaction for `intents` under the node lock. Never throws for per-intent problems: see results. */
@@ -159,7 +172,8 @@ export async function runTransaction(
     if (plan.steps.length === 0) {
       return { facts, before, after: before, plan, results: intents.map((_, i) => refusedResult(i) ?? { ok: true }) };
     }
-    const outcome = await applySteps(session, proof, plan.steps);
+    const known = { before, backend: facts.backend };
+    const outcome = await applySteps(session, proof, plan.steps, known);
     if (!outcome.ok) {
       const { intent, line } = blame(plan, outcome.failedStep, outcome.message);
       const error = txError({
@@ -187,7 +201,7 @@ export async function runTransaction(
         ...planRestore(before, outcome.after, facts, touchedIds, touchedSets, tempSetName),
         ...(files ? [files] : []),
       ];
-      const restored = restore.length === 0 || (await applySteps(session, proof, restore)).ok;
+      const restored = restore.length === 0 || (await applySteps(session, proof, restore, known)).ok;
       const error = txError({ kind: "VerifyFailed", host: session.host, detail: mismatch, restored });
       return { facts, before, after: outcome.after, plan, results: intents.map(() => ({ ok: false, error })) };
     }

@@ -11,6 +11,7 @@ import {
   UNIT_LINK_WORDS,
   UNIT_NAME,
 } from "./paths";
+import { READ_BACK_BACKEND } from "./read-script";
 import { RUN_DIR_GUARD } from "./run-dir";
 import { CLEANUP_FAILED, FAILED } from "./steps";
 
@@ -137,6 +138,7 @@ export const APPLY_STEPS = `trap "" HUP PIPE
 d=$(mktemp -d) || exit ${EXIT_NO_WORKSPACE}
 trap "rm -rf \\"$d\\"" EXIT
 ${SPLIT_STDIN}
+${READ_BACK_BACKEND}
 ${CHECK_PROOF}
 ${TOOLS}
 ${PERSIST}

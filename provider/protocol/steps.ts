@@ -46,8 +46,11 @@ const LOCK_NAME = /^[a-z0-9-]{1,64}$/;
 const TOKEN = /^[a-f0-9]{1,128}$/;
 const FILE_NAME = /^[a-z0-9-]+$/;
 
+/** The backend whose tables the apply's read-back dumps (protocol/read-script.ts READ_BACK); without it, all. */
+export type ReadBack = "nft" | "legacy";
+
 /** The stdin of the apply script. Payloads are data only: the script never evaluates them. */
-export function renderSteps(nonce: string, proof: ApplyProof, steps: readonly Step[]): string {
+export function renderSteps(nonce: string, proof: ApplyProof, steps: readonly Step[], readBack?: ReadBack): string {
   if (!NONCE.test(nonce)) throw new Error("the nonce must be lowercase hex");
   if (!LOCK_NAME.test(proof.name) || !TOKEN.test(proof.token))
     throw new Error("the node lock proof must be a lock name and a hex token");
@@ -74,6 +77,7 @@ export function renderSteps(nonce: string, proof: ApplyProof, steps: readonly St
       section(`${k}.p.${name}`, text ?? "");
     }
   });
+  if (readBack) section("readback", readBack);
   out.push(marker(nonce, "end"), "");
   return out.join("\n");
 }
@@ -83,6 +87,7 @@ export interface ParsedSteps {
   readonly nonce: string;
   readonly proof: ApplyProof;
   readonly steps: readonly Step[];
+  readonly readBack?: ReadBack;
   /** The end section arrived (the script runs nothing otherwise). */
   readonly complete: boolean;
 }
@@ -123,7 +128,14 @@ export function parseSteps(input: string): ParsedSteps {
       }),
     });
   }
-  return { nonce, proof: { name, token }, steps, complete: files.has("end") };
+  const readBack = files.get("readback")?.trim();
+  return {
+    nonce,
+    proof: { name, token },
+    steps,
+    ...((readBack === "nft" || readBack === "legacy") && { readBack }),
+    complete: files.has("end"),
+  };
 }
 
 /** Output sections of an apply before its state read: which step failed, and which cleanups failed after it. */
