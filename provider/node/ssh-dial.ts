@@ -134,8 +134,39 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
         },
         authHandler: auth.methods,
       });
+      signFirst(client);
     } catch (err) {
       fail(new Error(redactSecrets(err instanceof Error ? err.message : String(err), e)));
     }
   });
+}
+
+type SignCallback = (data: Buffer, done: (signature: Buffer) => void) => void;
+type AuthPK = (user: string, key: unknown, algo?: string, sign?: SignCallback) => void;
+interface PrivateKey {
+  isPrivateKey(): boolean;
+  sign(data: Buffer, hash?: string): Buffer | Error;
+}
+const RSA_HASH: Record<string, string> = { "rsa-sha2-256": "sha256", "rsa-sha2-512": "sha512", "ssh-rsa": "sha1" };
+
+/** ssh2 asks whether the server would take a key (a round trip) before sending the signed request; the signed
+ * request is as valid a first message (RFC 4252 §7), so a private key signs at once. An agent's keys, or a key
+ * that cannot sign, go ssh2's way. (ssh2 has no option for it: its Protocol's authPK is wrapped.) */
+function signFirst(client: Client): void {
+  const proto = (client as unknown as { _protocol?: { authPK: AuthPK } })._protocol;
+  if (!proto || typeof proto.authPK !== "function") return;
+  const authPK = proto.authPK.bind(proto);
+  proto.authPK = (user, key, algo, sign) => {
+    const k = key as Partial<PrivateKey> | undefined;
+    if (sign || typeof algo === "function" || typeof k?.sign !== "function" || !k.isPrivateKey?.())
+      return authPK(user, key, algo, sign);
+    const signature = (data: Buffer) => (k as PrivateKey).sign(data, algo ? RSA_HASH[algo] : undefined);
+    // Signing needs the session id, known only now: sign here, or fall back to ssh2's query if it cannot.
+    let signed: Buffer | Error | undefined;
+    authPK(user, key, algo, (data, done) => {
+      signed = signature(data);
+      if (!(signed instanceof Error)) done(signed);
+    });
+    if (signed instanceof Error) authPK(user, key, algo);
+  };
 }
