@@ -52,42 +52,15 @@ export async function execRaw(
   stdin?: string | Buffer,
   opts: ExecOptions = {},
 ): Promise<RawExecResult> {
+  const host = describeConnection(conn);
+  const operation = `running ${describeCommand(command)}`;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
   const startSignal =
     opts.signal && opts.startSignal
       ? AbortSignal.any([opts.signal, opts.startSignal])
       : (opts.signal ?? opts.startSignal);
   const run: RunningCommand = await (opts.pool ?? defaultPool).start(conn, command, { signal: startSignal });
-  return finishRaw(conn, command, run, stdin, opts);
-}
 
-/** Gives a command started earlier (its channel opened ahead, waiting for stdin) its stdin, as execRaw would:
- * nothing is sent if `startSignal` was aborted meanwhile (the command is killed before it read anything). */
-export async function execStarted(
-  conn: Connection,
-  command: RemoteCommand,
-  run: RunningCommand,
-  stdin: string | Buffer,
-  opts: ExecOptions = {},
-): Promise<ExecResult> {
-  const stop = opts.startSignal?.aborted ? opts.startSignal : opts.signal?.aborted ? opts.signal : undefined;
-  if (stop) {
-    run.kill();
-    throw stop.reason;
-  }
-  const r = await finishRaw(conn, command, run, stdin, opts);
-  return { code: r.code, stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8") };
-}
-
-async function finishRaw(
-  conn: Connection,
-  command: RemoteCommand,
-  run: RunningCommand,
-  stdin: string | Buffer | undefined,
-  opts: ExecOptions,
-): Promise<RawExecResult> {
-  const host = describeConnection(conn);
-  const operation = `running ${describeCommand(command)}`;
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
   const out = collect(run.stdout);
   const err = collect(run.stderr);
   run.stdin.end(stdin ?? "");
