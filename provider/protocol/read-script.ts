@@ -17,12 +17,14 @@ case $n in ""|*[!a-f0-9]*) exit ${EXIT_BAD_INPUT};; esac` as const;
 
 /** Prints every section parseHostState reads. Expects the nonce in $n, and in $rb the backend the host is known to
  * use (nft, legacy) or nothing. Legacy tables are read only when loaded: iptables-legacy-save would otherwise
- * instantiate an empty legacy filter table as a side effect. `has` and `read` are shell builtins: each process the
- * script starts costs milliseconds, twice per transaction (read, read-back). With $rb set (the apply's read-back,
+ * instantiate an empty legacy filter table as a side effect. `has`, `show` (a small file's lines, as cat prints them
+ * with a last newline) and `read` are shell builtins: each process the script starts costs milliseconds, twice per
+ * transaction (read, read-back). With $rb set (the apply's read-back,
  * READ_BACK) the other backend's dumps, the IPv6 nat count and `nft list tables` print empty sections: verify needs
  * none of them and the apply changed none of them (netfilter/steps.ts keeps them from the read before). */
 const READ_SECTIONS = `s() { printf "\\n@@%s %s\\n" "$n" "$1"; }
 has() { while IFS= read -r hl; do [ "$hl" = "$1" ] && return 0; done <"$2"; return 1; }
+show() { [ -f "$1" ] && [ -r "$1" ] || return 0; while IFS= read -r l || [ -n "$l" ]; do printf "%s\\n" "$l"; done <"$1"; }
 s ${READ.tools}
 for t in iptables-nft-restore ip6tables-nft-restore iptables-legacy-restore ip6tables-legacy-restore ipset nft flock; do command -v "$t" >/dev/null 2>&1 && echo "$t"; done
 s ${READ.nft4}
@@ -42,11 +44,11 @@ s ${READ.v6fwd}
 s ${READ.nfttables}
 [ -n "$rb" ] || { command -v nft >/dev/null 2>&1 && nft list tables 2>&1; }
 s ${READ.dockerconf}
-cat /etc/docker/daemon.json 2>/dev/null
+show /etc/docker/daemon.json 2>/dev/null
 s ${READ.persistconfig}
-cat ${PERSISTED_PATHS.config} 2>/dev/null
+show ${PERSISTED_PATHS.config} 2>/dev/null
 s ${READ.managedsets}
-cat ${MANAGED_SETS_PATH} 2>/dev/null
+show ${MANAGED_SETS_PATH} 2>/dev/null
 s ${READ.persisted}
 for f in ${PERSISTED_PATH_WORDS}; do [ -f "$f" ] && sha256sum "$f"; done
 for f in ${UNIT_LINK_WORDS} ${OLD_UNIT_LINK}; do [ -L "$f" ] && echo "link $f"; done
