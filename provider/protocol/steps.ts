@@ -152,9 +152,10 @@ export interface ApplyOutput {
 }
 
 export function parseApplyOutput(text: string, nonce: string): ApplyOutput {
-  const sections = splitSections(text, nonce);
   const stateStart = text.indexOf(marker(nonce, READ.tools));
   const stateText = stateStart < 0 ? "" : text.slice(stateStart);
+  // The failure sections come before the state read: only that part is split (a read-back can be megabytes).
+  const sections = splitSections(stateStart < 0 ? text : text.slice(0, stateStart), nonce);
   const failed = [...sections.keys()].find((k) => k.startsWith(`${FAILED} `));
   const cleanupFailures = [...sections.keys()]
     .filter((k) => k.startsWith(`${CLEANUP_FAILED} `))
