@@ -5,6 +5,13 @@
 import type { IpFamily } from "../model/address";
 import { setName } from "../model/primitives";
 import { READ, splitSections } from "../protocol/sections";
+import {
+  type AcceptMark,
+  detectFirewallBackend,
+  NftJsonError,
+  type NftRuleset,
+  parseNftRulesetJson,
+} from "./firewall-backend";
 import { checkForward, unfilteredIpv6Warning } from "./forward-check";
 import { type LiveSet, parseIpsetSave } from "./ipset-text";
 import { DOCKER_USER } from "./kernel-rule";
@@ -40,6 +47,8 @@ export interface HostState {
   readonly ipv6Forwarding: boolean;
   /** Why the sets could not be read (`ipset save` failed): `sets` is then unknown, not empty. */
   readonly ipsetError?: string;
+  /** `nft -j list ruleset` and our table's listing, read where Docker runs nftables (or our table exists). */
+  readonly nft?: { readonly ruleset: string; readonly table: string };
 }
 
 /** DOCKER-USER's rules in one backend and family, as read (none when that filter table was not read). */
@@ -98,6 +107,9 @@ export function parseHostState(text: string, nonce: string): HostState {
     ipv6Forwarding: (s.get(READ.v6fwd) ?? "").trim() === "1",
     ipv6Dnat: (s.get(READ.v6dnat) ?? "").split("\n").reduce((n, l) => n + (/^\d+$/.test(l) ? Number(l) : 0), 0),
     ...(ipsetError && { ipsetError }),
+    ...(s.get(READ.nftjson)?.trim() && {
+      nft: { ruleset: s.get(READ.nftjson) ?? "", table: s.get(READ.nfttable) ?? "" },
+    }),
   };
 }
 
@@ -140,8 +152,45 @@ export interface HostFacts {
   readonly warnings: readonly string[];
 }
 
+/** A host whose Docker runs its nftables backend: our own table (provider/nftables/), not DOCKER-USER. */
+export interface NftHostFacts {
+  readonly backend: "nftables";
+  /** Families Docker keeps tables for. */
+  readonly families: readonly IpFamily[];
+  /** dockerd's --bridge-accept-fwmark (allow rules set it); absent: allow rules are refused. */
+  readonly acceptMark?: AcceptMark;
+  readonly warnings: readonly string[];
+}
+
+/** The facts of either kind of host: iptables (DOCKER-USER) or nftables (our table). */
+export type NodeFacts = HostFacts | NftHostFacts;
+export const isNftFacts = (f: NodeFacts): f is NftHostFacts => f.backend === "nftables";
+
+/** Docker's nftables backend, from the live ruleset (firewall-backend.ts); undefined when Docker is on iptables. */
+function nftablesFacts(state: HostState): NftHostFacts | { error: string } | undefined {
+  if (!state.nft) return undefined;
+  let ruleset: NftRuleset;
+  try {
+    ruleset = parseNftRulesetJson(state.nft.ruleset);
+  } catch (e) {
+    if (e instanceof NftJsonError) return { error: e.message };
+    throw e;
+  }
+  const fact = detectFirewallBackend({ nft: ruleset, saves: state.saves });
+  if ("error" in fact) return fact;
+  if (fact.backend !== "nftables") return undefined;
+  const { families, acceptMark, warnings } = fact;
+  return { backend: "nftables", families, ...(acceptMark && { acceptMark }), warnings };
+}
+
 /** Which backend to drive, or why this host cannot be managed (an actionable message). */
-export function deriveFacts(state: HostState): HostFacts | { error: string } {
+export function deriveFacts(state: HostState): NodeFacts | { error: string } {
+  const nftables = nftablesFacts(state);
+  if (nftables) return nftables;
+  return deriveIptablesFacts(state);
+}
+
+function deriveIptablesFacts(state: HostState): HostFacts | { error: string } {
   const has = (b: Backend, f: IpFamily) => {
     const save = state.saves[b][f];
     return save !== undefined && hasChain(save, DOCKER_USER);
@@ -161,7 +210,7 @@ export function deriveFacts(state: HostState): HostFacts | { error: string } {
     if (nftBackend) {
       return {
         error:
-          "Docker uses its nftables firewall backend (Docker 29+, firewall-backend=nftables), which has no DOCKER-USER chain. This provider manages DOCKER-USER only: switch Docker to the iptables backend, or manage an nftables table with a priority before Docker's.",
+          "Docker uses its nftables firewall backend (firewall-backend=nftables) but its docker-bridges tables could not be read with `nft -j list ruleset`: is the nft tool installed on the host?",
       };
     }
     return {

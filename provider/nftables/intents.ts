@@ -52,7 +52,10 @@ export interface NftIntentPlan {
 }
 
 /** PURE. Intents -> nft changes; a refused intent contributes nothing (its resource reports the reason). */
-export function nftChangesOf(intents: readonly Intent[], fact: FirewallBackendFact): NftIntentPlan {
+export function nftChangesOf(
+  intents: readonly Intent[],
+  fact: Pick<FirewallBackendFact, "families" | "acceptMark">,
+): NftIntentPlan {
   const refused = new Map<number, string>();
   const blocks: NftBlockChange[] = [];
   const sets: NftSetChange[] = [];

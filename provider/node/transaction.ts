@@ -5,10 +5,20 @@
 import { randomBytes } from "node:crypto";
 import type { IpSetSpec } from "../model/ipset";
 import { TEMP_SET_PREFIX } from "../model/primitives";
-import { deriveFacts, dockerUserRules, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
+import {
+  deriveFacts,
+  dockerUserRules,
+  type HostFacts,
+  type HostState,
+  isNftFacts,
+  type NftHostFacts,
+  type NodeFacts,
+  parseHostState,
+} from "../netfilter/host-state";
 import type { Intent } from "../netfilter/intent";
 import { planRestore } from "../netfilter/plan-restore";
 import { parseStepsOutput } from "../netfilter/steps";
+import { nftRestoreSteps, planNftTransaction, verifyNft } from "../nftables/transaction";
 import { restorePersistStep } from "../persistence/plan-persistence";
 import { planTransaction, type TransactionPlan } from "../plan/transaction";
 import { APPLY_REFUSALS } from "../protocol/exit-codes";
@@ -64,7 +74,7 @@ export function isTxError(e: unknown): e is TransactionError {
 }
 
 export interface TransactionOutcome {
-  readonly facts: HostFacts;
+  readonly facts: NodeFacts;
   readonly before: HostState;
   readonly after: HostState;
   readonly plan: TransactionPlan;
@@ -77,7 +87,7 @@ export interface TransactionOutcome {
 export const newNonce = (): string => randomBytes(12).toString("hex");
 const tempSetName = () => `${TEMP_SET_PREFIX}${randomBytes(4).toString("hex")}`;
 
-export async function readHostState(session: HostSession): Promise<{ state: HostState; facts: HostFacts }> {
+export async function readHostState(session: HostSession): Promise<{ state: HostState; facts: NodeFacts }> {
   const nonce = newNonce();
   const r = await session.run(NetfilterCommands.readState, `${nonce}\n`);
   const state = parseHostState(r.stdout, nonce);
@@ -135,6 +145,62 @@ async function applySteps(session: HostSession, proof: ApplyProof, steps: readon
   return parseStepsOutput(r.stdout, nonce);
 }
 
+type Failed = Extract<Awaited<ReturnType<typeof applySteps>>, { ok: false }>;
+
+function kernelRejected(host: string, plan: Pick<TransactionPlan, "steps">, outcome: Failed, line?: string) {
+  return txError({
+    kind: "KernelRejected",
+    host,
+    step: plan.steps[outcome.failedStep]?.label ?? "a step",
+    ...(line && { line }),
+    message: outcome.message
+      .split("\n")
+      .filter((l) => l && !l.startsWith("Try "))
+      .join(" ")
+      .slice(0, 600),
+    hostUnchanged: outcome.cleanupFailures.length === 0,
+  });
+}
+
+/** The same transaction on a host whose Docker runs nftables: our table in one `nft -j -f` batch, the boot files. */
+async function runNftTransaction(
+  session: HostSession,
+  proof: ApplyProof,
+  before: HostState,
+  facts: NftHostFacts,
+  intents: readonly Intent[],
+): Promise<TransactionOutcome> {
+  const nft = planNftTransaction(before, facts, intents);
+  const plan: TransactionPlan = {
+    steps: nft.steps,
+    expectedChains: {},
+    expectedSets: new Map(),
+    refused: nft.refused,
+    persisted: nft.persisted,
+  };
+  const resultOf = (i: number, error?: TransactionError): IntentResult => {
+    const reason = nft.refused.get(i);
+    if (reason !== undefined) return { ok: false, error: txError({ kind: "Refused", host: session.host, reason }) };
+    return error ? { ok: false, error } : { ok: true };
+  };
+  if (plan.steps.length === 0)
+    return { facts, before, after: before, plan, results: intents.map((_, i) => resultOf(i)) };
+  const outcome = await applySteps(session, proof, plan.steps);
+  if (!outcome.ok) {
+    const owners = plan.steps[outcome.failedStep]?.owners ?? [];
+    const error = kernelRejected(session.host, plan, outcome);
+    const results = intents.map((_, i) => resultOf(i, error));
+    return { facts, before, after: outcome.after, plan, results, ...(owners.length === 1 && { culprit: owners[0] }) };
+  }
+  const mismatch = verifyNft(outcome.after, nft);
+  if (mismatch) {
+    const restored = (await applySteps(session, proof, nftRestoreSteps(before, outcome.after, nft))).ok;
+    const error = txError({ kind: "VerifyFailed", host: session.host, detail: mismatch, restored });
+    return { facts, before, after: outcome.after, plan, results: intents.map(() => ({ ok: false, error })) };
+  }
+  return { facts, before, after: outcome.after, plan, results: intents.map((_, i) => resultOf(i)) };
+}
+
 /** Runs one transaction for `intents` under the node lock. Never throws for per-intent problems: see results. */
 export async function runTransaction(
   session: HostSession,
@@ -143,6 +209,7 @@ export async function runTransaction(
 ): Promise<TransactionOutcome> {
   return session.locked(owner, async (proof) => {
     const { state: before, facts } = await readHostState(session);
+    if (isNftFacts(facts)) return runNftTransaction(session, proof, before, facts, intents);
     const names = new Map<string, string>();
     const plan = planTransaction(
       before,
@@ -162,18 +229,7 @@ export async function runTransaction(
     const outcome = await applySteps(session, proof, plan.steps);
     if (!outcome.ok) {
       const { intent, line } = blame(plan, outcome.failedStep, outcome.message);
-      const error = txError({
-        kind: "KernelRejected",
-        host: session.host,
-        step: plan.steps[outcome.failedStep]?.label ?? "a step",
-        ...(line && { line }),
-        message: outcome.message
-          .split("\n")
-          .filter((l) => l && !l.startsWith("Try "))
-          .join(" ")
-          .slice(0, 600),
-        hostUnchanged: outcome.cleanupFailures.length === 0,
-      });
+      const error = kernelRejected(session.host, plan, outcome, line);
       const results = intents.map((_, i): IntentResult => refusedResult(i) ?? { ok: false, error });
       return { facts, before, after: outcome.after, plan, results, ...(intent !== undefined && { culprit: intent }) };
     }

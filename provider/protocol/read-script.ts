@@ -2,10 +2,12 @@
 // backends and families, the sets, a few facts and what is persisted for boot. netfilter/host-state.ts parses it.
 import { EXIT_BAD_INPUT } from "./exit-codes";
 import {
+  BOOT_PATH_WORDS,
   MANAGED_SETS_PATH,
+  NFT_FAMILY,
+  NFT_TABLE,
   OLD_UNIT_LINK,
   OTHER_PERSISTER_WORDS,
-  PERSISTED_PATH_WORDS,
   PERSISTED_PATHS,
   UNIT_LINK_WORDS,
 } from "./paths";
@@ -37,7 +39,11 @@ for t in ip6tables-nft-save ip6tables-legacy-save; do case $t in *legacy*) has n
 s ${READ.v6fwd}
 { IFS= read -r fw && echo "$fw"; } </proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null
 s ${READ.nfttables}
-command -v nft >/dev/null 2>&1 && nft list tables 2>&1
+nt=""; command -v nft >/dev/null 2>&1 && { nt=$(nft list tables 2>&1); echo "$nt"; }
+s ${READ.nftjson}
+case $nt in *" docker-bridges"*|*" ${NFT_TABLE}"*) nft -j list ruleset 2>&1;; esac
+s ${READ.nfttable}
+case $nt in *" docker-bridges"*|*" ${NFT_TABLE}"*) nft -n -j list table ${NFT_FAMILY} ${NFT_TABLE} 2>&1;; esac
 s ${READ.dockerconf}
 cat /etc/docker/daemon.json 2>/dev/null
 s ${READ.persistconfig}
@@ -45,7 +51,7 @@ cat ${PERSISTED_PATHS.config} 2>/dev/null
 s ${READ.managedsets}
 cat ${MANAGED_SETS_PATH} 2>/dev/null
 s ${READ.persisted}
-for f in ${PERSISTED_PATH_WORDS}; do [ -f "$f" ] && sha256sum "$f"; done
+for f in ${BOOT_PATH_WORDS}; do [ -f "$f" ] && sha256sum "$f"; done
 for f in ${UNIT_LINK_WORDS} ${OLD_UNIT_LINK}; do [ -L "$f" ] && echo "link $f"; done
 s ${READ.otherpersisters}
 for f in ${OTHER_PERSISTER_WORDS}; do [ -f "$f" ] && echo "$f $(grep -c DOCKER "$f" 2>/dev/null)"; done

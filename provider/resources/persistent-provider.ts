@@ -3,9 +3,11 @@
 // files in step. Refresh reports files or the unit that no longer match, and in exclusive mode unmanaged rules.
 import { z } from "zod";
 import { orUnknown } from "../model/unknown";
-import type { HostFacts, HostState } from "../netfilter/host-state";
+import { type HostState, isNftFacts, type NodeFacts } from "../netfilter/host-state";
+import { nftPersistenceDrift } from "../nftables/status";
 import { PERSISTED_PATHS } from "../persistence/files";
 import { type PersistenceDrift, persistenceDrift } from "../persistence/managed-state";
+import { NFT_BOOT_PATH } from "../protocol/paths";
 import { type BaseProps, makeProvider } from "./provider-factory";
 
 export type { PersistenceDrift };
@@ -30,11 +32,13 @@ export interface PersistenceProps extends BaseProps {
 /** The mode with its default applied (UNKNOWN at preview while it depends on another output). */
 const exclusiveOf = (props: PersistenceProps) => persistencePreview.parse({ exclusive: props.exclusive }).exclusive;
 
-function outputs(props: PersistenceProps, state: HostState, facts: HostFacts): Partial<PersistenceProps> {
-  const drift = persistenceDrift(state, facts, { exclusive: exclusiveOf(props) === true });
+function outputs(props: PersistenceProps, state: HostState, facts: NodeFacts): Partial<PersistenceProps> {
+  const config = { exclusive: exclusiveOf(props) === true };
+  const nft = isNftFacts(facts);
+  const drift = nft ? nftPersistenceDrift(state, config) : persistenceDrift(state, facts, config);
   return {
     backend: facts.backend,
-    files: Object.values(PERSISTED_PATHS),
+    files: nft ? [PERSISTED_PATHS.config, NFT_BOOT_PATH, PERSISTED_PATHS.unit] : Object.values(PERSISTED_PATHS),
     drift,
     warnings: [...facts.warnings, ...drift.warnings],
   };

@@ -9,15 +9,26 @@ import { type DockerUserRule, dockerUserRuleArgs, dockerUserRulePreview } from "
 import { containsUnknown, isUnknown, UNKNOWN } from "../model/unknown";
 import { blockStatus } from "../netfilter/block-status";
 import { expandRule } from "../netfilter/expand";
-import type { HostFacts, HostState } from "../netfilter/host-state";
+import { type HostState, isNftFacts, type NodeFacts } from "../netfilter/host-state";
 import { renderRule } from "../netfilter/render-rule";
 import { makeRuleId, RULE_ID } from "../netfilter/tag";
+import { nftBlockLines, nftBlockStatus } from "../nftables/status";
 import { argsOf, resolveConnection, trustRecordedHostKey } from "./common";
-import { familiesOnce, incarnationOf, noteIncarnation } from "./hosts";
+import { factsOnce, incarnationOf, noteIncarnation } from "./hosts";
 import { BASE_COMPUTED, type BaseProps, makeProvider } from "./provider-factory";
 
 export const RULE_TYPE = "DockerUserRule";
-const COMPUTED = ["ruleName", "ruleScope", "ruleId", "generation", "rendered", "families", "lines", "inPlace"];
+const COMPUTED = [
+  "ruleName",
+  "ruleScope",
+  "ruleId",
+  "generation",
+  "rendered",
+  "families",
+  "backend",
+  "lines",
+  "inPlace",
+];
 const ALL_COMPUTED = [...BASE_COMPUTED, ...COMPUTED];
 
 export interface RuleProps extends BaseProps {
@@ -25,6 +36,8 @@ export interface RuleProps extends BaseProps {
   ruleId?: string;
   rendered?: Record<IpFamily, string[]>;
   families?: IpFamily[];
+  /** "nftables" when the host's Docker runs nftables: `lines` are then nft rules of our table. */
+  backend?: string;
   lines?: Record<IpFamily, string[]>;
   inPlace?: boolean;
   /** Random per create: tells this incarnation's block from a same-id replacement's (see `skipDelete`). */
@@ -41,10 +54,12 @@ function render(rule: DockerUserRule, id: string, families: readonly IpFamily[])
   return { ipv4: blocks.ipv4.map(renderRule), ipv6: blocks.ipv6.map(renderRule) };
 }
 
-function outputs(props: RuleProps, state: HostState, facts: HostFacts): Partial<RuleProps> {
-  const status = blockStatus(state, facts, idOf(props));
+function outputs(props: RuleProps, state: HostState, facts: NodeFacts): Partial<RuleProps> {
+  const nft = isNftFacts(facts);
+  const status = nft ? nftBlockStatus(state, idOf(props)) : blockStatus(state, facts, idOf(props));
   return {
     families: [...facts.families],
+    ...(nft && { backend: facts.backend }),
     lines: { ipv4: [...status.lines.ipv4], ipv6: [...status.lines.ipv6] },
     inPlace: status.inPlace,
   };
@@ -66,20 +81,30 @@ export function deriveRuleId(news: Record<string, unknown>): string {
 }
 
 /**
- * The families the host has now. A rule with family auto follows the host: when Docker starts making an IPv6
- * DOCKER-USER, the next up must plan the v6 lines, so its diff reads the host (one shared read per host) instead of
- * trusting the families recorded at the last apply (once per host and run). Unreachable: the recorded ones.
+ * The lines the rule wants on its host now. A rule with family auto follows the host: when Docker starts making an
+ * IPv6 DOCKER-USER, the next up must plan the v6 lines, so its diff reads the host (one shared read per host) instead
+ * of trusting the families recorded at the last apply; a host whose Docker runs nftables gets nft lines (with its
+ * accept mark). Unreachable: the families and backend recorded at the last apply, iptables lines.
  */
-async function familiesNow(olds: RuleProps, news: RuleProps, rule: DockerUserRule): Promise<readonly IpFamily[]> {
-  const recorded = olds.families ?? ["ipv4"];
-  if (rule.family !== "auto" || containsUnknown(news.connection)) return recorded;
-  try {
-    const conn = resolveConnection(news.connection);
-    trustRecordedHostKey(conn, olds);
-    return (await familiesOnce(conn)) ?? recorded;
-  } catch {
-    return recorded;
+async function wantedLines(olds: RuleProps, news: RuleProps, rule: DockerUserRule) {
+  let facts: NodeFacts | undefined;
+  if (!containsUnknown(news.connection)) {
+    try {
+      const conn = resolveConnection(news.connection);
+      trustRecordedHostKey(conn, olds);
+      facts = await factsOnce(conn);
+    } catch {
+      facts = undefined;
+    }
   }
+  const recorded = olds.families ?? ["ipv4"];
+  const families = rule.family === "auto" ? (facts?.families ?? recorded) : recorded;
+  if (facts && isNftFacts(facts)) {
+    const lines = nftBlockLines(rule, idOf(olds), families, facts.acceptMark);
+    // A rule the host refuses shows as a change: the up reports the refusal with its field.
+    return { families, want: "error" in lines ? undefined : lines };
+  }
+  return { families, want: render(rule, idOf(olds), families) };
 }
 
 export const ruleProvider = makeProvider<DockerUserRule, RuleProps>({
@@ -104,10 +129,9 @@ export const ruleProvider = makeProvider<DockerUserRule, RuleProps>({
     if (containsUnknown(newArgs)) return { changes: true, replaces: [] };
     const newRule = dockerUserRuleArgs.parse(newArgs);
     const replaces = newRule.family !== ruleOf(olds).family ? ["family"] : [];
-    const families = await familiesNow(olds, news, newRule);
-    const want = render(newRule, idOf(olds), families);
+    const { families, want } = await wantedLines(olds, news, newRule);
     const have = olds.lines ?? { ipv4: [], ipv6: [] };
-    const linesDiffer = families.some((f) => canonicalJson(want[f]) !== canonicalJson(have[f] ?? []));
+    const linesDiffer = !want || families.some((f) => canonicalJson(want[f]) !== canonicalJson(have[f] ?? []));
     return { changes: linesDiffer || olds.inPlace === false, replaces };
   },
 

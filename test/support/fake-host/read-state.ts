@@ -42,6 +42,9 @@ function bodies(node: NodeState): Record<ReadSection, string> {
     v6dnat: has("ip6tables-nft-restore") ? `${node.facts.ipv6Dnat}\n` : "",
     v6fwd: node.facts.ipv6Forwarding ? "1\n" : "0\n",
     nfttables: has("nft") ? lines(nftTables) : "",
+    // The fake node is an iptables host: Docker's nftables backend is tested on real dockerd 29 (test/lab, test/cli).
+    nftjson: "",
+    nfttable: "",
     dockerconf: node.facts.dockerConfig ?? "",
     persistconfig: node.boot.files.get(PERSISTED_PATHS.config) ?? "",
     managedsets: node.boot.files.get(MANAGED_SETS_PATH) ?? "",

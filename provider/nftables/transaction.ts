@@ -1,0 +1,173 @@
+// PURE. One transaction on an nftables host (docs/docker29-nftables.md): the intents and the state read -> the apply
+// script's steps (one `nft -j -f` batch for our table, then the boot files), what our table must read back as, and
+// per-intent refusals found before anything runs. node/transaction.ts runs it under the node lock.
+import type { HostState, NftHostFacts } from "../netfilter/host-state";
+import type { Intent, PersistenceConfig, PlannedStep } from "../netfilter/intent";
+import { sha256 } from "../persistence/files";
+import { NFT_PERSISTED_PATHS, PERSISTED_PATHS, UNIT_LINKS } from "../protocol/paths";
+import type { Step } from "../protocol/steps";
+import { nftChangesOf } from "./intents";
+import { NFT_FAMILY, NFT_TABLE } from "./nft-model";
+import { EMPTY_TABLE, NftListError, parseTableJson, type ReadTable } from "./parse-table";
+import { nftBootBatch, nftBootUnit } from "./persist";
+import { type NftBlockChange, type NftPlan, planTable, restoreCommands, verifyTable } from "./plan";
+import { batch } from "./render";
+
+/** Our table as the state read listed it; absent (never created, or nft said "No such file") is empty. */
+export function liveTable(state: HostState): ReadTable {
+  const text = state.nft?.table.trim() ?? "";
+  if (text === "" || (!text.startsWith("{") && /No such file or directory/.test(text))) return EMPTY_TABLE;
+  try {
+    return parseTableJson(text);
+  } catch (e) {
+    if (e instanceof NftListError) throw new Error(`cannot read ${NFT_FAMILY} ${NFT_TABLE}: ${e.message}`);
+    throw e;
+  }
+}
+
+export interface NftTransactionPlan {
+  readonly steps: readonly PlannedStep[];
+  /** What our table must read back as. */
+  readonly table: NftPlan;
+  readonly refused: ReadonlyMap<number, string>;
+  /** Boot files rewritten (by fixed name), and the persistence mode after the transaction. */
+  readonly persisted: { readonly written: readonly string[]; readonly config?: PersistenceConfig };
+}
+
+/** The boot files of an nftables host for the table `plan` leaves, by fixed name (protocol/paths.ts). */
+export function nftBootFiles(plan: Pick<NftPlan, "rules" | "sets">, config: PersistenceConfig): Record<string, string> {
+  return {
+    config: `${JSON.stringify({ version: 1, backend: "nftables", exclusive: config.exclusive })}\n`,
+    nftables: nftBootBatch(plan),
+    unit: nftBootUnit(),
+  };
+}
+
+const BOOT_PATHS: Readonly<Record<string, string>> = { ...PERSISTED_PATHS, ...NFT_PERSISTED_PATHS };
+
+/** Boot files whose content on the host differs from `files` (missing ones included), and whether the unit is off. */
+export function staleBootFiles(state: HostState, files: Record<string, string>) {
+  const stale = Object.keys(files).filter(
+    (n) => state.persisted.hashes.get(BOOT_PATHS[n] ?? "") !== sha256(files[n] ?? ""),
+  );
+  return {
+    stale,
+    paths: stale.map((n) => BOOT_PATHS[n] ?? n),
+    linksMissing: UNIT_LINKS.some((l) => !state.persisted.links.includes(l)),
+  };
+}
+
+const setRefs = (b: NftBlockChange) =>
+  (b.rules ?? []).flatMap((r) => r.addresses.flatMap((a) => (a.value.startsWith("@") ? [a.value.slice(1)] : [])));
+
+export function planNftTransaction(
+  state: HostState,
+  facts: NftHostFacts,
+  intents: readonly Intent[],
+): NftTransactionPlan {
+  const live = liveTable(state);
+  const changes = nftChangesOf(intents, facts);
+  const refused = new Map(changes.refused);
+  const persistence = intents.findIndex((x) => x.kind === "persistence");
+  const intent = intents[persistence];
+  const config = intent?.kind === "persistence" ? (intent.config ?? undefined) : (state.persisted.config ?? undefined);
+  const ownerOf = (pred: (x: Intent) => boolean) => intents.findIndex(pred);
+
+  // A rule naming a set the table will not hold is refused by name (the kernel would say only "No such file").
+  const setsAfter = new Set([...live.sets.map((s) => s.name), ...live.otherSets]);
+  for (const c of changes.sets) c.set ? setsAfter.add(c.name) : setsAfter.delete(c.name);
+  const blocks = changes.blocks.filter((b) => {
+    const missing = setRefs(b).find((n) => !setsAfter.has(n));
+    if (missing === undefined) return true;
+    const owner = ownerOf((x) => x.kind === "rule" && x.id === b.tag.id);
+    refused.set(
+      owner,
+      `source/destination set ${missing}: no such set in ${NFT_FAMILY} ${NFT_TABLE} (declare it with an IpSet resource on this host)`,
+    );
+    return false;
+  });
+  let sets = changes.sets;
+  let table: NftPlan;
+  try {
+    table = planTable(live, blocks, sets, { exclusive: config?.exclusive ?? false });
+  } catch (e) {
+    // Only a set deletion can still break a rule (another resource's block uses it): those deletions are refused.
+    for (const s of sets.filter((c) => c.set === null))
+      refused.set(
+        ownerOf((x) => x.kind === "set" && x.name === s.name),
+        `cannot delete set ${s.name}: ${(e as Error).message}`,
+      );
+    sets = sets.filter((c) => c.set !== null);
+    table = planTable(live, blocks, sets, { exclusive: config?.exclusive ?? false });
+  }
+  const kernelOwners = intents.flatMap((x, i) => (x.kind !== "persistence" && !refused.has(i) ? [i] : []));
+  const steps: PlannedStep[] = [];
+  if (!live.exists || verifyTable(live, table).length > 0) {
+    steps.push({ ...tableStep(live, table), owners: kernelOwners });
+  }
+  const written: string[] = [];
+  const persistOwners = persistence >= 0 ? [persistence] : [];
+  if (config) {
+    const files = nftBootFiles(table, config);
+    const { stale, linksMissing } = staleBootFiles(state, files);
+    const write = Object.fromEntries(
+      Object.entries(files).filter(([n]) => stale.includes(n) || (n === "unit" && linksMissing)),
+    );
+    if (Object.keys(write).length > 0) {
+      written.push(...Object.keys(write));
+      steps.push({ ...persistStep(write), owners: [...persistOwners, ...kernelOwners] });
+    }
+  } else if (state.persisted.config !== undefined) {
+    written.push("(all removed)");
+    steps.push({ label: "remove persisted files", run: { tool: "unpersist", text: "" }, owners: persistOwners });
+  }
+  return { steps, table, refused, persisted: { written, ...(config && { config }) } };
+}
+
+function tableStep(live: ReadTable, table: NftPlan): Step {
+  let undo: string | undefined;
+  try {
+    undo = batch(restoreCommands(live, { ...live, exists: true }));
+  } catch {
+    // A table holding chains we did not create cannot be rebuilt: a later failing step leaves ours applied.
+  }
+  return {
+    label: `nftables ${NFT_FAMILY} ${NFT_TABLE}`,
+    run: { tool: "nftables", text: batch(table.commands) },
+    ...(undo && { undo: { tool: "nftables", text: undo } }),
+  };
+}
+
+const persistStep = (files: Record<string, string>): Step => ({
+  label: `persisted files (${Object.keys(files).join(", ")})`,
+  run: { tool: "persist", text: "" },
+  files,
+});
+
+/** How the read-back differs from the plan (undefined: verified). */
+export function verifyNft(after: HostState, plan: NftTransactionPlan): string | undefined {
+  let table: ReadTable;
+  try {
+    table = liveTable(after);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const problems = verifyTable(table, plan.table);
+  return problems.length === 0 ? undefined : `${NFT_FAMILY} ${NFT_TABLE}: ${problems.slice(0, 3).join("; ")}`;
+}
+
+/** The steps that put our table and the boot files this run rewrote back as `before` had them. */
+export function nftRestoreSteps(before: HostState, after: HostState, plan: NftTransactionPlan): Step[] {
+  const was = liveTable(before);
+  const steps: Step[] = [
+    { label: "restore nftables", run: { tool: "nftables", text: batch(restoreCommands(was, liveTable(after))) } },
+  ];
+  if (plan.persisted.written.length === 0) return steps;
+  const config = before.persisted.config;
+  if (!config) return [...steps, { label: "remove persisted files", run: { tool: "unpersist", text: "" } }];
+  const files = nftBootFiles(planTable(was, [], []), config);
+  return [
+    ...steps,
+    persistStep(Object.fromEntries(plan.persisted.written.filter((n) => n in files).map((n) => [n, files[n] ?? ""]))),
+  ];
+}
