@@ -27,8 +27,8 @@ export function liveTable(state: HostState): ReadTable {
 
 export interface NftTransactionPlan {
   readonly steps: readonly PlannedStep[];
-  /** What our table must read back as. */
-  readonly table: NftPlan;
+  /** What our table must read back as; null: no table (nothing left in it, so it is deleted). */
+  readonly table: NftPlan | null;
   readonly refused: ReadonlyMap<number, string>;
   /** Boot files rewritten (by fixed name), and the persistence mode after the transaction. */
   readonly persisted: { readonly written: readonly string[]; readonly config?: PersistenceConfig };
@@ -57,6 +57,8 @@ export function staleBootFiles(state: HostState, files: Record<string, string>) 
   };
 }
 
+const TABLE_REF = { family: NFT_FAMILY, name: NFT_TABLE };
+
 const setRefs = (b: NftBlockChange) =>
   (b.rules ?? []).flatMap((r) => r.addresses.flatMap((a) => (a.value.startsWith("@") ? [a.value.slice(1)] : [])));
 
@@ -82,7 +84,7 @@ export function planNftTransaction(
     const owner = ownerOf((x) => x.kind === "rule" && x.id === b.tag.id);
     refused.set(
       owner,
-      `source/destination set ${missing}: no such set in ${NFT_FAMILY} ${NFT_TABLE} (declare it with an IpSet resource on this host)`,
+      `set ${missing} does not exist in ${NFT_FAMILY} ${NFT_TABLE} on the host (create it with an IpSet resource on the same host)`,
     );
     return false;
   });
@@ -102,7 +104,11 @@ export function planNftTransaction(
   }
   const kernelOwners = intents.flatMap((x, i) => (x.kind !== "persistence" && !refused.has(i) ? [i] : []));
   const steps: PlannedStep[] = [];
-  if (!live.exists || verifyTable(live, table).length > 0) {
+  // Nothing left in our table: it goes, so a host whose resources are all destroyed holds only Docker's tables.
+  const gone =
+    table.rules.length === 0 && table.sets.length === 0 && live.otherChains.length === 0 && live.otherSets.length === 0;
+  if (gone && live.exists) steps.push({ ...tableStep(live, null), owners: kernelOwners });
+  if (!gone && (!live.exists || verifyTable(live, table).length > 0)) {
     steps.push({ ...tableStep(live, table), owners: kernelOwners });
   }
   const written: string[] = [];
@@ -121,10 +127,10 @@ export function planNftTransaction(
     written.push("(all removed)");
     steps.push({ label: "remove persisted files", run: { tool: "unpersist", text: "" }, owners: persistOwners });
   }
-  return { steps, table, refused, persisted: { written, ...(config && { config }) } };
+  return { steps, table: gone ? null : table, refused, persisted: { written, ...(config && { config }) } };
 }
 
-function tableStep(live: ReadTable, table: NftPlan): Step {
+function tableStep(live: ReadTable, table: NftPlan | null): Step {
   let undo: string | undefined;
   try {
     undo = batch(restoreCommands(live, { ...live, exists: true }));
@@ -133,7 +139,7 @@ function tableStep(live: ReadTable, table: NftPlan): Step {
   }
   return {
     label: `nftables ${NFT_FAMILY} ${NFT_TABLE}`,
-    run: { tool: "nftables", text: batch(table.commands) },
+    run: { tool: "nftables", text: batch(table ? table.commands : [{ delete: { table: TABLE_REF } }]) },
     ...(undo && { undo: { tool: "nftables", text: undo } }),
   };
 }
@@ -152,6 +158,7 @@ export function verifyNft(after: HostState, plan: NftTransactionPlan): string | 
   } catch (e) {
     return (e as Error).message;
   }
+  if (!plan.table) return table.exists ? `${NFT_FAMILY} ${NFT_TABLE} still exists` : undefined;
   const problems = verifyTable(table, plan.table);
   return problems.length === 0 ? undefined : `${NFT_FAMILY} ${NFT_TABLE}: ${problems.slice(0, 3).join("; ")}`;
 }
