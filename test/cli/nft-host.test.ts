@@ -1,10 +1,11 @@
 // Through the real pulumi CLI on a 1-node lab whose real dockerd 29 runs its nftables backend (`--docker 29-nft`):
 // the same program as on iptables hosts — DockerUserRules, IpSets, a PersistentRuleset — becomes our own
 // `table inet docker-firewall`; real packets get the declared matrix (v4 and v6); refresh reports drift made by hand
-// with nft; `up --refresh` repairs it; destroy leaves only Docker's tables.
+// with nft; `up --refresh` repairs it; the boot unit rebuilds the table after a power cycle; destroy leaves only
+// Docker's tables.
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LabInventory, type LabNode, probeLab } from "../../lab/index";
+import { type LabInventory, type LabNode, probeLab, rebootNode } from "../../lab/index";
 import { defaultPool } from "../../provider/node/ssh-pool";
 import { NFT_BOOT_PATH } from "../../provider/protocol/paths";
 import { CliProject, cliMissing, nodeSpec, type Spec } from "../support/pulumi-cli";
@@ -103,6 +104,20 @@ describe.skipIf(missing)("the real pulumi CLI on a Docker 29 nftables host", () 
     expect(clean.code, clean.text).toBe(0);
     const again = await project.pulumi(["preview", "--expect-no-changes", "--non-interactive"]);
     expect(again.code, again.text).toBe(0);
+  }, 600_000);
+
+  it("the PersistentRuleset's boot unit rebuilds the table after a power cycle, before Docker starts", async () => {
+    const boot = await rebootNode(lab, node.name);
+    const unit = boot.units.find((u) => u.unit === "docker-firewall.service");
+    expect(unit && { state: unit.state, verify: unit.verify }).toEqual({
+      state: "done",
+      verify: { ok: true, output: "" },
+    });
+    expect(boot.order.indexOf("docker-firewall.service")).toBeLessThan(boot.order.indexOf("docker.service"));
+    expect(await ourTable()).toEqual(baseline);
+    expect(await matrix()).toEqual(want("open", "blocked"));
+    const clean = await project.pulumi(["refresh", "--preview-only", "--expect-no-changes", "--non-interactive"]);
+    expect(clean.code, clean.text).toBe(0);
   }, 600_000);
 
   it("refresh names drift made by hand with nft; up --refresh repairs the table and the traffic", async () => {
