@@ -4,6 +4,7 @@
 // whether IPv6 has one too, and whether the host can be managed at all.
 import type { IpFamily } from "../model/address";
 import { setName } from "../model/primitives";
+import { NFT_FAMILY, NFT_TABLE } from "../protocol/paths";
 import { READ, splitSections } from "../protocol/sections";
 import {
   type AcceptMark,
@@ -224,6 +225,11 @@ function deriveIptablesFacts(state: HostState): HostFacts | { error: string } {
     ...(state.saves[backend].ipv4?.warnings ?? []),
     ...(state.saves[backend].ipv6?.warnings ?? []),
   ].filter((w) => !/iptables-legacy tables present/.test(w));
+  // Our nftables table left from a time Docker ran nftables still filters forwarded packets next to DOCKER-USER.
+  if (state.nftTables.includes(`table ${NFT_FAMILY} ${NFT_TABLE}`))
+    warnings.push(
+      `table ${NFT_FAMILY} ${NFT_TABLE} is left from when Docker ran its nftables backend and still filters: delete it (nft delete table ${NFT_FAMILY} ${NFT_TABLE}) once DOCKER-USER holds the policy`,
+    );
   // Checked at every read: a chain nothing jumps to would make every apply "succeed" while filtering nothing.
   for (const f of families) {
     const check = checkForward(state.saves[backend][f] as IptablesSave, f, backend, nftBackend);

@@ -85,6 +85,12 @@ describe("host state and facts", () => {
       acceptMark: { mark: 0x2b00, mask: 0xff00 },
       warnings: [expect.stringMatching(/DOCKER-USER chain is left in iptables-nft \(ipv4\)/)],
     });
+    // Back on iptables with our table left behind: it still filters, so it is named.
+    const back = deriveFacts(state({ nft4: dockerUser(), nfttables: "table inet docker-firewall" }));
+    expect(back).toMatchObject({
+      backend: "nft",
+      warnings: [expect.stringMatching(/nft delete table inet docker-firewall/)],
+    });
     expect(deriveFacts(state({ nfttables, nftjson: "Error: netlink: Operation not permitted" }))).toEqual({
       error: expect.stringMatching(/nft -j list ruleset: not JSON/),
     });
