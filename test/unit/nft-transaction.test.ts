@@ -8,7 +8,7 @@ import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { deriveFacts, type HostState, isNftFacts, parseHostState } from "../../provider/netfilter/host-state";
 import type { Intent } from "../../provider/netfilter/intent";
-import { nftBootFiles, planNftTransaction } from "../../provider/nftables/transaction";
+import { nftBootFiles, nftRestoreSteps, planNftTransaction, verifyNft } from "../../provider/nftables/transaction";
 import { sha256 } from "../../provider/persistence/files";
 import { NFT_BOOT_PATH, PERSISTED_PATHS, UNIT_LINKS } from "../../provider/protocol/paths";
 
@@ -145,5 +145,28 @@ describe("the nftables transaction planner", () => {
     const written = host(EMPTY_OURS, [...hashes, ...links].join("\n"));
     const again = planNftTransaction(written, factsOf(written), intents);
     expect(again.steps.filter((s) => s.run.tool === "persist")).toEqual([]);
+  });
+
+  it("a read-back that differs fails verification; the restore rebuilds our table as read before and its boot files", () => {
+    const before = host(EMPTY_OURS);
+    const withConfig = {
+      ...before,
+      persisted: { ...before.persisted, config: { backend: "nftables", exclusive: false } },
+    };
+    const plan = planNftTransaction(withConfig, factsOf(before), [set("lbs", ["10.0.0.0/8"])]);
+    expect([...plan.persisted.written].sort()).toEqual(["config", "nftables", "unit"]);
+    // Someone else's rule appeared between our commit and the read-back.
+    const foreign = JSON.parse(EMPTY_OURS) as { nftables: unknown[] };
+    foreign.nftables.push({
+      rule: { family: "inet", table: "docker-firewall", chain: "forward", handle: 9, expr: [{ accept: null }] },
+    });
+    const after = host(JSON.stringify(foreign));
+    expect(verifyNft(after, plan)).toMatch(/^inet docker-firewall: .*1 rules read back, 0 expected/);
+    const restore = nftRestoreSteps(withConfig, after, plan);
+    expect(restore.map((s) => s.run.tool)).toEqual(["nftables", "persist"]);
+    const batch = JSON.parse(restore[0]?.run.text ?? "") as { nftables: Record<string, unknown>[] };
+    expect(batch.nftables.map((c) => Object.keys(c)[0])).toEqual(["delete", "add", "add"]);
+    expect(JSON.stringify(batch)).not.toMatch(/lbs|docker-bridges/);
+    expect(Object.keys(restore[1]?.files ?? {}).sort()).toEqual(["config", "nftables", "unit"]);
   });
 });
