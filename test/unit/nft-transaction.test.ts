@@ -169,4 +169,20 @@ describe("the nftables transaction planner", () => {
     expect(JSON.stringify(batch)).not.toMatch(/lbs|docker-bridges/);
     expect(Object.keys(restore[1]?.files ?? {}).sort()).toEqual(["config", "nftables", "unit"]);
   });
+
+  it("exclusive mode removes the rules nobody manages from our table; otherwise they stay below ours", () => {
+    const listed = JSON.parse(EMPTY_OURS) as { nftables: unknown[] };
+    listed.nftables.push({
+      rule: { family: "inet", table: "docker-firewall", chain: "forward", handle: 9, expr: [{ accept: null }] },
+    });
+    const state = host(JSON.stringify(listed));
+    const drop = rule("drop-cccccccc", 900, { action: "DROP", inInterface: "eth0" });
+    const kept = planNftTransaction(state, factsOf(state), [drop]);
+    expect(kept.table?.rules.map((r) => r.kind)).toEqual(["ours", "ours", "raw"]);
+    const exclusive = planNftTransaction(state, factsOf(state), [
+      drop,
+      { kind: "persistence", config: { exclusive: true } },
+    ]);
+    expect(exclusive.table?.rules.map((r) => r.kind)).toEqual(["ours", "ours"]);
+  });
 });
