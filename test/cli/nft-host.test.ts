@@ -126,6 +126,8 @@ describe.skipIf(missing)("the real pulumi CLI on a Docker 29 nftables host", () 
         // The drop block's first rule deleted: the block is modified.
         'h=$(nft -a list chain inet docker-firewall forward | grep "dfw:0200:nftc-drop-" | head -1 | sed "s/.*# handle //")',
         "nft delete rule inet docker-firewall forward handle $h",
+        // A rule nobody manages, first in our chain: every block is out of place below it.
+        'nft insert rule inet docker-firewall forward counter comment \\"by hand\\"',
       ].join(" && "),
     );
     // The nightly check fails, naming what changed.
@@ -139,9 +141,19 @@ describe.skipIf(missing)("the real pulumi CLI on a Docker 29 nftables host", () 
     expect(shown.code, shown.text).not.toBe(0);
     expect(shown.text).toMatch(/IpSet::nftc-lbs\][\s\S]*192\.0\.2\.0\/24/);
     expect(shown.text).toMatch(/DockerUserRule::nftc-drop\][\s\S]*~ lines/);
+    expect(shown.text).toMatch(/DockerUserRule::nftc-allow4\][\s\S]*~ inPlace\s*: true => false/);
     await project.ok(["up", "--refresh", "--yes", "--non-interactive"]);
-    expect(await ourTable()).toEqual(baseline);
+    // Ours back as they were, the hand-made rule kept (not exclusive mode), below every managed block.
+    const repaired = (await ourTable()).split("\n");
+    const byHand = repaired.findIndex((l) => l.includes('comment "by hand"'));
+    expect(byHand).toBe(repaired.findLastIndex((l) => l.includes('comment "dfw:')) + 1);
+    expect(repaired.filter((_, i) => i !== byHand).join("\n")).toEqual(baseline);
     expect(await matrix()).toEqual(want("open", "blocked"));
+    await onNode(
+      lab,
+      node,
+      'h=$(nft -a list chain inet docker-firewall forward | grep "by hand" | sed "s/.*# handle //") && nft delete rule inet docker-firewall forward handle $h',
+    );
   }, 600_000);
 
   it("destroy leaves only Docker's tables and no boot files", async () => {
