@@ -10,7 +10,7 @@ import { nftChangesOf } from "./intents";
 import { NFT_FAMILY, NFT_TABLE } from "./nft-model";
 import { EMPTY_TABLE, NftListError, parseTableJson, type ReadTable } from "./parse-table";
 import { nftBootBatch, nftBootUnit } from "./persist";
-import { type NftBlockChange, type NftPlan, planTable, restoreCommands, verifyTable } from "./plan";
+import { type NftBlockChange, type NftPlan, type NftSetChange, planTable, restoreCommands, verifyTable } from "./plan";
 import { batch } from "./render";
 
 /** Our table as the state read listed it; absent (never created, or nft said "No such file") is empty. */
@@ -88,19 +88,27 @@ export function planNftTransaction(
     );
     return false;
   });
-  let sets = changes.sets;
+  const options = { exclusive: config?.exclusive ?? false };
   let table: NftPlan;
   try {
-    table = planTable(live, blocks, sets, { exclusive: config?.exclusive ?? false });
+    table = planTable(live, blocks, changes.sets, options);
   } catch (e) {
     // Only a set deletion can still break a rule (another resource's block uses it): those deletions are refused.
-    for (const s of sets.filter((c) => c.set === null))
+    const why = (e as Error).message;
+    for (const s of changes.sets.filter((c) => c.set === null))
       refused.set(
         ownerOf((x) => x.kind === "set" && x.name === s.name),
-        `cannot delete set ${s.name}: ${(e as Error).message}`,
+        `cannot delete set ${s.name}: ${why}`,
       );
-    sets = sets.filter((c) => c.set !== null);
-    table = planTable(live, blocks, sets, { exclusive: config?.exclusive ?? false });
+    table = planOrRefuseAll(
+      live,
+      blocks,
+      changes.sets.filter((c) => c.set !== null),
+      options,
+      (reason) => {
+        for (const [i, x] of intents.entries()) if (x.kind !== "persistence" && !refused.has(i)) refused.set(i, reason);
+      },
+    );
   }
   const kernelOwners = intents.flatMap((x, i) => (x.kind !== "persistence" && !refused.has(i) ? [i] : []));
   const steps: PlannedStep[] = [];
@@ -128,6 +136,22 @@ export function planNftTransaction(
     steps.push({ label: "remove persisted files", run: { tool: "unpersist", text: "" }, owners: persistOwners });
   }
   return { steps, table: gone ? null : table, refused, persisted: { written, ...(config && { config }) } };
+}
+
+/** The plan, or (when it still cannot be made) every kernel intent refused with why and the table left as read. */
+function planOrRefuseAll(
+  live: ReadTable,
+  blocks: readonly NftBlockChange[],
+  sets: readonly NftSetChange[],
+  options: { exclusive: boolean },
+  refuseAll: (reason: string) => void,
+): NftPlan {
+  try {
+    return planTable(live, blocks, sets, options);
+  } catch (e) {
+    refuseAll((e as Error).message);
+    return planTable(live, [], []); // as read: nothing changes
+  }
 }
 
 function tableStep(live: ReadTable, table: NftPlan | null): Step {

@@ -185,4 +185,35 @@ describe("the nftables transaction planner", () => {
     ]);
     expect(exclusive.table?.rules.map((r) => r.kind)).toEqual(["ours", "ours"]);
   });
+
+  it("deleting a set another resource's rule still uses is refused for that set only; the rest applies", () => {
+    const state = host(EMPTY_OURS);
+    const first = planNftTransaction(state, factsOf(state), [
+      set("lbs", ["10.0.0.0/8"]),
+      rule("allow-dddddddd", 100, { action: "ACCEPT", protocol: "tcp", publishedPorts: [80], source: { set: "lbs" } }),
+    ]);
+    // Our table as the kernel lists it after that batch (rendered rules, with handles).
+    const batch = JSON.parse(first.steps[0]?.run.text ?? "") as { nftables: Record<string, Record<string, object>>[] };
+    const listed = JSON.parse(EMPTY_OURS) as { nftables: unknown[] };
+    let handle = 10;
+    for (const c of batch.nftables) {
+      if (c.add?.set) listed.nftables.push({ set: { ...c.add.set, handle: handle++ } });
+      if (c.add?.element) {
+        const s = listed.nftables.at(-1) as { set: Record<string, unknown> };
+        s.set.elem = (c.add.element as { elem: unknown }).elem;
+      }
+      if (c.add?.rule) listed.nftables.push({ rule: { ...c.add.rule, handle: handle++ } });
+    }
+    const applied = host(JSON.stringify(listed));
+    const again = planNftTransaction(applied, factsOf(applied), []);
+    expect(again.steps).toEqual([]); // the listing reads back as planned: nothing to do
+    const plan = planNftTransaction(applied, factsOf(applied), [
+      { kind: "set", name: "lbs", spec: null },
+      rule("drop-eeeeeeee", 900, { action: "DROP", inInterface: "eth0" }),
+    ]);
+    expect(plan.refused.get(0)).toMatch(/^cannot delete set lbs: rule "dfw:0100:allow-dddddddd" matches set lbs/);
+    expect(plan.refused.has(1)).toBe(false);
+    expect(plan.table?.sets.map((s) => s.name)).toEqual(["lbs"]);
+    expect(plan.steps.map((s) => s.owners)).toEqual([[1]]);
+  });
 });
