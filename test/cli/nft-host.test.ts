@@ -146,7 +146,8 @@ describe.skipIf(missing)("the real pulumi CLI on a Docker 29 nftables host", () 
     // Ours back as they were, the hand-made rule kept (not exclusive mode), below every managed block.
     const repaired = (await ourTable()).split("\n");
     const byHand = repaired.findIndex((l) => l.includes('comment "by hand"'));
-    expect(byHand).toBe(repaired.findLastIndex((l) => l.includes('comment "dfw:')) + 1);
+    const lastOurs = repaired.map((l) => l.includes('comment "dfw:')).lastIndexOf(true);
+    expect(byHand).toBe(lastOurs + 1);
     expect(repaired.filter((_, i) => i !== byHand).join("\n")).toEqual(baseline);
     expect(await matrix()).toEqual(want("open", "blocked"));
     await onNode(
