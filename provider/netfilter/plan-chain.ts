@@ -1,7 +1,10 @@
 // Desired managed blocks vs the live chain -> one `iptables-restore --noflush` table block that deletes and
 // inserts only our rules, so foreign rules (Docker's RETURN included) keep their content and relative order.
-// Target layout: managed blocks first, ordered by (priority, id), then foreign rules.
+// Target layout: managed blocks ordered by (priority, id), right after the last foreign rule the host policy keeps
+// above them (netfilter/foreign.ts; at the top when none), foreign rules in their live order around them.
 import type { IpFamily } from "../model/address";
+import type { ForeignRulesPolicy } from "../model/foreign-rules";
+import { foreignRole, isBareReturn } from "./foreign";
 import { DOCKER_USER } from "./kernel-rule";
 import type { SavedRule } from "./parse-iptables-save";
 import { compareTags, type Tag } from "./tag";
@@ -48,8 +51,10 @@ export interface ChainPlan {
 
 export interface ChainPlanOptions {
   readonly chain?: string;
-  /** Exclusive mode: unmanaged rules are removed, except Docker's trailing `-j RETURN`. */
+  /** Exclusive mode: unmanaged rules are removed, except Docker's trailing `-j RETURN` and those the policy names. */
   readonly exclusive?: boolean;
+  /** The host's policy for foreign rules: which stay above our blocks, which exclusive mode leaves alone. */
+  readonly foreign?: ForeignRulesPolicy;
 }
 
 interface Item {
@@ -112,7 +117,36 @@ function lcsIndices(a: readonly string[], b: readonly string[]): Set<number> {
   return keep;
 }
 
-const isDockerReturn = (line: string, chain: string) => line === `-A ${chain} -j RETURN`;
+/**
+ * The live index of the last foreign rule the policy keeps above our blocks (-1: none), among the `kept` ones and
+ * above Docker's bare RETURN (a rule below it is never reached, and ours placed after it would not be either).
+ */
+export function keptAboveIndex(
+  live: readonly SavedRule[],
+  kept: (r: SavedRule) => boolean,
+  chain: string,
+  policy: ForeignRulesPolicy | undefined,
+): number {
+  let anchor = -1;
+  for (let i = 0; i < live.length; i++) {
+    const r = live[i] as SavedRule;
+    if (r.tag || !kept(r)) continue;
+    if (isBareReturn(r.line, chain)) break;
+    if (foreignRole(r, policy) === "above") anchor = i;
+  }
+  return anchor;
+}
+
+/** The foreign rules that stay: all of them, or in exclusive mode Docker's RETURN and those the policy names. */
+export function keptForeignRules(live: readonly SavedRule[], options: ChainPlanOptions): Set<SavedRule> {
+  const chain = options.chain ?? DOCKER_USER;
+  return new Set(
+    live.filter(
+      (r) =>
+        !r.tag && (!options.exclusive || isBareReturn(r.line, chain) || foreignRole(r, options.foreign) !== undefined),
+    ),
+  );
+}
 
 export function planChainChanges(
   family: IpFamily,
@@ -128,19 +162,28 @@ export function planChainChanges(
     else wanted.delete(c.tag.id);
   }
   const ordered = [...wanted.values()].sort((a, b) => compareTags(a.tag, b.tag));
-  const keptForeign = new Set(live.filter((r) => !r.tag && (!options.exclusive || isDockerReturn(r.line, chain))));
+  const keptForeign = keptForeignRules(live, options);
+  // Our blocks go right after the last kept-above foreign rule: the foreign rules up to it stay above them.
+  const anchor = keptAboveIndex(live, (r) => keptForeign.has(r), chain, options.foreign);
+  const keptList = live.filter((r) => keptForeign.has(r));
+  const split = live.slice(0, anchor + 1).filter((r) => keptForeign.has(r)).length;
+  const foreignItems = keptList.map((r) => ({ line: r.line }));
   const target: Item[] = [
+    ...foreignItems.slice(0, split),
     ...ordered.flatMap((b) => b.lines.map((line) => ({ line, managedId: b.tag.id }))),
-    ...[...keptForeign].map((r) => ({ line: r.line })),
+    ...foreignItems.slice(split),
   ];
 
-  // Every kept foreign rule stays, so only managed rules above the first kept foreign one can stay in place.
-  const firstForeign = live.findIndex((r) => keptForeign.has(r));
-  const head = firstForeign < 0 ? live : live.slice(0, firstForeign);
+  // Every kept foreign rule stays, so only managed rules between the anchor and the next kept foreign rule can
+  // stay in place.
+  const next = live.findIndex((r, i) => i > anchor && keptForeign.has(r));
+  const head = live.slice(anchor + 1, next < 0 ? live.length : next);
   // `-D spec` removes the first identical rule, so a line present twice cannot be kept in place: all copies go.
   const counts = new Map<string, number>();
   for (const r of live) counts.set(r.line, (counts.get(r.line) ?? 0) + 1);
-  const headManaged = head.map((r, i) => ({ r, i })).filter(({ r }) => r.tag && counts.get(r.line) === 1);
+  const headManaged = head
+    .map((r, k) => ({ r, i: anchor + 1 + k }))
+    .filter(({ r }) => r.tag && counts.get(r.line) === 1);
   const targetManaged = target.filter((t) => t.managedId !== undefined).map((t) => t.line);
   const lcs = lcsIndices(
     headManaged.map(({ r }) => r.line),

@@ -1,10 +1,12 @@
 // One transaction on one node: under the node lock, read the state, plan, apply every step in one remote
 // execution (which reads the state back), and verify the read-back against the plan. The kernel refusing a line
 // leaves the host as it was (the apply script aborts and undoes); a read-back that disagrees triggers a restore
-// of what we touched and a loud failure.
+// of what we touched and a loud failure. Other tools (fail2ban, CrowdSec) do not take our lock: a read-back that
+// differs only by their rules is accepted, and one where their insert shifted ours is restored and retried.
 import { randomBytes } from "node:crypto";
 import type { IpSetSpec } from "../model/ipset";
 import { TEMP_SET_PREFIX } from "../model/primitives";
+import { chainMismatch } from "../netfilter/chain-check";
 import { deriveFacts, dockerUserRules, type HostFacts, type HostState, parseHostState } from "../netfilter/host-state";
 import type { Intent } from "../netfilter/intent";
 import { planRestore } from "../netfilter/plan-restore";
@@ -88,12 +90,12 @@ export async function readHostState(session: HostSession): Promise<{ state: Host
 
 /** Lines of DOCKER-USER or set contents that differ from what the plan expects, as a short description. */
 function verify(after: HostState, facts: HostFacts, plan: TransactionPlan): string | undefined {
+  const config = plan.persisted.config;
+  const options = { exclusive: config?.exclusive ?? false, ...(config?.foreign && { foreign: config.foreign }) };
   for (const f of facts.families) {
     const want = plan.expectedChains[f];
-    const got = dockerUserRules(after, facts.backend, f).map((r) => r.line);
-    if (want && (want.length !== got.length || want.some((l, i) => l !== got[i]))) {
-      return `${f} DOCKER-USER has ${got.length} rules, expected ${want.length}`;
-    }
+    const why = want && chainMismatch(f, want, dockerUserRules(after, facts.backend, f), options);
+    if (why) return why;
   }
   for (const [name, spec] of plan.expectedSets) {
     const live = after.sets.get(name);
@@ -135,6 +137,9 @@ async function applySteps(session: HostSession, proof: ApplyProof, steps: readon
   return parseStepsOutput(r.stdout, nonce);
 }
 
+/** Attempts of a transaction whose read-back another tool's concurrent insert spoiled (each restored first). */
+const VERIFY_ATTEMPTS = 3;
+
 /** Runs one transaction for `intents` under the node lock. Never throws for per-intent problems: see results. */
 export async function runTransaction(
   session: HostSession,
@@ -142,6 +147,20 @@ export async function runTransaction(
   owner: string,
 ): Promise<TransactionOutcome> {
   return session.locked(owner, async (proof) => {
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await attemptTransaction(session, proof, intents);
+      // Restored to as before: plan again from a fresh read (the other tool's rule is in it now).
+      if (!outcome.retry || attempt >= VERIFY_ATTEMPTS) return outcome.outcome;
+    }
+  });
+}
+
+async function attemptTransaction(
+  session: HostSession,
+  proof: ApplyProof,
+  intents: readonly Intent[],
+): Promise<{ outcome: TransactionOutcome; retry?: boolean }> {
+  {
     const { state: before, facts } = await readHostState(session);
     const names = new Map<string, string>();
     const plan = planTransaction(
@@ -157,7 +176,15 @@ export async function runTransaction(
         : { ok: false, error: txError({ kind: "Refused", host: session.host, reason }) };
     };
     if (plan.steps.length === 0) {
-      return { facts, before, after: before, plan, results: intents.map((_, i) => refusedResult(i) ?? { ok: true }) };
+      return {
+        outcome: {
+          facts,
+          before,
+          after: before,
+          plan,
+          results: intents.map((_, i) => refusedResult(i) ?? { ok: true }),
+        },
+      };
     }
     const outcome = await applySteps(session, proof, plan.steps);
     if (!outcome.ok) {
@@ -175,7 +202,16 @@ export async function runTransaction(
         hostUnchanged: outcome.cleanupFailures.length === 0,
       });
       const results = intents.map((_, i): IntentResult => refusedResult(i) ?? { ok: false, error });
-      return { facts, before, after: outcome.after, plan, results, ...(intent !== undefined && { culprit: intent }) };
+      return {
+        outcome: {
+          facts,
+          before,
+          after: outcome.after,
+          plan,
+          results,
+          ...(intent !== undefined && { culprit: intent }),
+        },
+      };
     }
     const mismatch = verify(outcome.after, facts, plan);
     if (mismatch) {
@@ -189,14 +225,19 @@ export async function runTransaction(
       ];
       const restored = restore.length === 0 || (await applySteps(session, proof, restore)).ok;
       const error = txError({ kind: "VerifyFailed", host: session.host, detail: mismatch, restored });
-      return { facts, before, after: outcome.after, plan, results: intents.map(() => ({ ok: false, error })) };
+      return {
+        outcome: { facts, before, after: outcome.after, plan, results: intents.map(() => ({ ok: false, error })) },
+        retry: restored && mismatch.includes("DOCKER-USER"),
+      };
     }
     return {
-      facts,
-      before,
-      after: outcome.after,
-      plan,
-      results: intents.map((_, i) => refusedResult(i) ?? { ok: true }),
+      outcome: {
+        facts,
+        before,
+        after: outcome.after,
+        plan,
+        results: intents.map((_, i) => refusedResult(i) ?? { ok: true }),
+      },
     };
-  });
+  }
 }

@@ -1,0 +1,153 @@
+// Coexistence with fail2ban and CrowdSec in the planner (netfilter/plan-chain.ts with a foreign-rules policy): the
+// rules the policy keeps above ours stay where they are and our blocks go right after them, exclusive mode leaves
+// kept and ignored rules alone, and a read-back changed only by such a tool is accepted (netfilter/chain-check.ts).
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type ForeignRulesPolicy, foreignRulesPolicy } from "../../provider/model/foreign-rules";
+import { chainMismatch } from "../../provider/netfilter/chain-check";
+import { chainRules, parseIptablesSave, type SavedRule } from "../../provider/netfilter/parse-iptables-save";
+import { planChainChanges } from "../../provider/netfilter/plan-chain";
+import { formatTag, type Tag } from "../../provider/netfilter/tag";
+import { applyRestoreOps } from "../support/chain-sim";
+
+const ret = "-A DOCKER-USER -j RETURN";
+const f2b = "-A DOCKER-USER -p tcp -m multiport --dports 80,443 -j f2b-web";
+const crowdsec = "-A DOCKER-USER -m set --match-set crowdsec-blacklists src -j DROP";
+const csChain = "-A DOCKER-USER -j crowdsec-chain";
+const hand = (n: number) => `-A DOCKER-USER -s 192.0.2.${n}/32 -j DROP`;
+const managed = (tag: Tag, n: number) =>
+  `-A DOCKER-USER -p tcp -m comment --comment "${formatTag(tag)}" -m tcp --dport ${n} -j ACCEPT`;
+const saved = (lines: readonly string[]): SavedRule[] =>
+  chainRules(parseIptablesSave(["*filter", ":DOCKER-USER - [0:0]", ...lines, "COMMIT"].join("\n")), "DOCKER-USER");
+const policy = (p: unknown): ForeignRulesPolicy => foreignRulesPolicy.parse(p);
+const tools = policy({ keepAbove: [{ jump: "f2b-*" }, { jump: "crowdsec-chain" }, { set: "crowdsec-*" }] });
+const a = { priority: 100, id: "a" };
+const b = { priority: 200, id: "b" };
+
+/** The ops never delete a foreign line (fail2ban's jump keeps its place and counters). */
+const deletesForeign = (plan: ReturnType<typeof planChainChanges>) =>
+  plan.ops.some((op) => op.kind === "delete" && !op.line.includes("dfw:"));
+
+describe("planChainChanges with a foreign-rules policy", () => {
+  it("puts a new block right after fail2ban's and CrowdSec's rules, inserting only ours", () => {
+    const live = saved([f2b, crowdsec, hand(1), ret]);
+    const plan = planChainChanges("ipv4", live, [{ tag: a, lines: [managed(a, 80)] }], { foreign: tools });
+    expect(plan.expected).toEqual([f2b, crowdsec, managed(a, 80), hand(1), ret]);
+    expect(plan.ops).toEqual([{ kind: "insert", position: 3, line: managed(a, 80) }]);
+    expect(
+      applyRestoreOps(
+        live.map((r) => r.line),
+        plan.script,
+      ),
+    ).toEqual(plan.expected);
+  });
+
+  it("moves our blocks below a jump fail2ban inserted above them, never the jump itself", () => {
+    const live = saved([f2b, managed(a, 80), managed(b, 81), ret]);
+    expect(planChainChanges("ipv4", live, [], { foreign: tools }).ops).toEqual([]);
+    // fail2ban restarted: its jump is back at the top, above ours; then CrowdSec's too.
+    const pushed = saved([csChain, managed(a, 80), managed(b, 81), f2b, ret]);
+    const plan = planChainChanges("ipv4", pushed, [], { foreign: tools });
+    expect(plan.expected).toEqual([csChain, f2b, managed(a, 80), managed(b, 81), ret]);
+    expect(deletesForeign(plan)).toBe(false);
+    expect(
+      applyRestoreOps(
+        pushed.map((r) => r.line),
+        plan.script,
+      ),
+    ).toEqual(plan.expected);
+    // Without the policy the same chain is the old layout: ours on top.
+    expect(planChainChanges("ipv4", pushed, []).expected.slice(0, 2)).toEqual([managed(a, 80), managed(b, 81)]);
+  });
+
+  it("leaves an unmatched foreign rule between kept ones where it is, and ignores kept rules after Docker's RETURN", () => {
+    const live = saved([f2b, hand(1), crowdsec, ret, "-A DOCKER-USER -j f2b-late"]);
+    const plan = planChainChanges("ipv4", live, [{ tag: a, lines: [managed(a, 80)] }], { foreign: tools });
+    expect(plan.expected).toEqual([f2b, hand(1), crowdsec, managed(a, 80), ret, "-A DOCKER-USER -j f2b-late"]);
+  });
+
+  it("matches a comment glob, and every field of one matcher must match", () => {
+    const tagged = '-A DOCKER-USER -s 198.51.100.7/32 -m comment --comment "ban by ops: ticket 42" -j DROP';
+    const p = policy({ keepAbove: [{ comment: "ban by ops*" }, { jump: "DROP", set: "nothing" }] });
+    const live = saved([hand(1), tagged, ret]);
+    const plan = planChainChanges("ipv4", live, [{ tag: a, lines: [managed(a, 80)] }], { foreign: p });
+    expect(plan.expected).toEqual([hand(1), tagged, managed(a, 80), ret]);
+  });
+
+  it("exclusive mode removes unmanaged rules but keeps kept-above, ignored ones and Docker's RETURN", () => {
+    const p = policy({ keepAbove: [{ jump: "f2b-*" }], ignore: [{ set: "crowdsec-*" }] });
+    const live = saved([hand(1), crowdsec, f2b, hand(2), ret]);
+    const plan = planChainChanges("ipv4", live, [{ tag: a, lines: [managed(a, 80)] }], {
+      exclusive: true,
+      foreign: p,
+    });
+    expect(plan.expected).toEqual([crowdsec, f2b, managed(a, 80), ret]);
+    expect(plan.changes.filter((c) => c.kind === "unmanaged").map((c) => c.before[0])).toEqual([hand(1), hand(2)]);
+    expect(
+      applyRestoreOps(
+        live.map((r) => r.line),
+        plan.script,
+      ),
+    ).toEqual(plan.expected);
+  });
+
+  it("for any chain, keeps every foreign rule in place and puts all of ours after the last kept-above one", () => {
+    const pool = [f2b, crowdsec, csChain, hand(1), hand(2), hand(3)];
+    fc.assert(
+      fc.property(
+        fc.shuffledSubarray(pool),
+        fc.array(fc.integer({ min: 0, max: 6 }), { maxLength: 4 }),
+        (foreign, spots) => {
+          const lines = [...foreign];
+          spots.forEach((s, k) => {
+            lines.splice(Math.min(s, lines.length), 0, managed({ priority: 10 + k, id: `m${k}` }, 80 + k));
+          });
+          const live = saved([...lines, ret]);
+          const plan = planChainChanges("ipv4", live, [], { foreign: tools });
+          const after = applyRestoreOps(
+            live.map((r) => r.line),
+            plan.script,
+          );
+          expect(after).toEqual(plan.expected);
+          expect(after.filter((l) => !l.includes("dfw:"))).toEqual([...foreign, ret]);
+          expect(deletesForeign(plan)).toBe(false);
+          const firstOurs = after.findIndex((l) => l.includes("dfw:"));
+          const lastKept = Math.max(...[f2b, crowdsec, csChain].map((l) => after.indexOf(l)));
+          if (firstOurs >= 0) expect(firstOurs).toBeGreaterThan(lastKept);
+        },
+      ),
+    );
+  });
+});
+
+describe("the read-back check with other tools at work", () => {
+  const expected = [f2b, managed(a, 80), ret];
+  const options = { exclusive: false, foreign: tools };
+
+  it("accepts a jump inserted at the top meanwhile, when ours are still below every kept-above rule", () => {
+    expect(chainMismatch("ipv4", expected, saved([csChain, f2b, managed(a, 80), ret]), options)).toBeUndefined();
+    expect(chainMismatch("ipv4", expected, saved([managed(a, 80), ret]), options)).toBeUndefined();
+  });
+
+  it("refuses ours above a kept-above rule (an insert shifted our position) and a changed block", () => {
+    expect(chainMismatch("ipv4", expected, saved([csChain, managed(a, 80), f2b, ret]), options)).toMatch(
+      /moved ours out of place/,
+    );
+    expect(chainMismatch("ipv4", expected, saved([f2b, managed(a, 81), ret]), options)).toMatch(/expected 3/);
+  });
+});
+
+describe("foreignRules validation", () => {
+  const issues = (p: unknown) =>
+    (foreignRulesPolicy.safeParse(p).error?.issues ?? []).map((i) => `${i.path.join(".")}: ${i.message}`);
+
+  it("names the field and the reason", () => {
+    expect(issues({ keepAbove: [{ jump: "f2b web" }] })).toEqual([
+      "keepAbove.0.jump: may use only letters, digits and _ . : + -, and * or ? as wildcards",
+    ]);
+    expect(issues({ ignore: [{}] })).toEqual(["ignore.0: must give at least one of jump, set or comment"]);
+    expect(issues({ keepAbove: [{ comment: "x'; reboot" }] })[0]).toMatch(/^keepAbove.0.comment: may use only/);
+    expect(issues({ keepAbove: [{ jump: "*" }] })[0]).toMatch(/lone \* would match every rule/);
+    expect(issues({ keepAbove: [{ chain: "f2b-*" }] })[0]).toMatch(/^keepAbove.0: /);
+  });
+});
