@@ -66,7 +66,7 @@ function clearAndInsert(config: PersistenceConfig): string[] {
   return [
     `  cur=$("$1" -t filter 2>/dev/null | grep '^-A ${DOCKER_USER} ')`,
     `  printf '%s\\n' "$cur" | ${tagged} | sed 's/^-A /-D /'`,
-    `  foreign=$(printf '%s\\n' "$cur" | grep -v -E '${TAGGED_LINE_ERE}' | grep '^-A ')`,
+    `  foreign=$(printf '%s\\n' "$cur" | grep -v -E -e '${TAGGED_LINE_ERE}' | grep '^-A ')`,
     `  printf '%s\\n' "$foreign" | awk -v ret='-A ${DOCKER_USER} -j RETURN' 'NF && !(${kept}) { sub(/^-A /, "-D "); print }'`,
     `  off=$(printf '%s\\n' "$foreign" | awk -v ret='-A ${DOCKER_USER} -j RETURN' '!NF { next } $0 == ret { exit } !(${kept}) { next } { n++ } ${keep} { off = n } END { print off + 0 }')`,
     `  awk -v o="$off" '{ n = $3 + o; sub(/^-I ${DOCKER_USER} [0-9]+ /, ""); print "-I ${DOCKER_USER} " n " " $0 }' "$3"`,
