@@ -1,6 +1,7 @@
 // Coexistence with fail2ban and CrowdSec in the planner (netfilter/plan-chain.ts with a foreign-rules policy): the
 // rules the policy keeps above ours stay where they are and our blocks go right after them, exclusive mode leaves
-// kept and ignored rules alone, and a read-back changed only by such a tool is accepted (netfilter/chain-check.ts).
+// kept and ignored rules alone (and does not report them as drift), and a read-back changed only by such a tool is
+// accepted (netfilter/chain-check.ts).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type ForeignRulesPolicy, foreignRulesPolicy } from "../../provider/model/foreign-rules";
@@ -8,12 +9,18 @@ import { chainMismatch } from "../../provider/netfilter/chain-check";
 import { chainRules, parseIptablesSave, type SavedRule } from "../../provider/netfilter/parse-iptables-save";
 import { planChainChanges } from "../../provider/netfilter/plan-chain";
 import { formatTag, type Tag } from "../../provider/netfilter/tag";
+import { readHostState, runTransaction } from "../../provider/node/transaction";
+import { persistenceDrift } from "../../provider/persistence/managed-state";
 import { applyRestoreOps } from "../support/chain-sim";
+import { FakeHost } from "../support/fake-host/fake-host";
+import { rule } from "../support/fake-host/intents";
 
 const ret = "-A DOCKER-USER -j RETURN";
 const f2b = "-A DOCKER-USER -p tcp -m multiport --dports 80,443 -j f2b-web";
 const crowdsec = "-A DOCKER-USER -m set --match-set crowdsec-blacklists src -j DROP";
 const csChain = "-A DOCKER-USER -j crowdsec-chain";
+/** A line's rule spec (what follows `-A DOCKER-USER `). */
+const spec = (line: string) => line.slice("-A DOCKER-USER ".length);
 const hand = (n: number) => `-A DOCKER-USER -s 192.0.2.${n}/32 -j DROP`;
 const managed = (tag: Tag, n: number) =>
   `-A DOCKER-USER -p tcp -m comment --comment "${formatTag(tag)}" -m tcp --dport ${n} -j ACCEPT`;
@@ -149,5 +156,31 @@ describe("foreignRules validation", () => {
     expect(issues({ keepAbove: [{ comment: "x'; reboot" }] })[0]).toMatch(/^keepAbove.0.comment: may use only/);
     expect(issues({ keepAbove: [{ jump: "*" }] })[0]).toMatch(/lone \* would match every rule/);
     expect(issues({ keepAbove: [{ chain: "f2b-*" }] })[0]).toMatch(/^keepAbove.0: /);
+  });
+});
+
+describe("exclusive mode with an ignore list, on a FakeHost", () => {
+  it("removes unmanaged rules but neither removes nor reports the ignored and kept-above ones", async () => {
+    const host = new FakeHost({ backend: "nft" });
+    host.iptables("nft", "ipv4", "*filter\n:f2b-web - [0:0]\n:crowdsec-chain - [0:0]\nCOMMIT\n");
+    host.iptables("nft", "ipv4", `*filter\n-I DOCKER-USER 1 ${spec(hand(1))}\n-I DOCKER-USER 1 ${spec(f2b)}\nCOMMIT\n`);
+    host.iptables("nft", "ipv4", `*filter\n-I DOCKER-USER 1 ${spec(csChain)}\nCOMMIT\n`);
+    const config = {
+      exclusive: true,
+      foreign: policy({ keepAbove: [{ jump: "f2b-*" }], ignore: [{ jump: "crowdsec-*" }] }),
+    };
+    const out = await runTransaction(
+      host,
+      [rule("a", 1, { protocol: "tcp", publishedPorts: [80] }), { kind: "persistence", config }],
+      "t",
+    );
+    expect(out.results).toEqual([{ ok: true }, { ok: true }]);
+    const chain = host.chain("nft", "ipv4");
+    expect(chain.filter((l) => !l.includes("dfw:"))).toEqual([csChain, f2b, ret]);
+    expect(chain[2]).toMatch(/dfw:0001:a/);
+    // Someone adds a rule by hand: that one is drift; the tools' are not.
+    host.iptables("nft", "ipv4", `*filter\n-I DOCKER-USER 1 ${spec(hand(2))}\nCOMMIT\n`);
+    const { state, facts } = await readHostState(host);
+    expect(persistenceDrift(state, facts, undefined).unmanagedRules).toEqual([`[ipv4] ${hand(2)}`]);
   });
 });
