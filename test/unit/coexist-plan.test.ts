@@ -5,6 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type ForeignRulesPolicy, foreignRulesPolicy } from "../../provider/model/foreign-rules";
+import { blockStatus } from "../../provider/netfilter/block-status";
 import { chainMismatch } from "../../provider/netfilter/chain-check";
 import { chainRules, parseIptablesSave, type SavedRule } from "../../provider/netfilter/parse-iptables-save";
 import { planChainChanges } from "../../provider/netfilter/plan-chain";
@@ -182,5 +183,7 @@ describe("exclusive mode with an ignore list, on a FakeHost", () => {
     host.iptables("nft", "ipv4", `*filter\n-I DOCKER-USER 1 ${spec(hand(2))}\nCOMMIT\n`);
     const { state, facts } = await readHostState(host);
     expect(persistenceDrift(state, facts, undefined).unmanagedRules).toEqual([`[ipv4] ${hand(2)}`]);
+    // Below fail2ban's jump is where the policy wants block a: refresh must not call it out of place.
+    expect(blockStatus(state, facts, "a").inPlace).toBe(true);
   });
 });
