@@ -88,23 +88,27 @@ export async function readHostState(session: HostSession): Promise<{ state: Host
   return { state, facts };
 }
 
-/** Lines of DOCKER-USER or set contents that differ from what the plan expects, as a short description. */
-function verify(after: HostState, facts: HostFacts, plan: TransactionPlan): string | undefined {
+/** What differs, as a short description; `chain` when it is DOCKER-USER (where another tool's concurrent insert
+ * can be the cause, so another attempt may do). */
+type Mismatch = { readonly detail: string; readonly chain: boolean };
+
+/** Where DOCKER-USER or set contents differ from what the plan expects, if anywhere. */
+function verify(after: HostState, facts: HostFacts, plan: TransactionPlan): Mismatch | undefined {
   const config = plan.persisted.config;
   const options = { exclusive: config?.exclusive ?? false, ...(config?.foreign && { foreign: config.foreign }) };
   for (const f of facts.families) {
     const want = plan.expectedChains[f];
     const why = want && chainMismatch(f, want, dockerUserRules(after, facts.backend, f), options);
-    if (why) return why;
+    if (why) return { detail: why, chain: true };
   }
   for (const [name, spec] of plan.expectedSets) {
     const live = after.sets.get(name);
     if (!spec) {
-      if (live) return `set ${name} still exists`;
+      if (live) return { detail: `set ${name} still exists`, chain: false };
       continue;
     }
-    if (!live) return `set ${name} is missing`;
-    if (!sameMembers(live.entries, spec)) return `set ${name} has other members than planned`;
+    if (!live) return { detail: `set ${name} is missing`, chain: false };
+    if (!sameMembers(live.entries, spec)) return { detail: `set ${name} has other members than planned`, chain: false };
   }
   return undefined;
 }
@@ -160,84 +164,82 @@ async function attemptTransaction(
   proof: ApplyProof,
   intents: readonly Intent[],
 ): Promise<{ outcome: TransactionOutcome; retry?: boolean }> {
-  {
-    const { state: before, facts } = await readHostState(session);
-    const names = new Map<string, string>();
-    const plan = planTransaction(
-      before,
-      facts,
-      intents,
-      (set) => names.get(set) ?? (names.set(set, tempSetName()).get(set) as string),
-    );
-    const refusedResult = (i: number): IntentResult | undefined => {
-      const reason = plan.refused.get(i);
-      return reason === undefined
-        ? undefined
-        : { ok: false, error: txError({ kind: "Refused", host: session.host, reason }) };
+  const { state: before, facts } = await readHostState(session);
+  const names = new Map<string, string>();
+  const plan = planTransaction(
+    before,
+    facts,
+    intents,
+    (set) => names.get(set) ?? (names.set(set, tempSetName()).get(set) as string),
+  );
+  const refusedResult = (i: number): IntentResult | undefined => {
+    const reason = plan.refused.get(i);
+    return reason === undefined
+      ? undefined
+      : { ok: false, error: txError({ kind: "Refused", host: session.host, reason }) };
+  };
+  if (plan.steps.length === 0) {
+    return {
+      outcome: {
+        facts,
+        before,
+        after: before,
+        plan,
+        results: intents.map((_, i) => refusedResult(i) ?? { ok: true }),
+      },
     };
-    if (plan.steps.length === 0) {
-      return {
-        outcome: {
-          facts,
-          before,
-          after: before,
-          plan,
-          results: intents.map((_, i) => refusedResult(i) ?? { ok: true }),
-        },
-      };
-    }
-    const outcome = await applySteps(session, proof, plan.steps);
-    if (!outcome.ok) {
-      const { intent, line } = blame(plan, outcome.failedStep, outcome.message);
-      const error = txError({
-        kind: "KernelRejected",
-        host: session.host,
-        step: plan.steps[outcome.failedStep]?.label ?? "a step",
-        ...(line && { line }),
-        message: outcome.message
-          .split("\n")
-          .filter((l) => l && !l.startsWith("Try "))
-          .join(" ")
-          .slice(0, 600),
-        hostUnchanged: outcome.cleanupFailures.length === 0,
-      });
-      const results = intents.map((_, i): IntentResult => refusedResult(i) ?? { ok: false, error });
-      return {
-        outcome: {
-          facts,
-          before,
-          after: outcome.after,
-          plan,
-          results,
-          ...(intent !== undefined && { culprit: intent }),
-        },
-      };
-    }
-    const mismatch = verify(outcome.after, facts, plan);
-    if (mismatch) {
-      const touchedIds = intents.flatMap((x) => (x.kind === "rule" ? [x.id] : []));
-      const touchedSets = intents.flatMap((x) => (x.kind === "set" ? [x.name] : []));
-      // The boot files follow the kernel back (they were written from the plan).
-      const files = restorePersistStep(before, facts, plan.persisted.written);
-      const restore = [
-        ...planRestore(before, outcome.after, facts, touchedIds, touchedSets, tempSetName),
-        ...(files ? [files] : []),
-      ];
-      const restored = restore.length === 0 || (await applySteps(session, proof, restore)).ok;
-      const error = txError({ kind: "VerifyFailed", host: session.host, detail: mismatch, restored });
-      return {
-        outcome: { facts, before, after: outcome.after, plan, results: intents.map(() => ({ ok: false, error })) },
-        retry: restored && mismatch.includes("DOCKER-USER"),
-      };
-    }
+  }
+  const outcome = await applySteps(session, proof, plan.steps);
+  if (!outcome.ok) {
+    const { intent, line } = blame(plan, outcome.failedStep, outcome.message);
+    const error = txError({
+      kind: "KernelRejected",
+      host: session.host,
+      step: plan.steps[outcome.failedStep]?.label ?? "a step",
+      ...(line && { line }),
+      message: outcome.message
+        .split("\n")
+        .filter((l) => l && !l.startsWith("Try "))
+        .join(" ")
+        .slice(0, 600),
+      hostUnchanged: outcome.cleanupFailures.length === 0,
+    });
+    const results = intents.map((_, i): IntentResult => refusedResult(i) ?? { ok: false, error });
     return {
       outcome: {
         facts,
         before,
         after: outcome.after,
         plan,
-        results: intents.map((_, i) => refusedResult(i) ?? { ok: true }),
+        results,
+        ...(intent !== undefined && { culprit: intent }),
       },
     };
   }
+  const mismatch = verify(outcome.after, facts, plan);
+  if (mismatch) {
+    const touchedIds = intents.flatMap((x) => (x.kind === "rule" ? [x.id] : []));
+    const touchedSets = intents.flatMap((x) => (x.kind === "set" ? [x.name] : []));
+    // The boot files follow the kernel back (they were written from the plan).
+    const files = restorePersistStep(before, facts, plan.persisted.written);
+    const restore = [
+      ...planRestore(before, outcome.after, facts, touchedIds, touchedSets, tempSetName),
+      ...(files ? [files] : []),
+    ];
+    const restored = restore.length === 0 || (await applySteps(session, proof, restore)).ok;
+    const error = txError({ kind: "VerifyFailed", host: session.host, detail: mismatch.detail, restored });
+    return {
+      outcome: { facts, before, after: outcome.after, plan, results: intents.map(() => ({ ok: false, error })) },
+      retry: restored && mismatch.chain,
+    };
+  }
+  return {
+    outcome: {
+      facts,
+      before,
+      after: outcome.after,
+      plan,
+      results: intents.map((_, i) => refusedResult(i) ?? { ok: true }),
+    },
+  };
 }
