@@ -2,7 +2,8 @@
 // execution (which reads the state back), and verify the read-back against the plan. The kernel refusing a line
 // leaves the host as it was (the apply script aborts and undoes); a read-back that disagrees triggers a restore
 // of what we touched and a loud failure. Other tools (fail2ban, CrowdSec) do not take our lock: a read-back that
-// differs only by their rules is accepted, and one where their insert shifted ours is restored and retried.
+// differs only by their rules is accepted; one where their insert shifted ours is restored and retried, and so is a
+// step the kernel refused whole while they changed DOCKER-USER.
 import { randomBytes } from "node:crypto";
 import type { IpSetSpec } from "../model/ipset";
 import { TEMP_SET_PREFIX } from "../model/primitives";
@@ -141,7 +142,16 @@ async function applySteps(session: HostSession, proof: ApplyProof, steps: readon
   return parseStepsOutput(r.stdout, nonce);
 }
 
-/** Attempts of a transaction whose read-back another tool's concurrent insert spoiled (each restored first). */
+/** DOCKER-USER reads otherwise in `after` than in `before`, in some family. */
+function chainsMoved(before: HostState, after: HostState, facts: HostFacts): boolean {
+  return facts.families.some((f) => {
+    const a = dockerUserRules(before, facts.backend, f).map((r) => r.line);
+    const b = dockerUserRules(after, facts.backend, f).map((r) => r.line);
+    return a.length !== b.length || a.some((l, i) => l !== b[i]);
+  });
+}
+
+/** Attempts of a transaction that another tool's concurrent change spoiled (each left as before first). */
 const VERIFY_ATTEMPTS = 3;
 
 /** Runs one transaction for `intents` under the node lock. Never throws for per-intent problems: see results. */
@@ -205,6 +215,8 @@ async function attemptTransaction(
       hostUnchanged: outcome.cleanupFailures.length === 0,
     });
     const results = intents.map((_, i): IntentResult => refusedResult(i) ?? { ok: false, error });
+    // Refused whole while DOCKER-USER changed since our read: another tool's delete can make an `-I n` too big.
+    const concurrent = outcome.cleanupFailures.length === 0 && chainsMoved(before, outcome.after, facts);
     return {
       outcome: {
         facts,
@@ -214,6 +226,7 @@ async function attemptTransaction(
         results,
         ...(intent !== undefined && { culprit: intent }),
       },
+      retry: concurrent,
     };
   }
   const mismatch = verify(outcome.after, facts, plan);

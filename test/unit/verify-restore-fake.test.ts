@@ -52,6 +52,31 @@ describe.each(["nft", "legacy"] as const)("verify and restore on a fake iptables
     expect(host.chain(backend, "ipv4")[1]).toMatch(/dfw:0001:a/);
   });
 
+  it("retries a step the kernel refused whole because another tool's deletes made an `-I n` too big", async () => {
+    const host = new FakeHost({ backend });
+    await runTransaction(host, [DROPS_ABOVE], "test");
+    for (const n of [1, 2])
+      host.iptables(backend, "ipv4", `*filter\n-I DOCKER-USER 1 -s 192.0.2.${n}/32 -j DROP\nCOMMIT\n`);
+    const sent = host.executions();
+    // fail2ban stopping: both its rules leave between our read and our `-I DOCKER-USER 3`.
+    host.inject({
+      kind: "interfere",
+      act: (node) => {
+        const r = node.restoreRules(
+          backend,
+          "ipv4",
+          "*filter\n-D DOCKER-USER -s 192.0.2.1/32 -j DROP\n-D DOCKER-USER -s 192.0.2.2/32 -j DROP\nCOMMIT\n",
+        );
+        if (!r.ok) throw new Error(r.message);
+      },
+    });
+    const out = await runTransaction(host, [rule("a", 1, { protocol: "tcp", publishedPorts: [80] })], "test");
+    expect(out.results[0]).toEqual({ ok: true });
+    expect(host.chain(backend, "ipv4")).toEqual([expect.stringMatching(/dfw:0001:a/), "-A DOCKER-USER -j RETURN"]);
+    // Two attempts: a read and an apply each.
+    expect(host.executions() - sent).toBe(4);
+  });
+
   it("restores what it touched when another tool's inserts keep spoiling every attempt", async () => {
     const host = new FakeHost({ backend });
     await runTransaction(host, [DROPS_ABOVE], "test");
