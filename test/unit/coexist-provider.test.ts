@@ -4,6 +4,7 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Connection } from "../../provider/model/connection";
+import { readHostState } from "../../provider/node/transaction";
 import { useSessions } from "../../provider/resources/hosts";
 import { persistentProvider as persistence } from "../../provider/resources/persistent-provider";
 import { ruleProvider as rules } from "../../provider/resources/rule-provider";
@@ -50,5 +51,26 @@ describe("PersistentRuleset foreignRules on a fake node", () => {
     await ruleProvider.update?.(rule.id, rule.outs, changed);
     expect(host.chain("nft", "ipv4")[0]).toBe(F2B);
     expect(host.chain("nft", "ipv4")[1]).toMatch(/ctorigdstport 8443/);
+  });
+});
+
+describe("the policy as the host keeps it", () => {
+  it("is read back validated: a hostile or broken foreignRules in persistence.json is no policy", async () => {
+    const host = new FakeHost({ host: "root@node-1.example:22" });
+    const write = (foreign: unknown) =>
+      host.node.boot.files.set(
+        "/etc/docker-firewall/persistence.json",
+        `${JSON.stringify({ version: 1, backend: "nft", exclusive: true, foreignRules: foreign })}\n`,
+      );
+    write({ keepAbove: [{ jump: "f2b-*" }] });
+    expect((await readHostState(host)).state.persisted.config).toEqual({
+      backend: "nft",
+      exclusive: true,
+      foreign: { keepAbove: [{ jump: "f2b-*" }], ignore: [] },
+    });
+    for (const bad of [{ keepAbove: [{ jump: "x' /; reboot" }] }, { keepAbove: "f2b-*" }, { keepAbove: [{}] }]) {
+      write(bad);
+      expect((await readHostState(host)).state.persisted.config).toEqual({ backend: "nft", exclusive: true });
+    }
   });
 });
