@@ -1,6 +1,6 @@
 // PURE. Which foreign DOCKER-USER rules the host policy (model/foreign-rules.ts) keeps above our blocks or tells
 // exclusive mode to leave alone: read from the saved line in the planner, and rendered as an awk condition for
-// the boot script, which must place our rules the same way (test/unit/coexist-foreign.test.ts runs both).
+// the boot script, which must place our rules the same way (test/kernel/coexist-boot.test.ts runs both).
 import type { ForeignMatcher, ForeignRulesPolicy } from "../model/foreign-rules";
 import type { SavedRule } from "./parse-iptables-save";
 import { tokenizeRestoreLine } from "./quote";
@@ -62,6 +62,40 @@ export function foreignRole(rule: SavedRule, policy: ForeignRulesPolicy | undefi
   if (policy.keepAbove.some((m) => matcherMatches(m, w))) return "above";
   if (policy.ignore.some((m) => matcherMatches(m, w))) return "ignored";
   return undefined;
+}
+
+/**
+ * The live index of the last foreign rule the policy keeps above our blocks (-1: none), among the `kept` ones and
+ * above Docker's bare RETURN (a rule below it is never reached, and ours placed after it would not be either).
+ */
+export function keptAboveIndex(
+  live: readonly SavedRule[],
+  kept: (r: SavedRule) => boolean,
+  chain: string,
+  policy: ForeignRulesPolicy | undefined,
+): number {
+  let anchor = -1;
+  for (let i = 0; i < live.length; i++) {
+    const r = live[i] as SavedRule;
+    if (r.tag || !kept(r)) continue;
+    if (isBareReturn(r.line, chain)) break;
+    if (foreignRole(r, policy) === "above") anchor = i;
+  }
+  return anchor;
+}
+
+/** The foreign rules that stay: all of them, or in exclusive mode Docker's RETURN and those the policy names. */
+export function keptForeignRules(
+  live: readonly SavedRule[],
+  options: { readonly chain: string; readonly exclusive?: boolean; readonly foreign?: ForeignRulesPolicy },
+): Set<SavedRule> {
+  const chain = options.chain;
+  return new Set(
+    live.filter(
+      (r) =>
+        !r.tag && (!options.exclusive || isBareReturn(r.line, chain) || foreignRole(r, options.foreign) !== undefined),
+    ),
+  );
 }
 
 /** Docker's own last rule: nothing below it is reached, so a kept-above rule there is not a place for ours. */

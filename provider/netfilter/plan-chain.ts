@@ -4,7 +4,7 @@
 // above them (netfilter/foreign.ts; at the top when none), foreign rules in their live order around them.
 import type { IpFamily } from "../model/address";
 import type { ForeignRulesPolicy } from "../model/foreign-rules";
-import { foreignRole, isBareReturn } from "./foreign";
+import { keptAboveIndex, keptForeignRules } from "./foreign";
 import { DOCKER_USER } from "./kernel-rule";
 import type { SavedRule } from "./parse-iptables-save";
 import { compareTags, type Tag } from "./tag";
@@ -18,7 +18,8 @@ export interface BlockChange {
 
 export type ChainOp =
   | { readonly kind: "delete"; readonly line: string }
-  | { readonly kind: "insert"; readonly position: number; readonly line: string };
+  | { readonly kind: "insert"; readonly position: number; readonly line: string }
+  | { readonly kind: "append"; readonly line: string };
 
 export type ChangeKind = "create" | "update" | "delete" | "reorder" | "unmanaged";
 
@@ -117,35 +118,25 @@ function lcsIndices(a: readonly string[], b: readonly string[]): Set<number> {
   return keep;
 }
 
-/**
- * The live index of the last foreign rule the policy keeps above our blocks (-1: none), among the `kept` ones and
- * above Docker's bare RETURN (a rule below it is never reached, and ours placed after it would not be either).
- */
-export function keptAboveIndex(
-  live: readonly SavedRule[],
-  kept: (r: SavedRule) => boolean,
-  chain: string,
-  policy: ForeignRulesPolicy | undefined,
-): number {
-  let anchor = -1;
-  for (let i = 0; i < live.length; i++) {
-    const r = live[i] as SavedRule;
-    if (r.tag || !kept(r)) continue;
-    if (isBareReturn(r.line, chain)) break;
-    if (foreignRole(r, policy) === "above") anchor = i;
-  }
-  return anchor;
+type Indexed = ReadonlyArray<{ readonly r: SavedRule; readonly i: number }>;
+
+/** The live indices of the managed lines that stay in place: a longest common subsequence with the target. */
+function lcsKept(headManaged: Indexed, targetManaged: readonly string[]): number[] {
+  const lcs = lcsIndices(
+    headManaged.map(({ r }) => r.line),
+    targetManaged,
+  );
+  return headManaged.filter((_, k) => lcs.has(k)).map(({ i }) => i);
 }
 
-/** The foreign rules that stay: all of them, or in exclusive mode Docker's RETURN and those the policy names. */
-export function keptForeignRules(live: readonly SavedRule[], options: ChainPlanOptions): Set<SavedRule> {
-  const chain = options.chain ?? DOCKER_USER;
-  return new Set(
-    live.filter(
-      (r) =>
-        !r.tag && (!options.exclusive || isBareReturn(r.line, chain) || foreignRole(r, options.foreign) !== undefined),
-    ),
-  );
+/** The live indices of the managed lines that already start the target's region, in order. */
+function inPlacePrefix(headManaged: Indexed, targetManaged: readonly string[]): number[] {
+  const kept: number[] = [];
+  for (const { r, i } of headManaged) {
+    if (r.line !== targetManaged[kept.length]) break;
+    kept.push(i);
+  }
+  return kept;
 }
 
 export function planChainChanges(
@@ -162,7 +153,7 @@ export function planChainChanges(
     else wanted.delete(c.tag.id);
   }
   const ordered = [...wanted.values()].sort((a, b) => compareTags(a.tag, b.tag));
-  const keptForeign = keptForeignRules(live, options);
+  const keptForeign = keptForeignRules(live, { ...options, chain });
   // Our blocks go right after the last kept-above foreign rule: the foreign rules up to it stay above them.
   const anchor = keptAboveIndex(live, (r) => keptForeign.has(r), chain, options.foreign);
   const keptList = live.filter((r) => keptForeign.has(r));
@@ -185,11 +176,13 @@ export function planChainChanges(
     .map((r, k) => ({ r, i: anchor + 1 + k }))
     .filter(({ r }) => r.tag && counts.get(r.line) === 1);
   const targetManaged = target.filter((t) => t.managedId !== undefined).map((t) => t.line);
-  const lcs = lcsIndices(
-    headManaged.map(({ r }) => r.line),
-    targetManaged,
+  // With a policy in force and nothing kept below our blocks, they are appended: `-A` lands below whatever a tool
+  // inserted at the top since our read, where a position read before it would land one rule too high (above a
+  // kept-above rule). Only the part of our region already in place at its start stays then.
+  const tail = (options.foreign?.keepAbove.length ?? 0) > 0 && next < 0;
+  const keptLive = new Set<number>(
+    tail ? inPlacePrefix(headManaged, targetManaged) : lcsKept(headManaged, targetManaged),
   );
-  const keptLive = new Set<number>(headManaged.filter((_, k) => lcs.has(k)).map(({ i }) => i));
   live.forEach((r, i) => {
     if (keptForeign.has(r)) keptLive.add(i);
   });
@@ -207,7 +200,7 @@ export function planChainChanges(
       k++;
       return;
     }
-    ops.push({ kind: "insert", position: j + 1, line: t.line });
+    ops.push(tail ? { kind: "append", line: t.line } : { kind: "insert", position: j + 1, line: t.line });
   });
 
   const lines = scriptLines(chain, ops);
@@ -236,7 +229,12 @@ function scriptLines(chain: string, ops: readonly ChainOp[]): ScriptLine[] {
   return [
     { text: "*filter" },
     ...ops.map((op) => ({
-      text: op.kind === "delete" ? `-D ${chain} ${specOf(op.line)}` : `-I ${chain} ${op.position} ${specOf(op.line)}`,
+      text:
+        op.kind === "delete"
+          ? `-D ${chain} ${specOf(op.line)}`
+          : op.kind === "append"
+            ? `-A ${chain} ${specOf(op.line)}`
+            : `-I ${chain} ${op.position} ${specOf(op.line)}`,
       op,
     })),
     { text: "COMMIT" },

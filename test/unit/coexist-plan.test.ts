@@ -105,19 +105,22 @@ describe("planChainChanges with a foreign-rules policy", () => {
       fc.property(
         fc.shuffledSubarray(pool),
         fc.array(fc.integer({ min: 0, max: 6 }), { maxLength: 4 }),
-        (foreign, spots) => {
+        fc.boolean(),
+        (foreign, spots, dockerReturn) => {
           const lines = [...foreign];
           spots.forEach((s, k) => {
             lines.splice(Math.min(s, lines.length), 0, managed({ priority: 10 + k, id: `m${k}` }, 80 + k));
           });
-          const live = saved([...lines, ret]);
+          // Docker 20.10 ends the chain with a RETURN; Docker 28 leaves it empty.
+          const tail = dockerReturn ? [ret] : [];
+          const live = saved([...lines, ...tail]);
           const plan = planChainChanges("ipv4", live, [], { foreign: tools });
           const after = applyRestoreOps(
             live.map((r) => r.line),
             plan.script,
           );
           expect(after).toEqual(plan.expected);
-          expect(after.filter((l) => !l.includes("dfw:"))).toEqual([...foreign, ret]);
+          expect(after.filter((l) => !l.includes("dfw:"))).toEqual([...foreign, ...tail]);
           expect(deletesForeign(plan)).toBe(false);
           const firstOurs = after.findIndex((l) => l.includes("dfw:"));
           const lastKept = Math.max(...[f2b, crowdsec, csChain].map((l) => after.indexOf(l)));
@@ -125,6 +128,35 @@ describe("planChainChanges with a foreign-rules policy", () => {
         },
       ),
     );
+  });
+});
+
+describe("appending when nothing kept follows our blocks (Docker 28's chain has no RETURN)", () => {
+  it("appends ours, so an insert at the top before the restore runs cannot put them above fail2ban's jump", () => {
+    const live = saved([f2b, managed(a, 80)]);
+    const plan = planChainChanges("ipv4", live, [{ tag: b, lines: [managed(b, 81)] }], { foreign: tools });
+    expect(plan.ops).toEqual([{ kind: "append", line: managed(b, 81) }]);
+    // CrowdSec inserts its jump at the top between our read and our restore: the append still lands right.
+    expect(applyRestoreOps([csChain, f2b, managed(a, 80)], plan.script)).toEqual([csChain, ...plan.expected]);
+    // With a positional insert (`-I 3`) the same race would have put b above fail2ban's jump.
+    expect(
+      applyRestoreOps([csChain, f2b, managed(a, 80)], plan.script?.replace("-A DOCKER-USER", "-I DOCKER-USER 3")),
+    ).toEqual([csChain, f2b, managed(b, 81), managed(a, 80)]);
+  });
+
+  it("keeps the in-place start of our region and re-appends the rest in order", () => {
+    const c = { priority: 150, id: "c" };
+    const live = saved([f2b, managed(a, 80), managed(b, 81)]);
+    const plan = planChainChanges("ipv4", live, [{ tag: c, lines: [managed(c, 82)] }], { foreign: tools });
+    expect(plan.script).toBe(
+      ["*filter", `-D DOCKER-USER ${spec(managed(b, 81))}`, managed(c, 82), managed(b, 81), "COMMIT", ""].join("\n"),
+    );
+    expect(
+      applyRestoreOps(
+        live.map((r) => r.line),
+        plan.script,
+      ),
+    ).toEqual(plan.expected);
   });
 });
 

@@ -77,6 +77,26 @@ describe.each(["nft", "legacy"] as const)("verify and restore on a fake iptables
     expect(host.executions() - sent).toBe(4);
   });
 
+  it("with nothing kept below ours (no Docker RETURN), appends them: top inserts mid-apply spoil nothing", async () => {
+    const host = new FakeHost({ backend });
+    await runTransaction(host, [DROPS_ABOVE], "test");
+    host.iptables(
+      backend,
+      "ipv4",
+      "*filter\n-D DOCKER-USER -j RETURN\n-I DOCKER-USER 1 -s 192.0.2.9/32 -j DROP\nCOMMIT\n",
+    );
+    const sent = host.executions();
+    insertAtEveryAttempt(host);
+    const out = await runTransaction(host, [rule("a", 1, { protocol: "tcp", publishedPorts: [80] })], "test");
+    expect(out.results[0]).toEqual({ ok: true });
+    expect(host.executions() - sent).toBe(2);
+    expect(host.chain(backend, "ipv4")).toEqual([
+      "-A DOCKER-USER -s 192.0.2.1/32 -j DROP",
+      "-A DOCKER-USER -s 192.0.2.9/32 -j DROP",
+      expect.stringMatching(/dfw:0001:a/),
+    ]);
+  });
+
   it("restores what it touched when another tool's inserts keep spoiling every attempt", async () => {
     const host = new FakeHost({ backend });
     await runTransaction(host, [DROPS_ABOVE], "test");
