@@ -1,6 +1,7 @@
 // PURE. Which foreign DOCKER-USER rules the host policy (model/foreign-rules.ts) keeps above our blocks or tells
-// exclusive mode to leave alone: read from the saved line in the planner, and rendered as an awk condition for
-// the boot script, which must place our rules the same way (test/kernel/coexist-boot.test.ts runs both).
+// exclusive mode to leave alone, and where the last kept-above one is: read from the saved line for the planner,
+// and rendered as an awk condition for the boot script, which must place our rules the same way
+// (test/kernel/coexist-boot.test.ts runs both).
 import type { ForeignMatcher, ForeignRulesPolicy } from "../model/foreign-rules";
 import type { SavedRule } from "./parse-iptables-save";
 import { tokenizeRestoreLine } from "./quote";
