@@ -75,7 +75,10 @@ export const persistentProvider = makeProvider<PersistenceSpec, PersistenceProps
     const d = olds.drift;
     const drifted =
       d !== undefined && (d.staleFiles.length > 0 || !d.unitEnabled || (d.exclusive && d.unmanagedRules.length > 0));
-    const policyChanged = canonicalJson(policyOf(news) ?? null) !== canonicalJson(policyOf(olds) ?? null);
+    const policy = policyOf(news);
+    // Unknown at preview: it may change.
+    const policyChanged =
+      typeof policy === "string" || canonicalJson(policy ?? null) !== canonicalJson(policyOf(olds) ?? null);
     return {
       changes: drifted || exclusiveOf(news) !== exclusiveOf(olds) || policyChanged,
       replaces: [],
