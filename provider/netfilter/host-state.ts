@@ -3,6 +3,7 @@
 // This module parses it and derives the facts the planner needs: which backend holds Docker's DOCKER-USER,
 // whether IPv6 has one too, and whether the host can be managed at all.
 import type { IpFamily } from "../model/address";
+import { type ForeignRulesPolicy, foreignRulesPolicy, isEmptyPolicy } from "../model/foreign-rules";
 import { setName } from "../model/primitives";
 import { NFT_FAMILY, NFT_TABLE } from "../protocol/paths";
 import { READ, splitSections } from "../protocol/sections";
@@ -23,7 +24,7 @@ export type Backend = "nft" | "legacy";
 /** What the node has persisted for boot (protocol/paths.ts), as read. */
 export interface PersistedState {
   /** persistence.json, when persistence is on. */
-  readonly config?: { readonly backend: string; readonly exclusive: boolean };
+  readonly config?: { readonly backend: string; readonly exclusive: boolean; readonly foreign?: ForeignRulesPolicy };
   /** sha256 of each persisted file present, by path. */
   readonly hashes: ReadonlyMap<string, string>;
   /** Enabling symlinks of the boot unit that exist. */
@@ -120,8 +121,13 @@ function parsePersisted(s: Map<string, string>): PersistedState {
     const c = JSON.parse(s.get(READ.persistconfig)?.trim() || "null") as {
       backend?: unknown;
       exclusive?: unknown;
+      foreignRules?: unknown;
     } | null;
-    if (c && typeof c.backend === "string") config = { backend: c.backend, exclusive: c.exclusive === true };
+    // The file is the host's: its policy is validated like an input (a bad one reads as none).
+    const foreign = foreignRulesPolicy.safeParse(c?.foreignRules ?? {});
+    const policy = foreign.success && !isEmptyPolicy(foreign.data) ? foreign.data : undefined;
+    if (c && typeof c.backend === "string")
+      config = { backend: c.backend, exclusive: c.exclusive === true, ...(policy && { foreign: policy }) };
   } catch {
     // A corrupt config reads as "persistence off": the next persisting apply rewrites it.
   }

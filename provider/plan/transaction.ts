@@ -56,6 +56,7 @@ export function planTransaction(
     setsAfter: setFamiliesAfter(state, sets),
     bootSets: config && ownedSets,
     exclusive: config?.exclusive ?? false,
+    ...(config?.foreign && { foreign: config.foreign }),
   });
   for (const [i, why] of ruled.refused) refused.set(i, why);
   const setPlan = planSets(state, facts.backend, kept(sets), ruled.expectedChains, tempName);

@@ -17,7 +17,14 @@ import {
 
 // The serializer really runs under mocks: a failure there shows up as a hang, not an error.
 const T = { timeout: 30_000 };
-const EXAMPLES = ["single-host-allowlist", "whitelist-ipset", "filtering-container-traffic", "fleet", "gitops"];
+const EXAMPLES = [
+  "single-host-allowlist",
+  "whitelist-ipset",
+  "filtering-container-traffic",
+  "fleet",
+  "gitops",
+  "coexistence",
+];
 
 async function run(example: string, config: Record<string, string> = {}, secretKeys: string[] = []): Promise<Graph> {
   vi.resetModules();
@@ -132,6 +139,29 @@ describe("filtering-container-traffic", () => {
       '-A DOCKER-USER -s 10.11.11.0/24 -i eth0 -p tcp -m comment --comment "dfw:0030:node1-wan-8080-from-1-<id>" -m conntrack --ctorigdstport 8080 --ctdir ORIGINAL -j RETURN',
       '-A DOCKER-USER -s 10.22.22.0/24 -i eth0 -p tcp -m comment --comment "dfw:0040:node1-wan-8080-from-2-<id>" -m conntrack --ctorigdstport 8080 --ctdir ORIGINAL -j RETURN',
       '-A DOCKER-USER -i eth0 -m comment --comment "dfw:0900:node1-wan-block-external-<id>" -j DROP',
+    ]);
+  });
+});
+
+describe("coexistence", () => {
+  it("keeps fail2ban's and CrowdSec's rules above ours: the policy is on the host before any rule", T, async () => {
+    const g = await run("coexistence", onLab);
+    const persistence = g.get(PERSISTENT, "node1-persistence");
+    expect(persistence.checked.foreignRules).toEqual({
+      keepAbove: [{ jump: "f2b-*" }, { jump: "crowdsec-chain" }, { set: "crowdsec-*" }],
+      ignore: [],
+    });
+    for (const r of g.byType(RULE)) expect(r.dependencies).toContain(persistence.urn);
+    expect(persistence.dependencies).toEqual([]);
+  });
+
+  it("refuses a bad matcher at check, naming the field", T, async () => {
+    const g = await run("coexistence", { ...onLab, "docker-firewall:keepAbove": '[{"jump":"f2b web"}]' });
+    expect(g.get(PERSISTENT, "node1-persistence").failures).toEqual([
+      {
+        property: "foreignRules.keepAbove.0.jump",
+        reason: 'may use only letters, digits and _ . : + -, and * or ? as wildcards (got "f2b web")',
+      },
     ]);
   });
 });
