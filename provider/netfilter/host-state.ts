@@ -2,6 +2,7 @@
 // as sections framed by a per-read random nonce, so no rule text on the host can forge a section boundary.
 // This module parses it and derives the facts the planner needs: which backend holds Docker's DOCKER-USER,
 // whether IPv6 has one too, and whether the host can be managed at all.
+import { type ContainerList, parseContainerList } from "../containers/container-list";
 import type { IpFamily } from "../model/address";
 import { setName } from "../model/primitives";
 import { READ, splitSections } from "../protocol/sections";
@@ -40,6 +41,8 @@ export interface HostState {
   readonly ipv6Forwarding: boolean;
   /** Why the sets could not be read (`ipset save` failed): `sets` is then unknown, not empty. */
   readonly ipsetError?: string;
+  /** The running containers, when the read was asked to list them (a rule targets a container). */
+  readonly containers?: ContainerList;
 }
 
 /** DOCKER-USER's rules in one backend and family, as read (none when that filter table was not read). */
@@ -98,6 +101,7 @@ export function parseHostState(text: string, nonce: string): HostState {
     ipv6Forwarding: (s.get(READ.v6fwd) ?? "").trim() === "1",
     ipv6Dnat: (s.get(READ.v6dnat) ?? "").split("\n").reduce((n, l) => n + (/^\d+$/.test(l) ? Number(l) : 0), 0),
     ...(ipsetError && { ipsetError }),
+    ...(s.has(READ.containers) && { containers: parseContainerList(s.get(READ.containers) ?? "") }),
   };
 }
 

@@ -12,6 +12,7 @@ import { parseStepsOutput } from "../netfilter/steps";
 import { restorePersistStep } from "../persistence/plan-persistence";
 import { planTransaction, type TransactionPlan } from "../plan/transaction";
 import { APPLY_REFUSALS } from "../protocol/exit-codes";
+import { LIST_CONTAINERS } from "../protocol/read-script";
 import { type ApplyProof, renderSteps, type Step } from "../protocol/steps";
 import { NetfilterCommands } from "./netfilter-commands";
 import type { HostSession } from "./session";
@@ -77,9 +78,13 @@ export interface TransactionOutcome {
 export const newNonce = (): string => randomBytes(12).toString("hex");
 const tempSetName = () => `${TEMP_SET_PREFIX}${randomBytes(4).toString("hex")}`;
 
-export async function readHostState(session: HostSession): Promise<{ state: HostState; facts: HostFacts }> {
+/** `containers`: also list the running containers (rules that follow one); costs a `docker ps` on the host. */
+export async function readHostState(
+  session: HostSession,
+  opts: { containers?: boolean } = {},
+): Promise<{ state: HostState; facts: HostFacts }> {
   const nonce = newNonce();
-  const r = await session.run(NetfilterCommands.readState, `${nonce}\n`);
+  const r = await session.run(NetfilterCommands.readState, `${nonce}${opts.containers ? ` ${LIST_CONTAINERS}` : ""}\n`);
   const state = parseHostState(r.stdout, nonce);
   const facts = deriveFacts(state);
   if ("error" in facts) throw txError({ kind: "Unsupported", host: session.host, reason: facts.error });
@@ -142,7 +147,8 @@ export async function runTransaction(
   owner: string,
 ): Promise<TransactionOutcome> {
   return session.locked(owner, async (proof) => {
-    const { state: before, facts } = await readHostState(session);
+    const containers = intents.some((x) => x.kind === "rule" && x.rule?.target !== undefined);
+    const { state: before, facts } = await readHostState(session, { containers });
     const names = new Map<string, string>();
     const plan = planTransaction(
       before,
@@ -159,7 +165,11 @@ export async function runTransaction(
     if (plan.steps.length === 0) {
       return { facts, before, after: before, plan, results: intents.map((_, i) => refusedResult(i) ?? { ok: true }) };
     }
-    const outcome = await applySteps(session, proof, plan.steps);
+    const applied = await applySteps(session, proof, plan.steps);
+    // The read-back does not list containers again: the ones planned with are the outputs' (resolvedPorts).
+    const outcome = before.containers
+      ? { ...applied, after: { ...applied.after, containers: before.containers } }
+      : applied;
     if (!outcome.ok) {
       const { intent, line } = blame(plan, outcome.failedStep, outcome.message);
       const error = txError({

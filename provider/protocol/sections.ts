@@ -17,6 +17,7 @@ export const READ = {
   managedsets: "managedsets",
   persisted: "persisted",
   otherpersisters: "otherpersisters",
+  containers: "containers",
   end: "end",
 } as const;
 export type ReadSection = (typeof READ)[keyof typeof READ];
