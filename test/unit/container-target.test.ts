@@ -113,11 +113,12 @@ describe("resolution: a target + the host's containers -> published ports", () =
     expect(why({ composeService: "api", composeProject: "shop" }, "udp")).toBe(
       "compose service shop/api publishes no udp port (docker run -p)",
     );
-    expect(resolveTarget(listOf("error the docker CLI is not installed on the host"), { container: "web" }, "all"))
-      .toEqual({
-        ok: false,
-        error: "cannot list the host's containers to resolve container web: the docker CLI is not installed on the host",
-      });
+    expect(
+      resolveTarget(listOf("error the docker CLI is not installed on the host"), { container: "web" }, "all"),
+    ).toEqual({
+      ok: false,
+      error: "cannot list the host's containers to resolve container web: the docker CLI is not installed on the host",
+    });
   });
   it("recorded ports read back as they were written", () => {
     const r = resolveTarget(list, { label: "tier" }, "all");
