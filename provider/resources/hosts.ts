@@ -33,7 +33,6 @@ export function useSessions(open: (conn: Connection) => HostSession): () => void
     batchers.clear();
     reads.clear();
     familyReads.clear();
-    containerReads.clear();
     incarnations.clear();
   };
   forget();
@@ -111,22 +110,6 @@ export function familiesOnce(conn: Connection): Promise<readonly IpFamily[] | un
       () => undefined,
     );
     familyReads.set(key, p);
-  }
-  return p;
-}
-
-// The host's containers, read at most once per process for diffs of rules that follow one (as familiesOnce).
-const containerReads = new Map<string, Promise<HostState["containers"]>>();
-
-export function containersOnce(conn: Connection): Promise<HostState["containers"]> {
-  const key = keyOf(conn);
-  let p = containerReads.get(key);
-  if (!p) {
-    p = readShared(conn, { containers: true }).then(
-      (r) => r.state.containers,
-      () => undefined,
-    );
-    containerReads.set(key, p);
   }
   return p;
 }

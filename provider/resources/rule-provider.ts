@@ -15,7 +15,7 @@ import type { HostFacts, HostState } from "../netfilter/host-state";
 import { renderRule } from "../netfilter/render-rule";
 import { makeRuleId, RULE_ID } from "../netfilter/tag";
 import { argsOf, resolveConnection, trustRecordedHostKey } from "./common";
-import { containersOnce, familiesOnce, incarnationOf, noteIncarnation } from "./hosts";
+import { familiesOnce, incarnationOf, noteIncarnation, readShared } from "./hosts";
 import { BASE_COMPUTED, type BaseProps, makeProvider } from "./provider-factory";
 
 export const RULE_TYPE = "DockerUserRule";
@@ -73,8 +73,8 @@ function outputs(props: RuleProps, state: HostState, facts: HostFacts): Partial<
 }
 
 /**
- * A target rule as it would be planned now: resolved against the host's containers (one shared read per host and
- * run), or, the host unreachable, against the ports recorded at the last apply or read. Undefined: it cannot be
+ * A target rule as it would be planned now: resolved against the host's containers (a read shared by the diffs in
+ * flight), or, the host unreachable, against the ports recorded at the last apply or read. Undefined: it cannot be
  * resolved (nothing matches), so the update must run and say why.
  */
 async function resolvedNow(
@@ -87,7 +87,8 @@ async function resolvedNow(
   try {
     const conn = resolveConnection(news.connection);
     trustRecordedHostKey(conn, olds);
-    containers = await containersOnce(conn);
+    // Not cached for the run as families are: a container republished between two ups must be seen by the second.
+    containers = (await readShared(conn, { containers: true })).state.containers;
   } catch {
     containers = undefined;
   }

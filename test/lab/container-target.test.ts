@@ -1,0 +1,110 @@
+// Rules that follow a container, on a real Docker 28 node of the shared lab through the real dynamic-provider host
+// (dist/: run `npm run build` first): a DROP for the denied client targets container `dfwc-web` (its own name, so the
+// lab's `web` stays as other files expect it). Published on 18080 it is blocked there; recreated on 18081, refresh
+// reports drift (resolvedPorts) and the client gets through until the next up follows it; removed, the up fails
+// naming the container and the host, and the node's filter table is unchanged. Traffic is probed from the lab's
+// WAN clients (their own namespaces).
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { IMAGE_NAME } from "../../lab/image";
+import { dockerLineOf, type LabInventory, type LabNode, probeLab, probeResult } from "../../lab/index";
+import { ruleShim } from "../../provider/resources/shims";
+import { type Declared, EngineHost, EngineStack } from "../support/engine";
+import { sharedLab } from "../support/lab";
+import { onNode } from "../support/rel-lab";
+import { connectionOf } from "../support/rel-policies";
+
+const NAME = "dfwc-web";
+let lab: LabInventory;
+let node: LabNode;
+let host: EngineHost;
+let stack: EngineStack;
+
+const runWeb = (port: number) =>
+  onNode(
+    lab,
+    node,
+    `docker rm -f ${NAME} >/dev/null 2>&1; docker run -d --name ${NAME} --init -p ${port}:80 ${IMAGE_NAME} sh -c "echo dfwc > /www/index.html && exec httpd -f -p 80 -h /www" >/dev/null`,
+  );
+
+const rule = (): Declared => ({
+  type: "DockerUserRule",
+  name: "dfwc-deny",
+  inputs: {
+    connection: connectionOf(node),
+    ruleName: "dfwc-deny",
+    action: "DROP",
+    protocol: "tcp",
+    source: lab.clients.find((c) => c.name === "denied")?.ipv4,
+    target: { container: NAME },
+  },
+});
+
+/** allowed and denied (WAN, IPv4) against the given published ports of the node. */
+async function reach(ports: number[]): Promise<Record<string, string>> {
+  const published = ports.map((port) => ({ port, protocol: "tcp" as const, containerPort: 80, container: NAME }));
+  const inventory = { ...lab, nodes: lab.nodes.map((n) => (n.name === node.name ? { ...n, published } : n)) };
+  const rows = await probeLab(inventory, { nodes: [node.name], clients: ["allowed", "denied"], families: ["ipv4"] });
+  const out: Record<string, string> = {};
+  for (const client of ["allowed", "denied"])
+    for (const port of ports)
+      out[`${client} ${port}`] = probeResult(rows, { client, node: node.name, port, protocol: "tcp" });
+  return out;
+}
+
+const filter = () => onNode(lab, node, "iptables-save -t filter | grep -v '^#' | sed 's/ \\[[0-9]*:[0-9]*\\]$//'");
+
+beforeAll(async () => {
+  lab = await sharedLab();
+  node = lab.nodes.find((n) => dockerLineOf(n) === "28" && n.iptablesBackend === "nft") as LabNode;
+  host = await EngineHost.start({
+    cwd: process.cwd(),
+    project: "container-target",
+    config: { "docker-firewall:privateKey": readFileSync(node.privateKeyPath, "utf8") },
+  });
+  stack = new EngineStack(host, { DockerUserRule: ruleShim });
+  await runWeb(18080);
+});
+afterAll(async () => {
+  await stack?.destroy("DockerUserRule", "dfwc-deny").catch(() => undefined);
+  if (node) await onNode(lab, node, `docker rm -f ${NAME} >/dev/null 2>&1 || true`);
+  await host?.stop();
+});
+
+describe("a rule that follows a container (Docker 28, real containers)", () => {
+  it("matches the port the container publishes", async () => {
+    expect(await stack.up(rule())).toBe("create");
+    expect(stack.state.get("DockerUserRule::dfwc-deny")?.outputs.resolvedPorts).toEqual(["18080/tcp"]);
+    expect(await reach([18080])).toEqual({ "allowed 18080": "open", "denied 18080": "blocked" });
+  });
+
+  it("a republish on another port is drift at refresh, and the next up follows it", async () => {
+    await runWeb(18081);
+    // The block still matches 18080: the denied client reaches the new port until the rule follows.
+    expect(await reach([18081])).toEqual({ "allowed 18081": "open", "denied 18081": "open" });
+    expect(await stack.refresh("DockerUserRule", "dfwc-deny")).toBe("drift");
+    expect(stack.state.get("DockerUserRule::dfwc-deny")?.outputs.resolvedPorts).toEqual(["18081/tcp"]);
+    expect(await stack.up(rule())).toBe("update");
+    expect(await stack.refresh("DockerUserRule", "dfwc-deny")).toBe("in-sync");
+    expect(await reach([18081])).toEqual({ "allowed 18081": "open", "denied 18081": "blocked" });
+    expect(await filter()).toMatch(/-A DOCKER-USER -s \S+ -p tcp .*--ctorigdstport 18081 --ctdir ORIGINAL -j DROP/);
+  });
+
+  it("an up without refresh follows too: its diff resolves against the containers running now", async () => {
+    await runWeb(18082);
+    expect(await stack.up(rule())).toBe("update");
+    expect(stack.state.get("DockerUserRule::dfwc-deny")?.outputs.resolvedPorts).toEqual(["18082/tcp"]);
+    expect(await reach([18082])).toEqual({ "allowed 18082": "open", "denied 18082": "blocked" });
+  });
+
+  it("a removed container is an error naming it and the host; the node is unchanged", async () => {
+    await onNode(lab, node, `docker rm -f ${NAME} >/dev/null`);
+    const before = await filter();
+    expect(await stack.refresh("DockerUserRule", "dfwc-deny")).toBe("drift");
+    expect(stack.state.get("DockerUserRule::dfwc-deny")?.outputs.resolvedPorts).toEqual([]);
+    const up = stack.up(rule());
+    await expect(up).rejects.toThrow(/no running container matches container dfwc-web/);
+    await expect(up).rejects.toThrow(new RegExp(`${node.ssh.host.replace(/\./g, "\\.")}`));
+    expect(await filter()).toBe(before);
+  });
+});
