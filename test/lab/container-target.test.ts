@@ -1,11 +1,13 @@
 // Rules that follow a container, on a real Docker 28 node of the shared lab through the real dynamic-provider host
-// (dist/: run `npm run build` first): a DROP for the denied client targets container `dfwc-web` (its own name, so the
-// lab's `web` stays as other files expect it). Published on 18080 it is blocked there; recreated on 18081, refresh
+// (dist/: run `npm run build` first): examples/container-target's rules (the load balancers' range returned, the
+// rest of the WAN dropped) target container `dfwc-web` (its own name, so the lab's `web` stays as other files
+// expect it). Published on 18080 it is blocked there; recreated on 18081, refresh
 // reports drift (resolvedPorts) and the client gets through until the next up follows it; removed, the up fails
 // naming the container and the host, and the node's filter table is unchanged. Traffic is probed from the lab's
 // WAN clients (their own namespaces).
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rules } from "../../examples/container-target/policy";
 import { IMAGE_NAME } from "../../lab/image";
 import { dockerLineOf, type LabInventory, type LabNode, probeLab, probeResult } from "../../lab/index";
 import { ruleShim } from "../../provider/resources/shims";
@@ -27,18 +29,23 @@ const runWeb = (port: number) =>
     `docker rm -f ${NAME} >/dev/null 2>&1; docker run -d --name ${NAME} --init -p ${port}:80 ${IMAGE_NAME} sh -c "echo dfwc > /www/index.html && exec httpd -f -p 80 -h /www" >/dev/null`,
   );
 
-const rule = (): Declared => ({
-  type: "DockerUserRule",
-  name: "dfwc-deny",
-  inputs: {
-    connection: connectionOf(node),
-    ruleName: "dfwc-deny",
-    action: "DROP",
-    protocol: "tcp",
-    source: lab.clients.find((c) => c.name === "denied")?.ipv4,
-    target: { container: NAME },
-  },
-});
+/** The example's rules for `dfwc-web`, trusting the lab's load balancers (`allowed` is inside, `denied` is not). */
+const declared = (): Declared[] =>
+  Object.entries(
+    rules({ name: "dfwc", target: { container: NAME }, trusted: [lab.lbCidr], wan: node.wan.interface }),
+  ).map(([name, args]) => ({
+    type: "DockerUserRule",
+    name,
+    inputs: { ...args, connection: connectionOf(node), ruleName: name },
+  }));
+/** `pulumi up` of every rule: the steps taken. */
+const up = async () => {
+  const steps: string[] = [];
+  for (const d of declared()) steps.push(await stack.up(d));
+  return steps;
+};
+const refresh = async () => Promise.all(declared().map((d) => stack.refresh(d.type, d.name)));
+const resolved = () => declared().map((d) => stack.state.get(`DockerUserRule::${d.name}`)?.outputs.resolvedPorts);
 
 /** allowed and denied (WAN, IPv4) against the given published ports of the node. */
 async function reach(ports: number[]): Promise<Record<string, string>> {
@@ -66,15 +73,15 @@ beforeAll(async () => {
   await runWeb(18080);
 });
 afterAll(async () => {
-  await stack?.destroy("DockerUserRule", "dfwc-deny").catch(() => undefined);
+  for (const d of node ? declared() : []) await stack?.destroy(d.type, d.name).catch(() => undefined);
   if (node) await onNode(lab, node, `docker rm -f ${NAME} >/dev/null 2>&1 || true`);
   await host?.stop();
 });
 
 describe("a rule that follows a container (Docker 28, real containers)", () => {
   it("matches the port the container publishes", async () => {
-    expect(await stack.up(rule())).toBe("create");
-    expect(stack.state.get("DockerUserRule::dfwc-deny")?.outputs.resolvedPorts).toEqual(["18080/tcp"]);
+    expect(await up()).toEqual(["create", "create"]);
+    expect(resolved()).toEqual([["18080/tcp"], ["18080/tcp"]]);
     expect(await reach([18080])).toEqual({ "allowed 18080": "open", "denied 18080": "blocked" });
   });
 
@@ -82,29 +89,29 @@ describe("a rule that follows a container (Docker 28, real containers)", () => {
     await runWeb(18081);
     // The block still matches 18080: the denied client reaches the new port until the rule follows.
     expect(await reach([18081])).toEqual({ "allowed 18081": "open", "denied 18081": "open" });
-    expect(await stack.refresh("DockerUserRule", "dfwc-deny")).toBe("drift");
-    expect(stack.state.get("DockerUserRule::dfwc-deny")?.outputs.resolvedPorts).toEqual(["18081/tcp"]);
-    expect(await stack.up(rule())).toBe("update");
-    expect(await stack.refresh("DockerUserRule", "dfwc-deny")).toBe("in-sync");
+    expect(await refresh()).toEqual(["drift", "drift"]);
+    expect(resolved()).toEqual([["18081/tcp"], ["18081/tcp"]]);
+    expect(await up()).toEqual(["update", "update"]);
+    expect(await refresh()).toEqual(["in-sync", "in-sync"]);
     expect(await reach([18081])).toEqual({ "allowed 18081": "open", "denied 18081": "blocked" });
-    expect(await filter()).toMatch(/-A DOCKER-USER -s \S+ -p tcp .*--ctorigdstport 18081 --ctdir ORIGINAL -j DROP/);
+    expect(await filter()).toMatch(/-A DOCKER-USER -i \S+ -p tcp .*--ctorigdstport 18081 --ctdir ORIGINAL -j DROP/);
   });
 
   it("an up without refresh follows too: its diff resolves against the containers running now", async () => {
     await runWeb(18082);
-    expect(await stack.up(rule())).toBe("update");
-    expect(stack.state.get("DockerUserRule::dfwc-deny")?.outputs.resolvedPorts).toEqual(["18082/tcp"]);
+    expect(await up()).toEqual(["update", "update"]);
+    expect(resolved()).toEqual([["18082/tcp"], ["18082/tcp"]]);
     expect(await reach([18082])).toEqual({ "allowed 18082": "open", "denied 18082": "blocked" });
   });
 
   it("a removed container is an error naming it and the host; the node is unchanged", async () => {
     await onNode(lab, node, `docker rm -f ${NAME} >/dev/null`);
     const before = await filter();
-    expect(await stack.refresh("DockerUserRule", "dfwc-deny")).toBe("drift");
-    expect(stack.state.get("DockerUserRule::dfwc-deny")?.outputs.resolvedPorts).toEqual([]);
-    const up = stack.up(rule());
-    await expect(up).rejects.toThrow(/no running container matches container dfwc-web/);
-    await expect(up).rejects.toThrow(new RegExp(`${node.ssh.host.replace(/\./g, "\\.")}`));
+    expect(await refresh()).toEqual(["drift", "drift"]);
+    expect(resolved()).toEqual([[], []]);
+    const failed = up();
+    await expect(failed).rejects.toThrow(/no running container matches container dfwc-web/);
+    await expect(failed).rejects.toThrow(`root@${node.ssh.host}:${node.ssh.port}`);
     expect(await filter()).toBe(before);
   });
 });
