@@ -87,6 +87,23 @@ export function resolveRule(
   return { rule: { ...rule, resolvedPorts: r.ports } };
 }
 
+/**
+ * A transaction's rule intents (any planner's shape) with their targets resolved against one read of the host, and
+ * the ones that cannot be placed there, by owner, with why. A refused intent is left out of planning: its block stays.
+ */
+export function resolveTargets<X extends { readonly owner: number; readonly rule: DockerUserRule | null }>(
+  intents: readonly X[],
+  list: ContainerList | undefined,
+): { intents: X[]; refused: Map<number, string> } {
+  const refused = new Map<number, string>();
+  const resolved = intents.map((x) => {
+    const r = x.rule ? resolveRule(x.rule, list) : undefined;
+    if (r && "error" in r) refused.set(x.owner, r.error);
+    return r && "rule" in r ? { ...x, rule: r.rule } : x;
+  });
+  return { intents: resolved, refused };
+}
+
 /** How outputs show resolved ports: `8080/tcp`, `8000-8010/udp`. */
 export const formatPorts = (ports: readonly PublishedPort[]): string[] =>
   ports.map((p) => `${p.from === p.to ? p.from : `${p.from}-${p.to}`}/${p.protocol}`);

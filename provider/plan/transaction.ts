@@ -3,7 +3,7 @@
 // of the layers below: sets are filled before the rules that use them and destroyed after the rules that used
 // them are gone; the boot files follow every kernel change, so a failed write undoes the kernel steps too.
 
-import { resolveRule } from "../containers/resolve";
+import { resolveTargets } from "../containers/resolve";
 import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
 import {
@@ -38,13 +38,8 @@ export function planTransaction(
   intents: readonly Intent[],
   tempName: (setName: string) => string,
 ): TransactionPlan {
-  const refused = new Map<number, string>();
   // A rule that follows a container is planned with the ports it publishes now, or refused (its block stays).
-  const rules = ownedOf(intents, "rule").map((x) => {
-    const r = x.rule ? resolveRule(x.rule, state.containers) : undefined;
-    if (r && "error" in r) refused.set(x.owner, r.error);
-    return r && "rule" in r ? { ...x, rule: r.rule } : x;
-  });
+  const { intents: rules, refused } = resolveTargets(ownedOf(intents, "rule"), state.containers);
   const sets = ownedOf(intents, "set");
   const [persistence] = ownedOf(intents, "persistence");
   for (const [i, why] of ipsetRefusals(facts, rules, sets)) refused.set(i, why);

@@ -63,12 +63,13 @@ function resolvedPorts(rule: DockerUserRule, containers: ContainerList | undefin
 
 function outputs(props: RuleProps, state: HostState, facts: HostFacts): Partial<RuleProps> {
   const status = blockStatus(state, facts, idOf(props));
-  const rule = ruleOf(props);
+  // Parsed only for a target: state recorded by older versions must stay readable.
+  const rule = props.target !== undefined && props.target !== null ? ruleOf(props) : undefined;
   return {
     families: [...facts.families],
     lines: { ipv4: [...status.lines.ipv4], ipv6: [...status.lines.ipv6] },
     inPlace: status.inPlace,
-    ...(rule.target && { resolvedPorts: resolvedPorts(rule, state.containers) }),
+    ...(rule?.target && { resolvedPorts: resolvedPorts(rule, state.containers) }),
   };
 }
 
