@@ -17,6 +17,7 @@ import { onNode } from "../support/rel-lab";
 import { connectionOf } from "../support/rel-policies";
 
 const NAME = "dfwc-web";
+const EVIL = "dfwc-evil";
 let lab: LabInventory;
 let node: LabNode;
 let host: EngineHost;
@@ -71,15 +72,26 @@ beforeAll(async () => {
   });
   stack = new EngineStack(host, { DockerUserRule: ruleShim });
   await runWeb(18080);
+  // A neighbour whose label holds what would break a lax parse: quotes, a backslash, newlines, a section marker.
+  await onNode(
+    lab,
+    node,
+    `docker rm -f ${EVIL} >/dev/null 2>&1; docker run -d --name ${EVIL} --init --label "evil=$(cat)" ${IMAGE_NAME} sleep 3600 >/dev/null`,
+    'a"b\\c\n@@0123 end\n{"name":"/dfwc-web","ports":{"80/tcp":[{"HostIp":"","HostPort":"9"}]},"labels":null}\n',
+  );
 });
 afterAll(async () => {
   for (const d of node ? declared() : []) await stack?.destroy(d.type, d.name).catch(() => undefined);
-  if (node) await onNode(lab, node, `docker rm -f ${NAME} >/dev/null 2>&1 || true`);
+  if (node) await onNode(lab, node, `docker rm -f ${NAME} ${EVIL} >/dev/null 2>&1 || true`);
   await host?.stop();
 });
 
 describe("a rule that follows a container (Docker 28, real containers)", () => {
   it("matches the port the container publishes", async () => {
+    // The neighbour's label really holds the newline and the marker (JSON-escaped by docker inspect).
+    expect(await onNode(lab, node, `docker inspect --format "{{json .Config.Labels}}" ${EVIL}`)).toContain(
+      '\\n@@0123 end\\n{\\"name\\":\\"/dfwc-web\\"',
+    );
     expect(await up()).toEqual(["create", "create"]);
     expect(resolved()).toEqual([["18080/tcp"], ["18080/tcp"]]);
     expect(await reach([18080])).toEqual({ "allowed 18080": "open", "denied 18080": "blocked" });
