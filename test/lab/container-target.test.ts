@@ -10,6 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rules } from "../../examples/container-target/policy";
 import { IMAGE_NAME } from "../../lab/image";
 import { dockerLineOf, type LabInventory, type LabNode, probeLab, probeResult } from "../../lab/index";
+import { formatPorts, resolveTarget } from "../../provider/containers/resolve";
+import { parseConnection } from "../../provider/model/connection";
+import type { RuleTarget } from "../../provider/model/target";
+import { sshSession } from "../../provider/node/session";
+import { SshPool } from "../../provider/node/ssh-pool";
+import { readHostState } from "../../provider/node/transaction";
 import { ruleShim } from "../../provider/resources/shims";
 import { type Declared, EngineHost, EngineStack } from "../support/engine";
 import { sharedLab } from "../support/lab";
@@ -125,5 +131,35 @@ describe("a rule that follows a container (Docker 28, real containers)", () => {
     await expect(failed).rejects.toThrow(/no running container matches container dfwc-web/);
     await expect(failed).rejects.toThrow(`root@${node.ssh.host}:${node.ssh.port}`);
     expect(await filter()).toBe(before);
+  });
+});
+
+describe("the read lists containers only when asked, on every Docker of the fleet", () => {
+  it("28 (nft), 28 (legacy), 20.10: the lab's web and echo resolve, as the sudo user; a plain read lists none", async () => {
+    for (const n of lab.nodes) {
+      const conn = parseConnection({
+        host: n.ssh.host,
+        port: n.ssh.port,
+        user: n.sudoUser,
+        sudo: true,
+        privateKey: readFileSync(n.privateKeyPath, "utf8"),
+        hostKey: n.ssh.hostKey,
+      });
+      const pool = new SshPool();
+      try {
+        const session = sshSession(conn, { exec: { pool } });
+        const { state } = await readHostState(session, { containers: true });
+        const ports = (t: RuleTarget) =>
+          ((r) => (r.ok ? formatPorts(r.ports) : r.error))(resolveTarget(state.containers, t, "all"));
+        expect([n.name, ports({ container: "web" }), ports({ container: "echo" })]).toEqual([
+          n.name,
+          ["8080/tcp"],
+          ["5353/udp"],
+        ]);
+        expect((await readHostState(session)).state.containers).toBeUndefined();
+      } finally {
+        pool.closeAll();
+      }
+    }
   });
 });
