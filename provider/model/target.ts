@@ -3,8 +3,8 @@
 import { z } from "zod";
 import type { Lift } from "./unknown";
 
-/** Docker's container-name charset (moby's restrictedNameChars), without the leading slash the API adds. */
-export const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** Docker's container-name pattern (moby's restrictedNamePattern: two characters at least), without the API's leading slash. */
+export const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 /** Compose's project-name charset (lowercase, as `docker compose` normalizes it). */
 export const COMPOSE_PROJECT = /^[a-z0-9][a-z0-9_-]*$/;
 /** Compose's service-name charset. */
@@ -14,13 +14,11 @@ export const LABEL_KEY = /^[a-zA-Z0-9][a-zA-Z0-9._/-]*$/;
 const NAME_MAX = 128;
 const LABEL_VALUE_MAX = 256;
 
-const named = (re: RegExp, what: string) =>
+const named = (re: RegExp, why: string) =>
   z
     .string()
     .max(NAME_MAX, { message: `must be at most ${NAME_MAX} characters` })
-    .regex(re, {
-      message: `must be a ${what} (letters, digits, then also ${re === COMPOSE_PROJECT ? "_ -" : "_ . -"})`,
-    });
+    .regex(re, { message: why });
 
 /** `key=value` (the label has that value) or `key` (the container has the label). */
 export const labelSelector = z.string().superRefine((s, ctx) => {
@@ -41,9 +39,21 @@ export const labelSelector = z.string().superRefine((s, ctx) => {
 export const targetOf = (u: Lift) =>
   z
     .object({
-      container: u(named(CONTAINER_NAME, "container name")).optional(),
-      composeService: u(named(COMPOSE_SERVICE, "compose service name")).optional(),
-      composeProject: u(named(COMPOSE_PROJECT, "compose project name")).optional(),
+      container: u(
+        named(CONTAINER_NAME, "must be a container name: 2+ letters, digits, _ . -, starting with a letter or digit"),
+      ).optional(),
+      composeService: u(
+        named(
+          COMPOSE_SERVICE,
+          "must be a compose service name: letters, digits, _ . -, starting with a letter or digit",
+        ),
+      ).optional(),
+      composeProject: u(
+        named(
+          COMPOSE_PROJECT,
+          "must be a compose project name: lowercase letters, digits, _ -, starting with a letter or digit",
+        ),
+      ).optional(),
       label: u(labelSelector).optional(),
     })
     .strict()

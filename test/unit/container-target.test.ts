@@ -40,6 +40,7 @@ describe("target: checked at check, before any connection", () => {
   it("refuses names outside Docker's charsets, an empty target, a project without service, icmp", () => {
     expect(issues({ target: { container: "web;reboot" } })[0]).toMatch(/^target\.container: must be a container name/);
     expect(issues({ target: { container: "-web" } })[0]).toMatch(/^target\.container:/);
+    expect(issues({ target: { container: "w" } })[0]).toMatch(/^target\.container:/); // docker refuses it too
     expect(issues({ target: { composeService: "api", composeProject: "Shop" } })[0]).toMatch(
       /^target\.composeProject: must be a compose project name/,
     );
