@@ -47,8 +47,8 @@ function bodies(node: NodeState): Record<ReadSection, string> {
     managedsets: node.boot.files.get(MANAGED_SETS_PATH) ?? "",
     persisted: lines([...hashes, ...links]),
     otherpersisters: lines(others),
-    // A fake node runs no containers (rules that follow one are tested on real dockerd: test/lab/container-target).
-    containers: "",
+    // Printed only when asked (renderReadState); real containers: test/lab/container-target.test.ts.
+    containers: node.facts.containers ?? "",
     end: "",
   };
 }
