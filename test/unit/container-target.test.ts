@@ -5,7 +5,8 @@ import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { parseContainerList } from "../../provider/containers/container-list";
 import { formatPorts, parsePorts, resolveTarget } from "../../provider/containers/resolve";
-import { dockerUserRuleArgs } from "../../provider/model/rule";
+import { dockerUserRuleArgs, dockerUserRulePreview } from "../../provider/model/rule";
+import { UNKNOWN } from "../../provider/model/unknown";
 import { expandRule } from "../../provider/netfilter/expand";
 import { deriveFacts, type HostFacts, parseHostState } from "../../provider/netfilter/host-state";
 import type { Intent } from "../../provider/netfilter/intent";
@@ -31,6 +32,12 @@ describe("target: checked at check, before any connection", () => {
     expect(issues({ target: { container: "web" } })).toEqual([]);
     expect(issues({ target: { composeService: "api", composeProject: "shop" } })).toEqual([]);
     expect(issues({ target: { label: "tier=front" }, protocol: "tcp" })).toEqual([]);
+  });
+  it("takes a name that is another resource's output (unknown at preview), and still checks the known fields", () => {
+    const preview = (target: object) =>
+      dockerUserRulePreview.safeParse({ action: "DROP", target }).error?.issues.map((i) => i.path.join(".")) ?? [];
+    expect(preview({ container: UNKNOWN })).toEqual([]);
+    expect(preview({ composeService: UNKNOWN, composeProject: "Shop" })).toEqual(["target.composeProject"]);
   });
   it("refuses publishedPorts beside a target, naming the field", () => {
     expect(issues({ target: { container: "web" }, publishedPorts: [80], protocol: "tcp" })).toEqual([
