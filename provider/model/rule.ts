@@ -198,11 +198,10 @@ export const dockerUserRulePreview: z.ZodType<unknown> = dockerUserRuleOf(lifts.
 
 export type DockerUserRuleInput = z.input<typeof dockerUserRuleArgs>;
 type Parsed = z.output<typeof ruleObject>;
-/** A validated rule; `family: "auto"` means both families where the host has an IPv6 DOCKER-USER. A rule with a
- * `target` carries, once planned on a host, the ports it resolved to there (containers/resolve.ts). */
-export type DockerUserRule = z.output<typeof dockerUserRuleArgs> & {
-  readonly resolvedPorts?: readonly PublishedPort[];
-};
+/** A validated rule; `family: "auto"` means both families where the host has an IPv6 DOCKER-USER. */
+export type DockerUserRule = z.output<typeof dockerUserRuleArgs> & { readonly resolvedPorts?: Resolved };
+/** A rule with a `target`, once planned on a host: the ports it resolved to there (containers/resolve.ts). */
+type Resolved = readonly PublishedPort[];
 
 function familyOfMatch(m: AddressMatch | undefined): IpFamily | undefined {
   if (!m) return undefined;
