@@ -1,6 +1,7 @@
 // A rule's `target`: the container, compose service or label whose published ports the rule follows. Names are
 // held to Docker's own charsets (they travel to no shell: containers/resolve.ts compares them with the host's list).
 import { z } from "zod";
+import { doc } from "./argument-doc";
 import type { Lift } from "./unknown";
 
 /** Docker's container-name pattern (moby's restrictedNamePattern: two characters at least), without the API's leading slash. */
@@ -35,26 +36,32 @@ export const labelSelector = z.string().superRefine((s, ctx) => {
     });
 });
 
+const SERVICE_WHY = "must be a compose service name: letters, digits, _ . -, starting with a letter or digit";
+const PROJECT_WHY = "must be a compose project name: lowercase letters, digits, _ -, starting with a letter or digit";
+
 /** The target object; `u` lifts the fields a program may pass as another resource's output. */
 export const targetOf = (u: Lift) =>
   z
     .object({
       container: u(
         named(CONTAINER_NAME, "must be a container name: 2+ letters, digits, _ . -, starting with a letter or digit"),
-      ).optional(),
-      composeService: u(
-        named(
-          COMPOSE_SERVICE,
-          "must be a compose service name: letters, digits, _ . -, starting with a letter or digit",
+      )
+        .optional()
+        .meta(doc({ description: "The container's name (`docker run --name`)." })),
+      composeService: u(named(COMPOSE_SERVICE, SERVICE_WHY))
+        .optional()
+        .meta(
+          doc({
+            description:
+              "A compose service (label `com.docker.compose.service`): every running replica's ports. Found in several projects: an error asking for `composeProject`.",
+          }),
         ),
-      ).optional(),
-      composeProject: u(
-        named(
-          COMPOSE_PROJECT,
-          "must be a compose project name: lowercase letters, digits, _ -, starting with a letter or digit",
-        ),
-      ).optional(),
-      label: u(labelSelector).optional(),
+      composeProject: u(named(COMPOSE_PROJECT, PROJECT_WHY))
+        .optional()
+        .meta(doc({ description: "The compose project of `composeService` (label `com.docker.compose.project`)." })),
+      label: u(labelSelector)
+        .optional()
+        .meta(doc({ description: "`key=value` (the label has that value) or `key` (the container has the label)." })),
     })
     .strict()
     .superRefine((t, ctx) => {
