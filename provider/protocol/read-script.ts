@@ -20,11 +20,13 @@ dc=; case $n in *" ${LIST_CONTAINERS}") n=\${n%" ${LIST_CONTAINERS}"}; dc=1;; es
 case $n in ""|*[!a-f0-9]*) exit ${EXIT_BAD_INPUT};; esac` as const;
 
 /** Only when asked: one JSON line per running container (name, published ports, labels; never its env), parsed
- * strictly by containers/container-list.ts. A container gone between ps and inspect is simply not listed. */
-const LIST_RUNNING_CONTAINERS = `if command -v docker >/dev/null 2>&1; then
-if ids=$(docker ps -q --no-trunc 2>&1); then
-[ -n "$ids" ] && docker inspect --format "{\\"name\\":{{json .Name}},\\"ports\\":{{json .NetworkSettings.Ports}},\\"labels\\":{{json .Config.Labels}}}" $ids 2>/dev/null
-else echo "error docker ps failed: $(echo "$ids" | head -n 1)"; fi
+ * strictly by containers/container-list.ts. A container gone between ps and inspect is simply not listed; a hung
+ * dockerd costs at most 20 s (exit 124), not the read's whole timeout. */
+export const LIST_RUNNING_CONTAINERS = `if command -v docker >/dev/null 2>&1; then
+dt=; command -v timeout >/dev/null 2>&1 && dt="timeout 20"
+if ids=$($dt docker ps -q --no-trunc 2>&1); then
+[ -n "$ids" ] && $dt docker inspect --format "{\\"name\\":{{json .Name}},\\"ports\\":{{json .NetworkSettings.Ports}},\\"labels\\":{{json .Config.Labels}}}" $ids 2>/dev/null
+else echo "error docker ps failed (exit $?): $(echo "$ids" | head -n 1)"; fi
 else echo "error the docker CLI is not installed on the host"; fi`;
 
 /** Prints every section parseHostState reads. Expects the nonce in $n. Legacy tables are read only when loaded:

@@ -2,6 +2,9 @@
 // (docker inspect's lines, hostile ones refused), the pure resolution to published ports, the expansion of a
 // resolved rule, and the transaction plan (resolved ports planned; nothing matching refused, host untouched).
 import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseContainerList } from "../../provider/containers/container-list";
 import { formatPorts, parsePorts, resolveTarget } from "../../provider/containers/resolve";
@@ -12,7 +15,7 @@ import { deriveFacts, type HostFacts, parseHostState } from "../../provider/netf
 import type { Intent } from "../../provider/netfilter/intent";
 import { renderRule } from "../../provider/netfilter/render-rule";
 import { planTransaction } from "../../provider/plan/transaction";
-import { READ_NONCE } from "../../provider/protocol/read-script";
+import { LIST_RUNNING_CONTAINERS, READ_NONCE } from "../../provider/protocol/read-script";
 
 /** What `docker inspect --format` (protocol/read-script.ts) prints on Docker 28 for `-p 8080:80 -p 5353:7/udp`. */
 const WEB =
@@ -187,5 +190,42 @@ describe("expansion and planning of a rule that follows a container", () => {
     expect(sh("abc123 containers\n")).toBe("abc123|1");
     for (const bad of ["abc123 containers x\n", "x containers\n", "abc;id containers\n", " containers\n"])
       expect(sh(bad), bad).toBe("exit 64");
+  });
+
+  it("the listing runs docker ps, then one docker inspect with the exact JSON format; failures become `error` lines", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dfw-fake-docker-"));
+    try {
+      // A docker CLI that records what inspect was asked and answers like Docker 28 (or fails like a stopped dockerd).
+      const fake = `#!/bin/sh
+case "$1" in
+ps) [ -n "$FAIL" ] && { echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock." >&2; exit 1; }; printf "%s\\n" aaa bbb;;
+inspect) printf "%s\\n" "$@" >"${dir}/args"; echo '${WEB}';;
+esac`;
+      writeFileSync(join(dir, "docker"), fake);
+      chmodSync(join(dir, "docker"), 0o755);
+      const run = (env: Record<string, string> = {}, path = `${dir}:/usr/bin:/bin`) =>
+        spawnSync("/bin/sh", ["-c", LIST_RUNNING_CONTAINERS], { encoding: "utf8", env: { PATH: path, ...env } }).stdout;
+      const list = parseContainerList(run());
+      expect(list.ok && list.containers.map((c) => c.name)).toEqual(["web"]);
+      expect(readFileSync(join(dir, "args"), "utf8").split("\n")).toEqual([
+        "inspect",
+        "--format",
+        '{"name":{{json .Name}},"ports":{{json .NetworkSettings.Ports}},"labels":{{json .Config.Labels}}}',
+        "aaa",
+        "bbb",
+        "",
+      ]);
+      expect(parseContainerList(run({ FAIL: "1" }))).toEqual({
+        ok: false,
+        error: "docker ps failed (exit 1): Cannot connect to the Docker daemon at unix:///var/run/docker.sock.",
+      });
+      rmSync(join(dir, "docker"));
+      expect(parseContainerList(run({}, dir))).toEqual({
+        ok: false,
+        error: "the docker CLI is not installed on the host",
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
