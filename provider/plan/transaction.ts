@@ -2,7 +2,6 @@
 // the host must read back afterwards, and per-intent refusals found before anything runs. Composes the planners
 // of the layers below: sets are filled before the rules that use them and destroyed after the rules that used
 // them are gone; the boot files follow every kernel change, so a failed write undoes the kernel steps too.
-
 import { resolveTargets } from "../containers/resolve";
 import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
