@@ -2,7 +2,8 @@
 // (dist/: run `npm run build` first): examples/container-target's rules (the load balancers' range returned, the
 // rest of the WAN dropped) target container `dfwc-web` (its own name, so the lab's `web` stays as other files
 // expect it). Published on 18080 it is blocked there; recreated on 18081, refresh
-// reports drift (resolvedPorts) and the client gets through until the next up follows it; removed, the up fails
+// reports drift (resolvedPorts) and the client gets through until the next up follows it (a plain up follows
+// too); recreated with another address on the same port, nothing drifts and it stays filtered; removed, the up fails
 // naming the container and the host, and the node's filter table is unchanged. Traffic is probed from the lab's
 // WAN clients (their own namespaces).
 import { readFileSync } from "node:fs";
@@ -24,6 +25,7 @@ import { connectionOf } from "../support/rel-policies";
 
 const NAME = "dfwc-web";
 const EVIL = "dfwc-evil";
+const FILLER = "dfwc-filler";
 let lab: LabInventory;
 let node: LabNode;
 let host: EngineHost;
@@ -88,7 +90,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const d of node ? declared() : []) await stack?.destroy(d.type, d.name).catch(() => undefined);
-  if (node) await onNode(lab, node, `docker rm -f ${NAME} ${EVIL} >/dev/null 2>&1 || true`);
+  if (node) await onNode(lab, node, `docker rm -f ${NAME} ${EVIL} ${FILLER} >/dev/null 2>&1 || true`);
   await host?.stop();
 });
 
@@ -119,6 +121,22 @@ describe("a rule that follows a container (Docker 28, real containers)", () => {
     await runWeb(18082);
     expect(await up()).toEqual(["update", "update"]);
     expect(resolved()).toEqual([["18082/tcp"], ["18082/tcp"]]);
+    expect(await reach([18082])).toEqual({ "allowed 18082": "open", "denied 18082": "blocked" });
+  });
+
+  it("recreated with another address on the same port: in sync, nothing to do, still filtered", async () => {
+    const ipOf = async (name: string) =>
+      (await onNode(lab, node, `docker inspect --format "{{.NetworkSettings.IPAddress}}" ${name}`)).trim();
+    const before = await ipOf(NAME);
+    // A filler takes the freed address, so the new dfwc-web gets another one.
+    await onNode(
+      lab,
+      node,
+      `docker rm -f ${NAME} >/dev/null && docker run -d --name ${FILLER} ${IMAGE_NAME} sleep 3600 >/dev/null`,
+    );
+    await runWeb(18082);
+    expect(await ipOf(NAME)).not.toBe(before);
+    expect(await refresh()).toEqual(["in-sync", "in-sync"]);
     expect(await reach([18082])).toEqual({ "allowed 18082": "open", "denied 18082": "blocked" });
   });
 
