@@ -2,6 +2,7 @@
 // as sections framed by a per-read random nonce, so no rule text on the host can forge a section boundary.
 // This module parses it and derives the facts the planner needs: which backend holds Docker's DOCKER-USER,
 // whether IPv6 has one too, and whether the host can be managed at all.
+import { type ContainerList, parseContainerList } from "../containers/container-list";
 import type { IpFamily } from "../model/address";
 import { type ForeignRulesPolicy, foreignRulesPolicy, isEmptyPolicy } from "../model/foreign-rules";
 import { setName } from "../model/primitives";
@@ -51,6 +52,8 @@ export interface HostState {
   readonly ipsetError?: string;
   /** `nft -j list ruleset` and our table's listing, read where Docker runs nftables (or our table exists). */
   readonly nft?: { readonly ruleset: string; readonly table: string };
+  /** The running containers, when the read was asked to list them (a rule targets a container). */
+  readonly containers?: ContainerList;
 }
 
 /** DOCKER-USER's rules in one backend and family, as read (none when that filter table was not read). */
@@ -112,6 +115,7 @@ export function parseHostState(text: string, nonce: string): HostState {
     ...(s.get(READ.nftjson)?.trim() && {
       nft: { ruleset: s.get(READ.nftjson) ?? "", table: s.get(READ.nfttable) ?? "" },
     }),
+    ...(s.has(READ.containers) && { containers: parseContainerList(s.get(READ.containers) ?? "") }),
   };
 }
 

@@ -1,6 +1,7 @@
 // PURE. One transaction on an nftables host (docs/docker29-nftables.md): the intents and the state read -> the apply
 // script's steps (one `nft -j -f` batch for our table, then the boot files), what our table must read back as, and
 // per-intent refusals found before anything runs. node/transaction.ts runs it under the node lock.
+import { resolveTargets } from "../containers/resolve";
 import type { HostState, NftHostFacts } from "../netfilter/host-state";
 import type { Intent, PersistenceConfig, PlannedStep } from "../netfilter/intent";
 import { sha256 } from "../persistence/files";
@@ -68,8 +69,15 @@ export function planNftTransaction(
   intents: readonly Intent[],
 ): NftTransactionPlan {
   const live = liveTable(state);
-  const changes = nftChangesOf(intents, facts);
-  const refused = new Map(changes.refused);
+  // Rules that follow a container: resolved against the containers listed by the same read, as on iptables hosts.
+  const targets = resolveTargets(
+    intents.flatMap((x, owner) => (x.kind === "rule" ? [{ owner, rule: x.rule }] : [])),
+    state.containers,
+  );
+  const byOwner = new Map(targets.intents.map((t) => [t.owner, t.rule]));
+  const resolved = intents.map((x, i): Intent => (x.kind === "rule" ? { ...x, rule: byOwner.get(i) ?? x.rule } : x));
+  const changes = nftChangesOf(resolved, facts, new Set(targets.refused.keys()));
+  const refused = new Map([...changes.refused, ...targets.refused]);
   const persistence = intents.findIndex((x) => x.kind === "persistence");
   const intent = intents[persistence];
   const config = intent?.kind === "persistence" ? (intent.config ?? undefined) : (state.persisted.config ?? undefined);

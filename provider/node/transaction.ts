@@ -25,6 +25,7 @@ import { nftRestoreSteps, planNftTransaction, verifyNft } from "../nftables/tran
 import { restorePersistStep } from "../persistence/plan-persistence";
 import { planTransaction, type TransactionPlan } from "../plan/transaction";
 import { APPLY_REFUSALS } from "../protocol/exit-codes";
+import { LIST_CONTAINERS } from "../protocol/read-script";
 import { type ApplyProof, renderSteps, type Step } from "../protocol/steps";
 import { NetfilterCommands } from "./netfilter-commands";
 import type { HostSession } from "./session";
@@ -48,9 +49,13 @@ export interface TransactionOutcome {
 export const newNonce = (): string => randomBytes(12).toString("hex");
 const tempSetName = () => `${TEMP_SET_PREFIX}${randomBytes(4).toString("hex")}`;
 
-export async function readHostState(session: HostSession): Promise<{ state: HostState; facts: NodeFacts }> {
+/** `containers`: also list the running containers (rules that follow one); costs a `docker ps` on the host. */
+export async function readHostState(
+  session: HostSession,
+  opts: { containers?: boolean } = {},
+): Promise<{ state: HostState; facts: NodeFacts }> {
   const nonce = newNonce();
-  const r = await session.run(NetfilterCommands.readState, `${nonce}\n`);
+  const r = await session.run(NetfilterCommands.readState, `${nonce}${opts.containers ? ` ${LIST_CONTAINERS}` : ""}\n`);
   const state = parseHostState(r.stdout, nonce);
   const facts = deriveFacts(state);
   if ("error" in facts) throw txError({ kind: "Unsupported", host: session.host, reason: facts.error });
@@ -110,6 +115,11 @@ async function applySteps(session: HostSession, proof: ApplyProof, steps: readon
   return parseStepsOutput(r.stdout, nonce);
 }
 
+/** The read-back does not list containers again: the ones planned with are the outputs' (resolvedPorts). */
+function withContainers<O extends { readonly after: HostState }>(before: HostState, applied: O): O {
+  return before.containers ? { ...applied, after: { ...applied.after, containers: before.containers } } : applied;
+}
+
 type Failed = Extract<Awaited<ReturnType<typeof applySteps>>, { ok: false }>;
 
 function kernelRejected(host: string, plan: Pick<TransactionPlan, "steps">, outcome: Failed, line?: string) {
@@ -150,7 +160,7 @@ async function runNftTransaction(
   };
   if (plan.steps.length === 0)
     return { facts, before, after: before, plan, results: intents.map((_, i) => resultOf(i)) };
-  const outcome = await applySteps(session, proof, plan.steps);
+  const outcome = withContainers(before, await applySteps(session, proof, plan.steps));
   if (!outcome.ok) {
     const owners = plan.steps[outcome.failedStep]?.owners ?? [];
     const error = kernelRejected(session.host, plan, outcome);
@@ -198,7 +208,8 @@ async function attemptTransaction(
   proof: ApplyProof,
   intents: readonly Intent[],
 ): Promise<{ outcome: TransactionOutcome; retry?: boolean }> {
-  const { state: before, facts } = await readHostState(session);
+  const containers = intents.some((x) => x.kind === "rule" && x.rule?.target !== undefined);
+  const { state: before, facts } = await readHostState(session, { containers });
   if (isNftFacts(facts)) return { outcome: await runNftTransaction(session, proof, before, facts, intents) };
   const names = new Map<string, string>();
   const plan = planTransaction(
@@ -224,7 +235,7 @@ async function attemptTransaction(
       },
     };
   }
-  const outcome = await applySteps(session, proof, plan.steps);
+  const outcome = withContainers(before, await applySteps(session, proof, plan.steps));
   if (!outcome.ok) {
     const { intent, line } = blame(plan, outcome.failedStep, outcome.message);
     const error = kernelRejected(session.host, plan, outcome, line);

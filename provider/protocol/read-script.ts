@@ -13,9 +13,23 @@ import {
 } from "./paths";
 import { READ } from "./sections";
 
-/** Reads the nonce from stdin's first line into $n. */
+/** The word after the nonce that asks the read for the running containers' published ports (a rule targets one). */
+export const LIST_CONTAINERS = "containers";
+
+/** Reads the nonce from stdin's first line into $n; `<nonce> containers` also sets $dc (list the containers). */
 export const READ_NONCE = `IFS= read -r n || exit ${EXIT_BAD_INPUT}
+dc=; case $n in *" ${LIST_CONTAINERS}") n=\${n%" ${LIST_CONTAINERS}"}; dc=1;; esac
 case $n in ""|*[!a-f0-9]*) exit ${EXIT_BAD_INPUT};; esac` as const;
+
+/** Only when asked: one JSON line per running container (name, published ports, labels; never its env), parsed
+ * strictly by containers/container-list.ts. A container gone between ps and inspect is simply not listed; a hung
+ * dockerd costs at most 20 s (exit 124), not the read's whole timeout. */
+export const LIST_RUNNING_CONTAINERS = `if command -v docker >/dev/null 2>&1; then
+dt=; command -v timeout >/dev/null 2>&1 && dt="timeout 20"
+if ids=$($dt docker ps -q --no-trunc 2>&1); then
+[ -n "$ids" ] && $dt docker inspect --format "{\\"name\\":{{json .Name}},\\"ports\\":{{json .NetworkSettings.Ports}},\\"labels\\":{{json .Config.Labels}}}" $ids 2>/dev/null
+else echo "error docker ps failed (exit $?): $(echo "$ids" | head -n 1)"; fi
+else echo "error the docker CLI is not installed on the host"; fi`;
 
 /** Prints every section parseHostState reads. Expects the nonce in $n. Legacy tables are read only when loaded:
  * iptables-legacy-save would otherwise instantiate an empty legacy filter table as a side effect. `has` and `read`
@@ -55,4 +69,8 @@ for f in ${BOOT_PATH_WORDS}; do [ -f "$f" ] && sha256sum "$f"; done
 for f in ${UNIT_LINK_WORDS} ${OLD_UNIT_LINK}; do [ -L "$f" ] && echo "link $f"; done
 s ${READ.otherpersisters}
 for f in ${OTHER_PERSISTER_WORDS}; do [ -f "$f" ] && echo "$f $(grep -c DOCKER "$f" 2>/dev/null)"; done
+if [ -n "$dc" ]; then
+s ${READ.containers}
+${LIST_RUNNING_CONTAINERS}
+fi
 s ${READ.end}` as const;

@@ -21,6 +21,7 @@ export const READ = {
   managedsets: "managedsets",
   persisted: "persisted",
   otherpersisters: "otherpersisters",
+  containers: "containers",
   end: "end",
 } as const;
 export type ReadSection = (typeof READ)[keyof typeof READ];

@@ -64,14 +64,18 @@ export function batcherFor(conn: Connection): HostBatcher {
 /** A read of the host now, not shared with reads already in flight. */
 export const readNow = (conn: Connection) => readHostState(openSession(conn));
 
-/** Concurrent reads of one host (a `pulumi refresh` reads every resource at once) share one snapshot. */
-export function readShared(conn: Connection): Promise<{ state: HostState; facts: NodeFacts }> {
-  const key = keyOf(conn);
+/** Concurrent reads of one host (a `pulumi refresh` reads every resource at once) share one snapshot; one that lists
+ * the containers (for rules that follow one) is its own snapshot, so other reads never pay for it. */
+export function readShared(
+  conn: Connection,
+  opts: { containers?: boolean } = {},
+): Promise<{ state: HostState; facts: NodeFacts }> {
+  const key = `${keyOf(conn)}${opts.containers ? " containers" : ""}`;
   const inFlight = reads.get(key);
   if (inFlight) return inFlight;
   // Shared while in flight only: a read asked for after this one ended must see the host as it is now (a snapshot
   // kept for a while longer made a refresh right after a repair report the state from before it).
-  const p = readHostState(openSession(conn)).finally(() => reads.delete(key));
+  const p = readHostState(openSession(conn), opts).finally(() => reads.delete(key));
   reads.set(key, p);
   return p;
 }

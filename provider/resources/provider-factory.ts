@@ -66,6 +66,8 @@ export interface ResourceDefinition<Spec, P extends BaseProps> {
   intent(props: P, spec: Spec | null): Intent;
   /** Resource outputs from a host snapshot (after an apply or at read). */
   outputs(props: P, state: HostState, facts: NodeFacts): Partial<P>;
+  /** read: the shared read must list the host's containers too (a rule that follows one). */
+  readsContainers?(props: P): boolean;
   /** read: undefined when the resource is gone from the host (the next up recreates it); throws when unknowable. */
   live(id: string, props: P, state: HostState, facts: NodeFacts): Partial<P> | undefined;
   /** create: the id, work done before the apply (nothing is sent yet), and the props a lost outcome records. */
@@ -179,7 +181,7 @@ export function makeProvider<Spec, P extends BaseProps>(
       const current = def.withId(props, id);
       return inContext(def.type, def.label(current, id), props.connection, async (conn) => {
         trustRecordedHostKey(conn, props);
-        const { state, facts } = await readShared(conn);
+        const { state, facts } = await readShared(conn, { containers: def.readsContainers?.(current) ?? false });
         const live = def.live(id, current, state, facts);
         return live ? { id, props: { ...current, ...hostOutputs(conn, facts), ...live } } : {};
       });

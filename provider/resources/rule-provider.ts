@@ -2,6 +2,8 @@
 // check validates (no connection) and renders the literal iptables lines for previews; diff compares canonical
 // lines; create/update/delete go through the host's batched transactions; read reports what is live.
 import { createHash, randomBytes } from "node:crypto";
+import type { ContainerList } from "../containers/container-list";
+import { formatPorts, parsePorts, resolveRule } from "../containers/resolve";
 import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
 import { endpointOf } from "../model/connection";
@@ -14,7 +16,7 @@ import { renderRule } from "../netfilter/render-rule";
 import { makeRuleId, RULE_ID } from "../netfilter/tag";
 import { nftBlockLines, nftBlockStatus } from "../nftables/status";
 import { argsOf, resolveConnection, trustRecordedHostKey } from "./common";
-import { factsOnce, incarnationOf, noteIncarnation } from "./hosts";
+import { factsOnce, incarnationOf, noteIncarnation, readShared } from "./hosts";
 import { BASE_COMPUTED, type BaseProps, makeProvider } from "./provider-factory";
 
 export const RULE_TYPE = "DockerUserRule";
@@ -28,6 +30,7 @@ const COMPUTED = [
   "backend",
   "lines",
   "inPlace",
+  "resolvedPorts",
 ];
 const ALL_COMPUTED = [...BASE_COMPUTED, ...COMPUTED];
 
@@ -42,6 +45,8 @@ export interface RuleProps extends BaseProps {
   inPlace?: boolean;
   /** Random per create: tells this incarnation's block from a same-id replacement's (see `skipDelete`). */
   generation?: string;
+  /** A rule with a target: the published ports it matched at the last apply, or that it resolves to now (at read). */
+  resolvedPorts?: string[];
 }
 
 const ruleOf = (props: Record<string, unknown>): DockerUserRule =>
@@ -54,15 +59,52 @@ function render(rule: DockerUserRule, id: string, families: readonly IpFamily[])
   return { ipv4: blocks.ipv4.map(renderRule), ipv6: blocks.ipv6.map(renderRule) };
 }
 
+/** The ports a target rule matches on a host with these containers; none when nothing matches. */
+function resolvedPorts(rule: DockerUserRule, containers: ContainerList | undefined): string[] {
+  const r = resolveRule(rule, containers);
+  return "rule" in r ? formatPorts(r.rule.resolvedPorts ?? []) : [];
+}
+
 function outputs(props: RuleProps, state: HostState, facts: NodeFacts): Partial<RuleProps> {
   const nft = isNftFacts(facts);
   const status = nft ? nftBlockStatus(state, idOf(props)) : blockStatus(state, facts, idOf(props));
+  // Parsed only for a target: state recorded by older versions must stay readable.
+  const rule = props.target !== undefined && props.target !== null ? ruleOf(props) : undefined;
   return {
     families: [...facts.families],
     ...(nft && { backend: facts.backend }),
     lines: { ipv4: [...status.lines.ipv4], ipv6: [...status.lines.ipv6] },
     inPlace: status.inPlace,
+    ...(rule?.target && { resolvedPorts: resolvedPorts(rule, state.containers) }),
   };
+}
+
+/**
+ * A target rule as it would be planned now: resolved against the host's containers (a read shared by the diffs in
+ * flight), or, the host unreachable, against the ports recorded at the last apply or read. Undefined: it cannot be
+ * resolved (nothing matches), so the update must run and say why.
+ */
+async function resolvedNow(
+  olds: RuleProps,
+  news: RuleProps,
+  rule: DockerUserRule,
+): Promise<DockerUserRule | undefined> {
+  if (!rule.target) return rule;
+  let containers: ContainerList | undefined;
+  try {
+    const conn = resolveConnection(news.connection);
+    trustRecordedHostKey(conn, olds);
+    // Not cached for the run as families are: a container republished between two ups must be seen by the second.
+    containers = (await readShared(conn, { containers: true })).state.containers;
+  } catch {
+    containers = undefined;
+  }
+  if (containers === undefined) {
+    const recorded = parsePorts(olds.resolvedPorts ?? []);
+    return recorded.length > 0 ? { ...rule, resolvedPorts: recorded } : undefined;
+  }
+  const r = resolveRule(rule, containers);
+  return "rule" in r ? r.rule : undefined;
 }
 
 /**
@@ -120,7 +162,8 @@ export const ruleProvider = makeProvider<DockerUserRule, RuleProps>({
     // replacement (olds = {}), gets the id derived from its identity.
     const ruleId = typeof olds.ruleId === "string" && RULE_ID.test(olds.ruleId) ? olds.ruleId : deriveRuleId(news);
     const known = !containsUnknown(argsOf(news, ALL_COMPUTED)) && !isUnknown(ruleId);
-    const rendered = known ? render(ruleOf(news), ruleId, ["ipv4", "ipv6"]) : undefined;
+    // A target's lines depend on the host's containers: rendered at apply, not at check.
+    const rendered = known && !ruleOf(news).target ? render(ruleOf(news), ruleId, ["ipv4", "ipv6"]) : undefined;
     return { ...news, ruleId, ...(rendered && { rendered }) };
   },
 
@@ -129,7 +172,9 @@ export const ruleProvider = makeProvider<DockerUserRule, RuleProps>({
     if (containsUnknown(newArgs)) return { changes: true, replaces: [] };
     const newRule = dockerUserRuleArgs.parse(newArgs);
     const replaces = newRule.family !== ruleOf(olds).family ? ["family"] : [];
-    const { families, want } = await wantedLines(olds, news, newRule);
+    const planned = await resolvedNow(olds, news, newRule);
+    if (!planned) return { changes: true, replaces };
+    const { families, want } = await wantedLines(olds, news, planned);
     const have = olds.lines ?? { ipv4: [], ipv6: [] };
     const linesDiffer = !want || families.some((f) => canonicalJson(want[f]) !== canonicalJson(have[f] ?? []));
     return { changes: linesDiffer || olds.inPlace === false, replaces };
@@ -138,6 +183,7 @@ export const ruleProvider = makeProvider<DockerUserRule, RuleProps>({
   intent: (props, rule) => ({ kind: "rule", id: idOf(props), priority: rule?.priority ?? 0, rule }),
 
   outputs,
+  readsContainers: (props) => props.target !== undefined && props.target !== null,
 
   live(_id, props, state, facts) {
     const live = outputs(props, state, facts);

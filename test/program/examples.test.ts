@@ -24,6 +24,7 @@ const EXAMPLES = [
   "fleet",
   "gitops",
   "coexistence",
+  "container-target",
 ];
 
 async function run(example: string, config: Record<string, string> = {}, secretKeys: string[] = []): Promise<Graph> {
@@ -164,6 +165,29 @@ describe("coexistence", () => {
       },
     ]);
   });
+});
+
+describe("container-target", () => {
+  it(
+    "guards the lab's web container by name, or a compose service: no port numbers, nothing rendered at check",
+    T,
+    async () => {
+      const g = await run("container-target", onLab);
+      const rules = g.byType(RULE);
+      expect(rules.map((r) => [r.name, r.inputs.action, r.inputs.source, r.inputs.target])).toEqual([
+        ["node1-from-1", "RETURN", lab.inventory.lbCidr, { container: "web" }],
+        ["node1-drop", "DROP", undefined, { container: "web" }],
+      ]);
+      // The ports are the host's to say (resolved at apply): check renders no lines for a target.
+      for (const r of rules) expect(r.checked.rendered).toBeUndefined();
+      const compose = await run("container-target", {
+        ...onLab,
+        "docker-firewall:composeService": "api",
+        "docker-firewall:composeProject": "shop",
+      });
+      expect(compose.get(RULE, "node1-drop").inputs.target).toEqual({ composeService: "api", composeProject: "shop" });
+    },
+  );
 });
 
 describe("fleet (the top-level program)", () => {

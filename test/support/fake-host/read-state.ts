@@ -50,14 +50,19 @@ function bodies(node: NodeState): Record<ReadSection, string> {
     managedsets: node.boot.files.get(MANAGED_SETS_PATH) ?? "",
     persisted: lines([...hashes, ...links]),
     otherpersisters: lines(others),
+    // Printed only when asked (renderReadState); real containers: test/lab/container-target.test.ts.
+    containers: node.facts.containers ?? "",
     end: "",
   };
 }
 
-export function renderReadState(node: NodeState, nonce: string): string {
+/** `containers`: the read was asked to list them (`<nonce> containers`); otherwise that section is not printed. */
+export function renderReadState(node: NodeState, nonce: string, containers = false): string {
   const b = bodies(node);
   return renderSections(
     nonce,
-    Object.values(READ).map((name) => [name, b[name]] as const),
+    Object.values(READ)
+      .filter((name) => containers || name !== READ.containers)
+      .map((name) => [name, b[name]] as const),
   );
 }
