@@ -23,7 +23,7 @@ const MAX_LINE = 16 * 1024;
 // Anything but tab among the C0 controls, DEL and the Unicode line separators.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f\u2028\u2029\u0085]/;
-const PATTERN = /^!?(\[[A-Za-z0-9_.:*?-]+\]:[0-9]{1,5}|[A-Za-z0-9_.:*?-]+)$/;
+const PATTERN = /^!?(\[[A-Za-z0-9_.:*?-]+\]:[0-9*?]{1,5}|[A-Za-z0-9_.:*?-]+)$/;
 const HASHED = /^\|1\|([A-Za-z0-9+/]{27}=)\|([A-Za-z0-9+/]{27}=)$/;
 
 function parseNames(field: string): Names | string {
