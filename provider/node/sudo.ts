@@ -8,6 +8,9 @@ import { BECOME_OK, SUDO_PROMPT } from "./commands";
 import { type NodeError, nodeError } from "./errors";
 import type { RunningCommand } from "./running-command";
 
+/** How long sudo may take to prompt and accept the password (PAM's delay after a wrong one is about 2 s). */
+export const SUDO_ANSWER_TIMEOUT_MS = 30_000;
+
 export type SudoFailure = { readonly kind: "password-required" } | { readonly kind: "denied"; readonly reason: string };
 
 // Messages sudo prints before it runs anything; checked against sudo 1.9 (Debian 12) wording.
@@ -82,7 +85,12 @@ export function privilegeRefusal(
  * wrong, and sudo gets EOF instead), and resolves once the wrapper says sudo let it run, with a stderr that starts
  * after that line. If sudo ends it first, nothing ran: rejects with SudoDenied or SudoNeedsPassword.
  */
-export function answerSudoPrompt(run: RunningCommand, password: string, conn: Connection): Promise<RunningCommand> {
+export function answerSudoPrompt(
+  run: RunningCommand,
+  password: string,
+  conn: Connection,
+  timeoutMs = SUDO_ANSWER_TIMEOUT_MS,
+): Promise<RunningCommand> {
   const host = run.host;
   const user = conn.user;
   return new Promise((resolve, reject) => {
@@ -90,6 +98,15 @@ export function answerSudoPrompt(run: RunningCommand, password: string, conn: Co
     let searched = 0;
     let prompts = 0;
     let done = false;
+    // A sudo that neither prompts nor runs (a PAM module waiting on something) must not hold the caller forever.
+    const timer = setTimeout(() => {
+      if (done) return;
+      done = true;
+      run.kill();
+      reject(
+        nodeError({ kind: "Timeout", host, operation: "waiting for sudo to accept the password", afterMs: timeoutMs }),
+      );
+    }, timeoutMs);
     const onData = (chunk: Buffer) => {
       seen = Buffer.concat([seen, chunk]);
       for (let at = seen.indexOf(SUDO_PROMPT, searched); at >= 0; at = seen.indexOf(SUDO_PROMPT, searched)) {
@@ -98,8 +115,9 @@ export function answerSudoPrompt(run: RunningCommand, password: string, conn: Co
         else run.stdin.end();
       }
       const ok = seen.indexOf(`${BECOME_OK}\n`, searched);
-      if (ok < 0) return;
+      if (ok < 0 || done) return;
       done = true;
+      clearTimeout(timer);
       run.stderr.off("data", onData);
       const stderr = new PassThrough();
       stderr.write(seen.subarray(ok + BECOME_OK.length + 1));
@@ -113,6 +131,8 @@ export function answerSudoPrompt(run: RunningCommand, password: string, conn: Co
     });
     void run.end.then((end) => {
       if (done) return;
+      done = true;
+      clearTimeout(timer);
       run.stderr.off("data", onData);
       // sudo's own words, without its prompts: never the password (sudo does not echo it).
       const said = seen.toString("utf8").split(SUDO_PROMPT).join("\n");

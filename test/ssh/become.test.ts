@@ -7,6 +7,7 @@ import { isNodeError } from "../../provider/node/errors";
 import { exec } from "../../provider/node/exec";
 import { withNodeLock } from "../../provider/node/lock";
 import type { SshPool } from "../../provider/node/ssh-pool";
+import { answerSudoPrompt } from "../../provider/node/sudo";
 import { connectionFailures } from "../../provider/resources/common";
 import {
   DOAS_USER,
@@ -89,6 +90,18 @@ describe("sudo with a password", () => {
   it("without a password: SudoNeedsPassword says to set sudoPassword", async () => {
     const e = await fail(exec(sshd.connection({ user: SUDO_PASSWORD_USER, sudo: true }), T.uid, undefined, { pool }));
     expect(isNodeError(e, "SudoNeedsPassword") && e.message).toMatch(/set connection\.sudoPassword \(a secret\)/);
+  });
+
+  it("a sudo that never answers is given up on with a Timeout (the command is killed)", async () => {
+    // `cat` without sudo never prints the marker: the same as a sudo stuck before running anything.
+    const run = await pool.start(sshd.connection({ user: SUDO_PASSWORD_USER }), T.cat);
+    run.stdout.resume();
+    const e = await fail(answerSudoPrompt(run, SUDO_PASSWORD, conn(), 200));
+    expect(isNodeError(e, "Timeout") && e.message).toBe(
+      `timed out after 200 ms on ${host(SUDO_PASSWORD_USER)} while waiting for sudo to accept the password; it may ` +
+        "or may not have taken effect",
+    );
+    expect((await run.end).kind).not.toBe("exited");
   });
 
   it("a password for a NOPASSWD user is never sent: the command's stdin is its own", async () => {
