@@ -1,5 +1,6 @@
-// One pooled SSH connection (a "link"): dialled with retries (through its bastion link, if any), kept alive with
-// keepalives, redialled after a drop, closed when idle, and unref'd while no operation needs it.
+// One pooled SSH connection (a "link"): dialled with retries (through its bastion link, if any, holding a slot of that
+// bastion's maxConnections while its tunnel is open), kept alive with keepalives, redialled after a drop, closed
+// when idle, and unref'd while no operation needs it.
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Client, ClientChannel } from "ssh2";

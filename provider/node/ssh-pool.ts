@@ -90,6 +90,8 @@ export class SshPool implements LinkOwner {
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     try {
       return await answerSudoPrompt(run, privilege.password, conn);
+    } catch (e) {
+      throw opts.signal?.aborted ? opts.signal.reason : e;
     } finally {
       opts.signal?.removeEventListener("abort", onAbort);
     }
