@@ -8,7 +8,8 @@ import { exec } from "../../provider/node/exec";
 import { withNodeLock } from "../../provider/node/lock";
 import type { SshPool } from "../../provider/node/ssh-pool";
 import { answerSudoPrompt } from "../../provider/node/sudo";
-import { connectionFailures } from "../../provider/resources/common";
+import { connectionFailures, resolveConnection } from "../../provider/resources/common";
+import { storeStackConfig } from "../../provider/resources/provider-config";
 import {
   DOAS_USER,
   SUDO_NOPASSWD_USER,
@@ -136,6 +137,20 @@ describe("doas", () => {
       `doas on ${host(SUDO_NOPASSWD_USER)} refused user ${SUDO_NOPASSWD_USER}: no rule in /etc/doas.conf permits it ` +
         "(Operation not permitted)",
     );
+  });
+});
+
+describe("stack config docker-firewall:sudoPassword", () => {
+  it("fills sudoPassword of connections that use sudo, and only those", () => {
+    storeStackConfig((k) => (k === "docker-firewall:sudoPassword" ? SUDO_PASSWORD : undefined));
+    try {
+      expect(resolveConnection({ host: "h", user: "deploy", sudo: true }).sudoPassword).toBe(SUDO_PASSWORD);
+      expect(resolveConnection({ host: "h", sudo: true, sudoPassword: "own" }).sudoPassword).toBe("own");
+      expect(resolveConnection({ host: "h", become: "doas" }).sudoPassword).toBeUndefined();
+      expect(resolveConnection({ host: "h" }).sudoPassword).toBeUndefined();
+    } finally {
+      storeStackConfig(() => undefined);
+    }
   });
 });
 

@@ -28,23 +28,28 @@ async function run(extra: Record<string, string> = {}): Promise<Graph> {
 }
 
 describe("examples/ssh-operators", () => {
-  it("puts the chain, the sudo password and known_hosts in each secret connection", T, async () => {
-    const g = await run();
-    const rules = g.byType(RULE);
-    expect(rules).toHaveLength(4);
-    for (const r of rules) {
-      expect(r.failures).toEqual([]);
-      expect(isSecretValue(r.inputs.connection)).toBe(true);
-      expect(unwrapSecrets(r.inputs.connection)).toMatchObject({
-        sudo: true,
-        sudoPassword: SUDO_PASSWORD,
-        proxy: [
-          { host: "bastion.example.com", user: "jump", hostKey: BASTION_KEY, privateKey: FAKE_KEY },
-          { host: "10.0.1.4", maxConnections: 4 },
-        ],
-      });
-    }
-  });
+  it(
+    "puts the chain and known_hosts in each secret connection; the sudo password stays in stack config",
+    T,
+    async () => {
+      const g = await run();
+      const rules = g.byType(RULE);
+      expect(rules).toHaveLength(4);
+      expect(JSON.stringify(g.resources.map((r) => r.inputs))).not.toContain(SUDO_PASSWORD);
+      for (const r of rules) {
+        expect(r.failures).toEqual([]);
+        expect(isSecretValue(r.inputs.connection)).toBe(true);
+        expect(unwrapSecrets(r.inputs.connection)).not.toHaveProperty("sudoPassword");
+        expect(unwrapSecrets(r.inputs.connection)).toMatchObject({
+          sudo: true,
+          proxy: [
+            { host: "bastion.example.com", user: "jump", hostKey: BASTION_KEY, privateKey: FAKE_KEY },
+            { host: "10.0.1.4", maxConnections: 4 },
+          ],
+        });
+      }
+    },
+  );
 
   it("a bad bastion field fails check naming it, without the password", T, async () => {
     const bad = JSON.stringify([{ host: "bastion.example.com" }, { host: "-oProxyCommand=x", maxConnections: 0 }]);
