@@ -123,8 +123,10 @@ export function verifyHostKey(conn: Endpoint, blob: Buffer): HostKeyVerdict {
  */
 export function rememberHostKey(conn: Endpoint, blob: Buffer): HostKeyVerdict {
   const id = endpointIdentity(conn);
-  const verdict = judgeHostKey(blob, expectationOf(conn), firstSeen.get(id));
-  if (verdict.ok && !firstSeen.has(id)) firstSeen.set(id, describeKeyBlob(blob));
+  const expectation = expectationOf(conn);
+  const verdict = judgeHostKey(blob, expectation, firstSeen.get(id));
+  // Under an expectation (several keys: a rotation) the key seen last is the one to report; else the first stays.
+  if (verdict.ok && (expectation || !firstSeen.has(id))) firstSeen.set(id, describeKeyBlob(blob));
   return verdict;
 }
 

@@ -9,9 +9,10 @@ import { describe, expect, it } from "vitest";
 import { defineCommands } from "../../provider/node/commands";
 import { isNodeError } from "../../provider/node/errors";
 import { exec } from "../../provider/node/exec";
+import { observedHostKey } from "../../provider/node/host-key";
 import { SshPool } from "../../provider/node/ssh-pool";
 import { connectionFailures } from "../../provider/resources/common";
-import { generateKey, type TestSshd, useSshdPerFile } from "../support/sshd";
+import { generateKey, sshKeygenFingerprint, type TestSshd, useSshdPerFile } from "../support/sshd";
 
 const T = defineCommands({ hello: "echo hello" });
 const OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC1ypxIyYog7KXFfrFtZ2ktcI/gx5WArBHMPW1jJqjrF";
@@ -38,18 +39,27 @@ describe("several accepted keys", () => {
   it("a list accepts the old key and, after the host switched, the new one; a key not listed is refused", async () => {
     const old = sshd.hostKey.publicKey;
     const oldFp = sshd.hostKeyFingerprint;
-    await sshd.regenerateHostKey(); // served from the next restart
-    const both = [old, sshd.hostKey.publicKey];
+    const next = await generateKey(join(sshd.dir, "next_host_key"));
+    const both = [old, next.publicKey];
     expect((await hello({ hostKey: both })).stdout).toBe("hello\n");
+    expect(observedHostKey(sshd.connection({ hostKey: both }))).toBe(oldFp);
+
     // The host rotates to the new key (the operator listed it beforehand): nothing to change on our side.
+    await writeFile(sshd.hostKey.path, next.privateKey, { mode: 0o600 });
+    await writeFile(`${sshd.hostKey.path}.pub`, `${next.publicKey}\n`);
+    const nextFp = await sshKeygenFingerprint(`${sshd.hostKey.path}.pub`);
     await sshd.restart();
     expect((await hello({ hostKey: both })).stdout).toBe("hello\n");
+    // What the resources record (their `hostKey` output) is the key the host has now.
+    expect(observedHostKey(sshd.connection({ hostKey: both }))).toBe(nextFp);
 
     const e = await fail(hello({ hostKey: [old, OTHER_KEY] }));
     expect(isNodeError(e, "HostKeyMismatch") && e.message).toContain(
       `HOST KEY MISMATCH for root@127.0.0.1:${sshd.port}: expected one of ${oldFp}, ${OTHER_FP} (pinned in ` +
-        `connection.hostKey) but the server presented ${sshd.hostKeyFingerprint}.`,
+        `connection.hostKey) but the server presented ${nextFp}.`,
     );
+    sshd.hostKey = { ...next, path: sshd.hostKey.path };
+    sshd.hostKeyFingerprint = nextFp;
   });
 });
 
