@@ -114,7 +114,8 @@ export function recordedHostKeys(conn: Connection): { hostKey?: string; bastionH
 }
 
 function seed(endpoint: Endpoint, recorded: unknown): void {
-  if (endpoint.hostKey !== undefined || typeof recorded !== "string" || !recorded.startsWith("SHA256:")) return;
+  const pinned = endpoint.hostKey !== undefined || endpoint.knownHosts !== undefined;
+  if (pinned || typeof recorded !== "string" || !recorded.startsWith("SHA256:")) return;
   const seen = observedHostKey(endpoint);
   if (seen === undefined) trustHostKey(endpoint, recorded);
   else if (seen !== recorded) {
