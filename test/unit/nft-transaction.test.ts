@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseContainerList } from "../../provider/containers/container-list";
 import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { deriveFacts, type HostState, isNftFacts, parseHostState } from "../../provider/netfilter/host-state";
@@ -96,6 +97,20 @@ describe("the nftables transaction planner", () => {
     expect(plan.table?.rules).toHaveLength(1);
     // The batch names only our table: Docker's tables are never touched.
     expect(plan.steps[0]?.run.text).not.toMatch(/docker-bridges/);
+  });
+
+  it("a rule that follows a container resolves against the containers of the same read; none matching is refused", () => {
+    const listed = parseContainerList(
+      `${JSON.stringify({ name: "/web", ports: { "80/tcp": [{ HostIp: "0.0.0.0", HostPort: "8080" }] }, labels: {} })}\n`,
+    );
+    const state = { ...host(), containers: listed };
+    const plan = planNftTransaction(state, factsOf(state), [
+      rule("web-aaaaaaaa", 100, { action: "DROP", target: { container: "web" } }),
+      rule("gone-bbbbbbbb", 200, { action: "DROP", target: { container: "gone" } }),
+    ]);
+    expect([...plan.refused]).toEqual([[1, expect.stringMatching(/no running container matches container gone/)]]);
+    expect(plan.steps.map((s) => s.owners)).toEqual([[0]]);
+    expect(plan.steps[0]?.run.text).toMatch(/"key":"proto-dst","dir":"original"\}\},"right":8080\}/);
   });
 
   it("an IpSet entry comment and a port set are refused naming the field", () => {
