@@ -11,7 +11,7 @@ import { Client } from "ssh2";
 import { type LabNode, sshExec } from "../lab/index";
 import { ipSetArgs } from "../provider/model/ipset";
 import { dockerUserRuleArgs } from "../provider/model/rule";
-import { deriveFacts, parseHostState } from "../provider/netfilter/host-state";
+import { deriveFacts, isNftFacts, parseHostState } from "../provider/netfilter/host-state";
 import type { Intent } from "../provider/netfilter/intent";
 import { parseStepsOutput } from "../provider/netfilter/steps";
 import { HostBatcher } from "../provider/node/batch";
@@ -162,6 +162,7 @@ async function cell(node: LabNode, intents: readonly Intent[]) {
   const state = time("parse the read", () => parseHostState(read.stdout, nonce));
   const facts = deriveFacts(state);
   if ("error" in facts) throw new Error(facts.error);
+  if (isNftFacts(facts)) throw new Error("profile-scale measures an iptables node");
   const plan = time("plan", () => planTransaction(state, facts, intents, () => "dfwtmp-0000"));
   const stdin = time("render the apply's stdin", () => renderSteps(nonce, { name: "x", token: "00" }, plan.steps));
   const apply = texts.find((x) => x.what === "apply + read-back");

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { type LabNode, sshExec } from "../lab/index";
 import { REPO_ROOT } from "../lab/paths";
 import { dockerUserRuleArgs } from "../provider/model/rule";
-import { deriveFacts, type HostFacts, parseHostState } from "../provider/netfilter/host-state";
+import { deriveFacts, type HostFacts, isNftFacts, parseHostState } from "../provider/netfilter/host-state";
 import type { Intent } from "../provider/netfilter/intent";
 import { HostBatcher } from "../provider/node/batch";
 import { exec } from "../provider/node/exec";
@@ -115,6 +115,7 @@ async function hostPhases(node: LabNode) {
     add("parse read output", parseMs);
     const f = deriveFacts(state);
     if ("error" in f) throw new Error(f.error);
+    if (isNftFacts(f)) throw new Error("the profile runs on an iptables node");
     facts = f;
     const [planMs] = await timed(async () => planTransaction(state, f, ruleIntents(RULES), (s) => `${s}-tmp`));
     add(`plan ${RULES} rules`, planMs);

@@ -4,7 +4,6 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
-  dockerLineOf,
   downLab,
   type LabInventory,
   labPaths,
@@ -16,9 +15,9 @@ import {
   upLab,
 } from "../lab/index";
 import { REPO_ROOT } from "../lab/paths";
-import { chainOf, indent } from "./chains";
+import { chainOf, describeNode, indent, shownChain } from "./chains";
 import { cliEngine, cliInstalled, type DemoEngine, driverEngine } from "./engines";
-import { changedRows, renderMatrix, unexpected } from "./matrix";
+import { changedRows, filtersIpv6, renderMatrix, unexpected } from "./matrix";
 import { cliMissing } from "./pulumi-cli";
 import type { Transcripts } from "./readme";
 
@@ -115,12 +114,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     : labPaths(locateLab({ labId: opts.labId })).inventory;
   let engine: DemoEngine | undefined;
   try {
-    for (const n of inventory.nodes) {
-      log(
-        `    ${n.name}: ssh root@${n.ssh.host}:${n.ssh.port}, Docker ${n.docker.version} (iptables-${n.iptablesBackend}), ` +
-          `WAN ${n.wan.interface} ${n.wan.ipv4}, published ${n.published.map((p) => `${p.port}/${p.protocol}`).join(" ")}`,
-      );
-    }
+    for (const n of inventory.nodes) log(`    ${describeNode(n)}`);
     for (const c of inventory.clients) {
       log(`    client ${c.name}: ${c.ipv4} on the ${c.segment.toUpperCase()}${c.ipv6 ? ` (and ${c.ipv6})` : ""}`);
     }
@@ -161,16 +155,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     if (!up.ok) throw new Error("up failed (see above)");
 
     // ---- 4. the chains ----------------------------------------------------------------------------------------
-    stage("chains", "the applied DOCKER-USER chain and sets per host (iptables-save / ipset save over SSH)");
+    stage(
+      "chains",
+      "the applied DOCKER-USER chain and sets per host (iptables-save / ipset save over SSH; nft list table on nftables)",
+    );
     const applied = await Promise.all(inventory.nodes.map(chainOf));
     inventory.nodes.forEach((n, i) => {
       const c = applied[i];
       if (!c) return;
       log(`    ${n.name}:`);
-      for (const l of c.v4) log(`      ${l}`);
-      for (const l of c.v6) log(`      [v6] ${l}`);
-      if (c.v6.length === 0) log("      (no IPv6 DOCKER-USER on this host: Docker did not make one)");
-      for (const l of c.sets) log(`      ${l}`);
+      for (const l of shownChain(n, c)) log(`      ${l}`);
     });
 
     // ---- 5. traffic -------------------------------------------------------------------------------------------
@@ -183,7 +177,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       wrong.length === 0,
       wrong.map((r) => `${r.client} ${r.family} -> ${r.node} ${r.port}/${r.protocol}: ${r.result}`).join("; "),
     );
-    const open6 = inventory.nodes.filter((n) => dockerLineOf(n) !== "28").map((n) => n.name);
+    const open6 = inventory.nodes.filter((n) => !filtersIpv6(n)).map((n) => n.name);
     if (inventory.ipv6 && open6.length > 0) {
       log(
         `    IPv6 stays open on ${open6.join(", ")}: Docker 20.10 publishes ports over IPv6 but makes no IPv6 DOCKER-USER to filter in.`,

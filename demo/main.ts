@@ -11,12 +11,14 @@ import { EXCERPTS, type Excerpt, excerpt, withReadmeBlock } from "./readme";
 const USAGE = `usage: npm run demo -- [options]
   --keep-lab          leave the lab running at the end (then: DFW_LAB_ID=<id> npm run lab -- status|probe|down)
   --lab-id ID         lab id (default dfwdemo; never the id \`npm run lab\` uses by default)
-  --nodes N           Docker hosts in the lab (default 3; the demo needs at least 2)
+  --nodes N           Docker hosts in the lab (default 4; the demo needs at least 2)
   --no-ipv6           IPv4 only (by default the lab has IPv6: filtered on Docker 28, open on 20.10, which makes
                       no IPv6 DOCKER-USER)
-  --docker SPEC       Docker per node, repeatable: 28, 20.10 or NODE=VERSION (default: 28, node3=20.10)
+  --docker SPEC       Docker per node, repeatable: 28, 20.10, 29-nft or NODE=VERSION
+                      (default: 28, node3=20.10, node4=29-nft)
   --legacy NODES      nodes on iptables-legacy, comma-separated (default node2); "" for none
-                      (the default fleet: Docker 28 on nft, Docker 28 on legacy, Docker 20.10)
+                      (the default fleet: Docker 28 on iptables-nft, Docker 28 on iptables-legacy, Docker 20.10,
+                      Docker 29 on its nftables backend)
   --inventory PATH    use a running lab (its inventory.json) instead of bringing one up; it is left running
   --no-destroy        keep the stack at the end (by default it is destroyed: each host's DOCKER-USER and sets
                       go back to how Docker left them)
@@ -31,9 +33,9 @@ async function main(): Promise<number> {
     options: {
       "keep-lab": { type: "boolean", default: false },
       "lab-id": { type: "string", default: process.env.DFW_DEMO_LAB_ID ?? "dfwdemo" },
-      nodes: { type: "string", default: "3" },
+      nodes: { type: "string", default: "4" },
       ipv6: { type: "boolean", default: true },
-      docker: { type: "string", multiple: true, default: ["28", "node3=20.10"] },
+      docker: { type: "string", multiple: true, default: ["28", "node3=20.10", "node4=29-nft"] },
       legacy: { type: "string", default: "node2" },
       inventory: { type: "string" },
       destroy: { type: "boolean", default: true },

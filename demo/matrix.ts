@@ -1,19 +1,23 @@
 // PURE. The traffic matrix the demo shows: what the fleet policy should let through on the lab, and tables of
 // probe results (one, or two as "before -> after").
-import { dockerLineOf, type LabInventory } from "../lab/inventory";
+import { dockerLineOf, type LabInventory, type LabNode } from "../lab/inventory";
 import type { ProbeRow } from "../lab/probe";
 
 export type Cell = ProbeRow["result"];
+
+/** Docker 28 filters IPv6 in its IPv6 DOCKER-USER, Docker 29 on nftables in our inet table; 20.10 does neither. */
+export const filtersIpv6 = (node: LabNode): boolean => ["28", "29"].includes(dockerLineOf(node));
 
 /**
  * What the top-level program's policy (examples/fleet with its lab defaults) lets through: the web port only from
  * the load-balancer range (the `allowed` client), the UDP "admin" port only from the `denied` client, everything
  * from the LAN (the drop is on the WAN only); over IPv6 the same, through the IPv6 set and address, on Docker 28
- * nodes. Docker 20.10 nodes stay open over IPv6: it publishes ports over IPv6 but makes no IPv6 DOCKER-USER.
+ * nodes and Docker 29 on nftables (our own table). Docker 20.10 nodes stay open over IPv6: it publishes ports over
+ * IPv6 but makes no IPv6 DOCKER-USER.
  */
 export function expectedCell(inventory: LabInventory, row: ProbeRow): Cell {
   const node = inventory.nodes.find((n) => n.name === row.node);
-  if (row.family === "ipv6" && (!node || dockerLineOf(node) !== "28")) return "open";
+  if (row.family === "ipv6" && (!node || !filtersIpv6(node))) return "open";
   const client = inventory.clients.find((c) => c.name === row.client);
   if (!client || client.segment === "lan") return "open";
   if (row.protocol === "tcp") return client.name === "allowed" ? "open" : "blocked";

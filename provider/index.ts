@@ -1,6 +1,7 @@
 // pulumi-docker-firewall: manage the DOCKER-USER chain and ipsets of Docker hosts over SSH.
 export type { IpFamily } from "./model/address";
 export type { ConnectionArgs } from "./model/connection";
+export type { ForeignMatcher, ForeignRulesInput } from "./model/foreign-rules";
 export type { IpSetInput } from "./model/ipset";
 export type { DockerUserRuleInput } from "./model/rule";
 export { DockerUserRule, type DockerUserRuleArgs } from "./resources/docker-user-rule";

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests, the lab and the demo need (idempotent; needs root).
 set -euo pipefail
-PKGS=(iptables ipset nftables iproute2 kmod docker.io runc tini openssh-server openssh-client busybox-static curl socat systemd sudo util-linux procps)
+PKGS=(iptables ipset nftables iproute2 kmod docker.io runc tini openssh-server openssh-client busybox-static curl socat systemd sudo opendoas util-linux procps)
 # runc (1.1, Debian 12) and tini (docker-init) also serve the Docker 28 that install-docker28.sh unpacks.
 missing=()
 for p in "${PKGS[@]}"; do

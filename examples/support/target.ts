@@ -103,8 +103,9 @@ function fromLab(cfg: pulumi.Config, inventory: LabInventory): Target {
         ? connection
         : pulumi.secret({ ...connection, privateKey: readFileSync(node.privateKeyPath, "utf8") }),
       wanInterface: node.wan.interface,
-      // Docker 28 nodes have an IPv6 DOCKER-USER; 20.10 publishes over IPv6 but makes none to filter in.
-      ipv6: node.docker.ipv6 && dockerLineOf(node) === "28",
+      // Docker 28 nodes have an IPv6 DOCKER-USER, Docker 29 on nftables our inet table; 20.10 publishes over IPv6
+      // but makes no IPv6 DOCKER-USER to filter in.
+      ipv6: node.docker.ipv6 && ["28", "29"].includes(dockerLineOf(node)),
     };
   });
   const client = (name: string) => inventory.clients.find((c) => c.name === name);

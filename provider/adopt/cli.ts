@@ -4,6 +4,7 @@
 // says on stderr what it could not adopt. Credentials are used to connect and never printed or written.
 import { readFileSync, writeFileSync } from "node:fs";
 import { type Connection, type ConnectionArgs, describeConnection, parseConnection } from "../model/connection";
+import { isNftFacts } from "../netfilter/host-state";
 import { DOCKER_USER } from "../netfilter/kernel-rule";
 import { chainRules } from "../netfilter/parse-iptables-save";
 import { observedHostKey } from "../node/host-key";
@@ -111,6 +112,9 @@ export function summary(plan: AdoptPlan, host: string): string {
 /** One read of the host (no lock: nothing is written) -> the adoption plan and the host's backend. */
 export async function readAndPlan(session: HostSession): Promise<{ plan: AdoptPlan; backend: string }> {
   const { state, facts } = await readHostState(session);
+  // Adoption reads DOCKER-USER: a host whose Docker runs nftables has none (our table starts empty there).
+  if (isNftFacts(facts))
+    throw new Error(`${session.host}: Docker runs its nftables backend here: there is no DOCKER-USER chain to adopt`);
   const chains = Object.fromEntries(
     facts.families.map((f) => {
       const save = state.saves[facts.backend][f];

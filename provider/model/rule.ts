@@ -16,6 +16,7 @@ import {
   PROTOCOLS,
   REJECT_WITH,
 } from "./rule-parts";
+import { type PublishedPort, TARGET_DOC, targetOf } from "./target";
 import { isUnknown, type Lift, lifts } from "./unknown";
 
 export {
@@ -123,6 +124,7 @@ const ruleObjectOf = (u: Lift) => {
           renders: [{ protocol: "tcp", publishedPorts: [443, "8000-8100"] }],
         }),
       ),
+      target: targetOf(u).optional().meta(TARGET_DOC),
       originalDestination: u(addressOrCidr)
         .optional()
         .meta(
@@ -197,7 +199,9 @@ export const dockerUserRulePreview: z.ZodType<unknown> = dockerUserRuleOf(lifts.
 export type DockerUserRuleInput = z.input<typeof dockerUserRuleArgs>;
 type Parsed = z.output<typeof ruleObject>;
 /** A validated rule; `family: "auto"` means both families where the host has an IPv6 DOCKER-USER. */
-export type DockerUserRule = z.output<typeof dockerUserRuleArgs>;
+export type DockerUserRule = z.output<typeof dockerUserRuleArgs> & { readonly resolvedPorts?: Resolved };
+/** A rule with a `target`, once planned on a host: the ports it resolved to there (containers/resolve.ts). */
+type Resolved = readonly PublishedPort[];
 
 function familyOfMatch(m: AddressMatch | undefined): IpFamily | undefined {
   if (!m) return undefined;
@@ -242,6 +246,9 @@ function checkRuleConsistency(r: Parsed, ctx: z.RefinementCtx) {
     issue(ctx, "rejectWith", "tcp-reset needs protocol tcp (the kernel refuses it for other protocols)");
   if (r.publishedPorts !== undefined && !ported)
     issue(ctx, "publishedPorts", "needs protocol tcp, udp or tcp+udp (ports exist only for those)");
+  if (r.target !== undefined && r.publishedPorts !== undefined)
+    issue(ctx, "publishedPorts", "cannot be set with target: the target's published ports are the ones matched");
+  if (r.target !== undefined && r.protocol === "icmp") issue(ctx, "target", "needs protocol tcp, udp, tcp+udp or all");
   if (r.containerPorts !== undefined && !ported)
     issue(ctx, "containerPorts", "needs protocol tcp, udp or tcp+udp (ports exist only for those)");
   if (r.icmpType !== undefined && r.protocol !== "icmp") issue(ctx, "icmpType", "needs protocol icmp");

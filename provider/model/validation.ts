@@ -50,7 +50,12 @@ function flattenIssues(issues: readonly Issue[], prefix: readonly PropertyKey[] 
 }
 
 /** Fields whose value is a secret: a failure names the field and the reason, never the value (at any depth). */
-const SECRET_FIELDS: ReadonlySet<PropertyKey> = new Set(["password", "privateKey", "privateKeyPassword"]);
+const SECRET_FIELDS: ReadonlySet<PropertyKey> = new Set([
+  "password",
+  "privateKey",
+  "privateKeyPassword",
+  "sudoPassword",
+]);
 
 const isSecretPath = (path: readonly PropertyKey[]) => path.some((k) => SECRET_FIELDS.has(k));
 

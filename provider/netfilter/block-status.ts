@@ -19,7 +19,8 @@ export function blockStatus(state: HostState, facts: HostFacts, id: string): Blo
     lines[f] = mine;
     if (mine.length === 0) continue;
     // With no changes asked, any op the planner still wants for this block means it is not where it belongs.
-    const plan = planChainChanges(f, live, []);
+    const foreign = state.persisted.config?.foreign;
+    const plan = planChainChanges(f, live, [], foreign && { foreign });
     if (plan.ops.some((op) => mine.includes(op.line)) || new Set(mine).size !== mine.length) inPlace = false;
   }
   return { lines, inPlace };

@@ -1,4 +1,5 @@
-// A validated DockerUserRule -> its block of kernel rules per family: ports x protocols, and a rate-limited
+// A validated DockerUserRule -> its block of kernel rules per family: ports x protocols (or the ports its target
+// resolved to, each with its protocol), and a rate-limited
 // LOG rule right before each action rule when `log` is set on a non-LOG action (log-before-drop).
 import {
   formatCidrConntrack,
@@ -40,6 +41,22 @@ function kernelProtocols(rule: DockerUserRule, family: IpFamily): Array<KernelPr
     default:
       return [rule.protocol];
   }
+}
+
+/** (protocol, published port) pairs: the ports a target resolved to, with their own protocols, or the cross product
+ * of the rule's protocols and publishedPorts. */
+function protocolPorts(
+  rule: DockerUserRule,
+  family: IpFamily,
+): Array<[KernelProtocol | undefined, PortRange | undefined]> {
+  if (rule.target) {
+    if (!rule.resolvedPorts) throw new Error("a rule with a target must be resolved on its host before it is expanded");
+    return rule.resolvedPorts.map((p) => [p.protocol, { from: p.from, to: p.to }]);
+  }
+  const published = portsOrAny(rule.publishedPorts as PortRange[] | undefined);
+  return kernelProtocols(rule, family).flatMap((protocol) => published.map((pub) => [protocol, pub] as const)) as Array<
+    [KernelProtocol | undefined, PortRange | undefined]
+  >;
 }
 
 interface AddressParts {
@@ -97,51 +114,48 @@ export function expandRule(rule: DockerUserRule, tag: Tag, hostFamilies: readonl
   const src = addressParts(rule.source, "src");
   const dst = addressParts(rule.destination, "dst");
   const origDst = rule.originalDestination ? parseCidr(rule.originalDestination) : undefined;
-  const published = portsOrAny(rule.publishedPorts as PortRange[] | undefined);
   const container = portsOrAny(rule.containerPorts as PortRange[] | undefined);
   const states = rule.connectionStates ? canonicalStates(rule.connectionStates) : undefined;
 
   for (const family of ruleFamilies(rule, hostFamilies)) {
-    for (const protocol of kernelProtocols(rule, family)) {
-      for (const pub of published) {
-        for (const dport of container) {
-          const usesOrig = pub !== undefined || origDst !== undefined;
-          const base: Omit<KernelRule, "target"> = {
-            family,
-            chain: DOCKER_USER,
-            ...(src.cidr && { source: src.cidr }),
-            ...(dst.cidr && { destination: dst.cidr }),
-            ...(rule.inInterface && { inInterface: { value: rule.inInterface.name, not: rule.inInterface.not } }),
-            ...(rule.outInterface && { outInterface: { value: rule.outInterface.name, not: rule.outInterface.not } }),
-            ...(protocol && { protocol }),
-            comment,
-            ...(dport && { dport }),
-            ...(rule.icmpType !== undefined && { icmpType: canonicalIcmpType(rule.icmpType, family) }),
-            ...(src.range && { srcRange: src.range }),
-            ...(dst.range && { dstRange: dst.range }),
-            sets: [src.set, dst.set].filter((s) => s !== undefined),
-            ...((states || usesOrig) && {
-              conntrack: {
-                ...(states && { states }),
-                ...(origDst && { origDst: formatCidrConntrack(origDst) }),
-                ...(pub && { origDstPort: pub }),
-                // Only the client's direction: replies to container-initiated traffic must not match.
-                ...(usesOrig && { dir: "ORIGINAL" as const }),
-              },
-            }),
-          };
-          // Defaults (burst 5, level 4) are not printed back by iptables-save, so the model omits them too.
-          const burst = rule.log?.burst !== undefined && rule.log.burst !== 5 ? { burst: rule.log.burst } : {};
-          const limit = rule.log?.rate ? { limit: { rate: canonicalRate(rule.log.rate), ...burst } } : {};
-          if (rule.action === "LOG") {
-            blocks[family].push({ ...base, ...limit, target: actionTarget(rule, family) });
-            continue;
-          }
-          if (rule.log) {
-            blocks[family].push({ ...base, ...limit, target: logTarget(rule) });
-          }
-          blocks[family].push({ ...base, target: actionTarget(rule, family) });
+    for (const [protocol, pub] of protocolPorts(rule, family)) {
+      for (const dport of container) {
+        const usesOrig = pub !== undefined || origDst !== undefined;
+        const base: Omit<KernelRule, "target"> = {
+          family,
+          chain: DOCKER_USER,
+          ...(src.cidr && { source: src.cidr }),
+          ...(dst.cidr && { destination: dst.cidr }),
+          ...(rule.inInterface && { inInterface: { value: rule.inInterface.name, not: rule.inInterface.not } }),
+          ...(rule.outInterface && { outInterface: { value: rule.outInterface.name, not: rule.outInterface.not } }),
+          ...(protocol && { protocol }),
+          comment,
+          ...(dport && { dport }),
+          ...(rule.icmpType !== undefined && { icmpType: canonicalIcmpType(rule.icmpType, family) }),
+          ...(src.range && { srcRange: src.range }),
+          ...(dst.range && { dstRange: dst.range }),
+          sets: [src.set, dst.set].filter((s) => s !== undefined),
+          ...((states || usesOrig) && {
+            conntrack: {
+              ...(states && { states }),
+              ...(origDst && { origDst: formatCidrConntrack(origDst) }),
+              ...(pub && { origDstPort: pub }),
+              // Only the client's direction: replies to container-initiated traffic must not match.
+              ...(usesOrig && { dir: "ORIGINAL" as const }),
+            },
+          }),
+        };
+        // Defaults (burst 5, level 4) are not printed back by iptables-save, so the model omits them too.
+        const burst = rule.log?.burst !== undefined && rule.log.burst !== 5 ? { burst: rule.log.burst } : {};
+        const limit = rule.log?.rate ? { limit: { rate: canonicalRate(rule.log.rate), ...burst } } : {};
+        if (rule.action === "LOG") {
+          blocks[family].push({ ...base, ...limit, target: actionTarget(rule, family) });
+          continue;
         }
+        if (rule.log) {
+          blocks[family].push({ ...base, ...limit, target: logTarget(rule) });
+        }
+        blocks[family].push({ ...base, target: actionTarget(rule, family) });
       }
     }
   }

@@ -2,9 +2,19 @@
 // as sections framed by a per-read random nonce, so no rule text on the host can forge a section boundary.
 // This module parses it and derives the facts the planner needs: which backend holds Docker's DOCKER-USER,
 // whether IPv6 has one too, and whether the host can be managed at all.
+import { type ContainerList, parseContainerList } from "../containers/container-list";
 import type { IpFamily } from "../model/address";
+import { type ForeignRulesPolicy, foreignRulesPolicy, isEmptyPolicy } from "../model/foreign-rules";
 import { setName } from "../model/primitives";
+import { NFT_FAMILY, NFT_TABLE } from "../protocol/paths";
 import { READ, splitSections } from "../protocol/sections";
+import {
+  type AcceptMark,
+  detectFirewallBackend,
+  NftJsonError,
+  type NftRuleset,
+  parseNftRulesetJson,
+} from "./firewall-backend";
 import { checkForward, unfilteredIpv6Warning } from "./forward-check";
 import { type LiveSet, parseIpsetSave } from "./ipset-text";
 import { DOCKER_USER } from "./kernel-rule";
@@ -15,7 +25,7 @@ export type Backend = "nft" | "legacy";
 /** What the node has persisted for boot (protocol/paths.ts), as read. */
 export interface PersistedState {
   /** persistence.json, when persistence is on. */
-  readonly config?: { readonly backend: string; readonly exclusive: boolean };
+  readonly config?: { readonly backend: string; readonly exclusive: boolean; readonly foreign?: ForeignRulesPolicy };
   /** sha256 of each persisted file present, by path. */
   readonly hashes: ReadonlyMap<string, string>;
   /** Enabling symlinks of the boot unit that exist. */
@@ -40,6 +50,10 @@ export interface HostState {
   readonly ipv6Forwarding: boolean;
   /** Why the sets could not be read (`ipset save` failed): `sets` is then unknown, not empty. */
   readonly ipsetError?: string;
+  /** `nft -j list ruleset` and our table's listing, read where Docker runs nftables (or our table exists). */
+  readonly nft?: { readonly ruleset: string; readonly table: string };
+  /** The running containers, when the read was asked to list them (a rule targets a container). */
+  readonly containers?: ContainerList;
 }
 
 /** DOCKER-USER's rules in one backend and family, as read (none when that filter table was not read). */
@@ -98,6 +112,10 @@ export function parseHostState(text: string, nonce: string): HostState {
     ipv6Forwarding: (s.get(READ.v6fwd) ?? "").trim() === "1",
     ipv6Dnat: (s.get(READ.v6dnat) ?? "").split("\n").reduce((n, l) => n + (/^\d+$/.test(l) ? Number(l) : 0), 0),
     ...(ipsetError && { ipsetError }),
+    ...(s.get(READ.nftjson)?.trim() && {
+      nft: { ruleset: s.get(READ.nftjson) ?? "", table: s.get(READ.nfttable) ?? "" },
+    }),
+    ...(s.has(READ.containers) && { containers: parseContainerList(s.get(READ.containers) ?? "") }),
   };
 }
 
@@ -107,8 +125,13 @@ function parsePersisted(s: Map<string, string>): PersistedState {
     const c = JSON.parse(s.get(READ.persistconfig)?.trim() || "null") as {
       backend?: unknown;
       exclusive?: unknown;
+      foreignRules?: unknown;
     } | null;
-    if (c && typeof c.backend === "string") config = { backend: c.backend, exclusive: c.exclusive === true };
+    // The file is the host's: its policy is validated like an input (a bad one reads as none).
+    const foreign = foreignRulesPolicy.safeParse(c?.foreignRules ?? {});
+    const policy = foreign.success && !isEmptyPolicy(foreign.data) ? foreign.data : undefined;
+    if (c && typeof c.backend === "string")
+      config = { backend: c.backend, exclusive: c.exclusive === true, ...(policy && { foreign: policy }) };
   } catch {
     // A corrupt config reads as "persistence off": the next persisting apply rewrites it.
   }
@@ -140,8 +163,45 @@ export interface HostFacts {
   readonly warnings: readonly string[];
 }
 
+/** A host whose Docker runs its nftables backend: our own table (provider/nftables/), not DOCKER-USER. */
+export interface NftHostFacts {
+  readonly backend: "nftables";
+  /** Families Docker keeps tables for. */
+  readonly families: readonly IpFamily[];
+  /** dockerd's --bridge-accept-fwmark (allow rules set it); absent: allow rules are refused. */
+  readonly acceptMark?: AcceptMark;
+  readonly warnings: readonly string[];
+}
+
+/** The facts of either kind of host: iptables (DOCKER-USER) or nftables (our table). */
+export type NodeFacts = HostFacts | NftHostFacts;
+export const isNftFacts = (f: NodeFacts): f is NftHostFacts => f.backend === "nftables";
+
+/** Docker's nftables backend, from the live ruleset (firewall-backend.ts); undefined when Docker is on iptables. */
+function nftablesFacts(state: HostState): NftHostFacts | { error: string } | undefined {
+  if (!state.nft) return undefined;
+  let ruleset: NftRuleset;
+  try {
+    ruleset = parseNftRulesetJson(state.nft.ruleset);
+  } catch (e) {
+    if (e instanceof NftJsonError) return { error: e.message };
+    throw e;
+  }
+  const fact = detectFirewallBackend({ nft: ruleset, saves: state.saves });
+  if ("error" in fact) return fact;
+  if (fact.backend !== "nftables") return undefined;
+  const { families, acceptMark, warnings } = fact;
+  return { backend: "nftables", families, ...(acceptMark && { acceptMark }), warnings };
+}
+
 /** Which backend to drive, or why this host cannot be managed (an actionable message). */
-export function deriveFacts(state: HostState): HostFacts | { error: string } {
+export function deriveFacts(state: HostState): NodeFacts | { error: string } {
+  const nftables = nftablesFacts(state);
+  if (nftables) return nftables;
+  return deriveIptablesFacts(state);
+}
+
+function deriveIptablesFacts(state: HostState): HostFacts | { error: string } {
   const has = (b: Backend, f: IpFamily) => {
     const save = state.saves[b][f];
     return save !== undefined && hasChain(save, DOCKER_USER);
@@ -161,7 +221,7 @@ export function deriveFacts(state: HostState): HostFacts | { error: string } {
     if (nftBackend) {
       return {
         error:
-          "Docker uses its nftables firewall backend (Docker 29+, firewall-backend=nftables), which has no DOCKER-USER chain. This provider manages DOCKER-USER only: switch Docker to the iptables backend, or manage an nftables table with a priority before Docker's.",
+          "Docker uses its nftables firewall backend (firewall-backend=nftables) but its docker-bridges tables could not be read with `nft -j list ruleset`: is the nft tool installed on the host?",
       };
     }
     return {
@@ -175,6 +235,11 @@ export function deriveFacts(state: HostState): HostFacts | { error: string } {
     ...(state.saves[backend].ipv4?.warnings ?? []),
     ...(state.saves[backend].ipv6?.warnings ?? []),
   ].filter((w) => !/iptables-legacy tables present/.test(w));
+  // Our nftables table left from a time Docker ran nftables still filters forwarded packets next to DOCKER-USER.
+  if (state.nftTables.includes(`table ${NFT_FAMILY} ${NFT_TABLE}`))
+    warnings.push(
+      `table ${NFT_FAMILY} ${NFT_TABLE} is left from when Docker ran its nftables backend and still filters: delete it (nft delete table ${NFT_FAMILY} ${NFT_TABLE}) once DOCKER-USER holds the policy`,
+    );
   // Checked at every read: a chain nothing jumps to would make every apply "succeed" while filtering nothing.
   for (const f of families) {
     const check = checkForward(state.saves[backend][f] as IptablesSave, f, backend, nftBackend);

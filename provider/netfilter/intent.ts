@@ -1,12 +1,17 @@
 // What resources want of one host in a transaction: rules and sets (created, changed or removed) and the boot
 // persistence mode. Planners take these, each tagged with its index (the intent's owner number for blame).
+import type { ForeignRulesPolicy } from "../model/foreign-rules";
 import type { IpSetSpec } from "../model/ipset";
 import type { DockerUserRule } from "../model/rule";
 import type { Step } from "../protocol/steps";
 
-/** Boot persistence is on; exclusive: DOCKER-USER holds only managed rules (Docker's RETURN aside). */
+/**
+ * Boot persistence is on; exclusive: DOCKER-USER holds only managed rules (Docker's RETURN aside); foreign: the
+ * host's policy for other tools' rules (kept on the host with the mode, so every transaction plans with it).
+ */
 export interface PersistenceConfig {
   readonly exclusive: boolean;
+  readonly foreign?: ForeignRulesPolicy;
 }
 
 export type RuleIntent = {

@@ -1,7 +1,10 @@
 // Desired managed blocks vs the live chain -> one `iptables-restore --noflush` table block that deletes and
 // inserts only our rules, so foreign rules (Docker's RETURN included) keep their content and relative order.
-// Target layout: managed blocks first, ordered by (priority, id), then foreign rules.
+// Target layout: managed blocks ordered by (priority, id), right after the last foreign rule the host policy keeps
+// above them (netfilter/foreign.ts; at the top when none), foreign rules in their live order around them.
 import type { IpFamily } from "../model/address";
+import type { ForeignRulesPolicy } from "../model/foreign-rules";
+import { keptAboveIndex, keptForeignRules } from "./foreign";
 import { DOCKER_USER } from "./kernel-rule";
 import type { SavedRule } from "./parse-iptables-save";
 import { compareTags, type Tag } from "./tag";
@@ -15,7 +18,8 @@ export interface BlockChange {
 
 export type ChainOp =
   | { readonly kind: "delete"; readonly line: string }
-  | { readonly kind: "insert"; readonly position: number; readonly line: string };
+  | { readonly kind: "insert"; readonly position: number; readonly line: string }
+  | { readonly kind: "append"; readonly line: string };
 
 export type ChangeKind = "create" | "update" | "delete" | "reorder" | "unmanaged";
 
@@ -48,8 +52,10 @@ export interface ChainPlan {
 
 export interface ChainPlanOptions {
   readonly chain?: string;
-  /** Exclusive mode: unmanaged rules are removed, except Docker's trailing `-j RETURN`. */
+  /** Exclusive mode: unmanaged rules are removed, except Docker's trailing `-j RETURN` and those the policy names. */
   readonly exclusive?: boolean;
+  /** The host's policy for foreign rules: which stay above our blocks, which exclusive mode leaves alone. */
+  readonly foreign?: ForeignRulesPolicy;
 }
 
 interface Item {
@@ -112,7 +118,26 @@ function lcsIndices(a: readonly string[], b: readonly string[]): Set<number> {
   return keep;
 }
 
-const isDockerReturn = (line: string, chain: string) => line === `-A ${chain} -j RETURN`;
+type Indexed = ReadonlyArray<{ readonly r: SavedRule; readonly i: number }>;
+
+/** The live indices of the managed lines that stay in place: a longest common subsequence with the target. */
+function lcsKept(headManaged: Indexed, targetManaged: readonly string[]): number[] {
+  const lcs = lcsIndices(
+    headManaged.map(({ r }) => r.line),
+    targetManaged,
+  );
+  return headManaged.filter((_, k) => lcs.has(k)).map(({ i }) => i);
+}
+
+/** The live indices of the managed lines that already start the target's region, in order. */
+function inPlacePrefix(headManaged: Indexed, targetManaged: readonly string[]): number[] {
+  const kept: number[] = [];
+  for (const { r, i } of headManaged) {
+    if (r.line !== targetManaged[kept.length]) break;
+    kept.push(i);
+  }
+  return kept;
+}
 
 export function planChainChanges(
   family: IpFamily,
@@ -128,25 +153,36 @@ export function planChainChanges(
     else wanted.delete(c.tag.id);
   }
   const ordered = [...wanted.values()].sort((a, b) => compareTags(a.tag, b.tag));
-  const keptForeign = new Set(live.filter((r) => !r.tag && (!options.exclusive || isDockerReturn(r.line, chain))));
+  const keptForeign = keptForeignRules(live, { ...options, chain });
+  // Our blocks go right after the last kept-above foreign rule: the foreign rules up to it stay above them.
+  const anchor = keptAboveIndex(live, (r) => keptForeign.has(r), chain, options.foreign);
+  const keptList = live.filter((r) => keptForeign.has(r));
+  const split = live.slice(0, anchor + 1).filter((r) => keptForeign.has(r)).length;
+  const foreignItems = keptList.map((r) => ({ line: r.line }));
   const target: Item[] = [
+    ...foreignItems.slice(0, split),
     ...ordered.flatMap((b) => b.lines.map((line) => ({ line, managedId: b.tag.id }))),
-    ...[...keptForeign].map((r) => ({ line: r.line })),
+    ...foreignItems.slice(split),
   ];
 
-  // Every kept foreign rule stays, so only managed rules above the first kept foreign one can stay in place.
-  const firstForeign = live.findIndex((r) => keptForeign.has(r));
-  const head = firstForeign < 0 ? live : live.slice(0, firstForeign);
+  // Every kept foreign rule stays, so only managed rules between the anchor and the next kept foreign rule can
+  // stay in place.
+  const next = live.findIndex((r, i) => i > anchor && keptForeign.has(r));
+  const head = live.slice(anchor + 1, next < 0 ? live.length : next);
   // `-D spec` removes the first identical rule, so a line present twice cannot be kept in place: all copies go.
   const counts = new Map<string, number>();
   for (const r of live) counts.set(r.line, (counts.get(r.line) ?? 0) + 1);
-  const headManaged = head.map((r, i) => ({ r, i })).filter(({ r }) => r.tag && counts.get(r.line) === 1);
+  const headManaged = head
+    .map((r, k) => ({ r, i: anchor + 1 + k }))
+    .filter(({ r }) => r.tag && counts.get(r.line) === 1);
   const targetManaged = target.filter((t) => t.managedId !== undefined).map((t) => t.line);
-  const lcs = lcsIndices(
-    headManaged.map(({ r }) => r.line),
-    targetManaged,
+  // With a policy in force and nothing kept below our blocks, they are appended: `-A` lands below whatever a tool
+  // inserted at the top since our read, where a position read before it would land one rule too high (above a
+  // kept-above rule). Only the part of our region already in place at its start stays then.
+  const tail = (options.foreign?.keepAbove.length ?? 0) > 0 && next < 0;
+  const keptLive = new Set<number>(
+    tail ? inPlacePrefix(headManaged, targetManaged) : lcsKept(headManaged, targetManaged),
   );
-  const keptLive = new Set<number>(headManaged.filter((_, k) => lcs.has(k)).map(({ i }) => i));
   live.forEach((r, i) => {
     if (keptForeign.has(r)) keptLive.add(i);
   });
@@ -164,7 +200,7 @@ export function planChainChanges(
       k++;
       return;
     }
-    ops.push({ kind: "insert", position: j + 1, line: t.line });
+    ops.push(tail ? { kind: "append", line: t.line } : { kind: "insert", position: j + 1, line: t.line });
   });
 
   const lines = scriptLines(chain, ops);
@@ -193,7 +229,12 @@ function scriptLines(chain: string, ops: readonly ChainOp[]): ScriptLine[] {
   return [
     { text: "*filter" },
     ...ops.map((op) => ({
-      text: op.kind === "delete" ? `-D ${chain} ${specOf(op.line)}` : `-I ${chain} ${op.position} ${specOf(op.line)}`,
+      text:
+        op.kind === "delete"
+          ? `-D ${chain} ${specOf(op.line)}`
+          : op.kind === "append"
+            ? `-A ${chain} ${specOf(op.line)}`
+            : `-I ${chain} ${op.position} ${specOf(op.line)}`,
       op,
     })),
     { text: "COMMIT" },

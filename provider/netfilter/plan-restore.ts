@@ -43,7 +43,8 @@ export function planRestore(
   for (const f of facts.families) {
     const oldLive = dockerUserRules(before, facts.backend, f);
     const nowLive = dockerUserRules(after, facts.backend, f);
-    const plan = planChainChanges(f, nowLive, blocksAsIn(groupLiveBlocks(oldLive), touchedIds));
+    const foreign = before.persisted.config?.foreign;
+    const plan = planChainChanges(f, nowLive, blocksAsIn(groupLiveBlocks(oldLive), touchedIds), foreign && { foreign });
     if (plan.script)
       steps.push({
         label: `restore iptables-${facts.backend} ${f}`,

@@ -1,6 +1,7 @@
 // Rule intents + the live DOCKER-USER chains -> one atomic restore step per family (with the undo that puts the
 // old blocks back), the chains as they must read back, and the rules refused before anything runs.
 import type { IpFamily } from "../model/address";
+import type { ForeignRulesPolicy } from "../model/foreign-rules";
 import type { StepTool } from "../protocol/steps";
 import { expandRule } from "./expand";
 import { type Backend, dockerUserRules, type HostFacts, type HostState } from "./host-state";
@@ -19,6 +20,8 @@ export interface RuleContext {
   readonly bootSets: ReadonlySet<string> | undefined;
   /** Unmanaged rules are removed (boot persistence in exclusive mode). */
   readonly exclusive: boolean;
+  /** The host's policy for foreign rules (kept above our blocks, left alone by exclusive mode). */
+  readonly foreign?: ForeignRulesPolicy;
 }
 
 export interface RulesPlan {
@@ -59,14 +62,15 @@ export function planRules(
   const expectedChains: Partial<Record<IpFamily, readonly string[]>> = {};
   for (const f of facts.families) {
     const live = dockerUserRules(state, facts.backend, f);
+    const options = { exclusive: ctx.exclusive, ...(ctx.foreign && { foreign: ctx.foreign }) };
     const plan = planChainChanges(
       f,
       live,
       changes[f].map((c) => c.change),
-      { exclusive: ctx.exclusive },
+      options,
     );
     expectedChains[f] = plan.expected;
-    const step = familyStep(facts.backend, plan, live, changes[f]);
+    const step = familyStep(facts.backend, plan, live, changes[f], options.foreign);
     if (step) steps.push(step);
   }
   return { steps, expectedChains, refused };
@@ -101,6 +105,7 @@ function familyStep(
   plan: ChainPlan,
   live: readonly SavedRule[],
   changes: readonly OwnedChange[],
+  foreign: ForeignRulesPolicy | undefined,
 ): PlannedStep | undefined {
   if (!plan.script) return undefined;
   // Lookups by id and by line are indexed once: scanning `live` per op made a large delete O(n³).
@@ -114,7 +119,7 @@ function familyStep(
     const tag = tags.get(line);
     return { chain: DOCKER_USER, line, ...(tag && { tag }) };
   });
-  const undo = planChainChanges(plan.family, afterAsSaved, restoreOld);
+  const undo = planChainChanges(plan.family, afterAsSaved, restoreOld, foreign && { foreign });
   // A line belongs to the first change that writes it, or that deletes the live block holding it.
   const ownerByLine = new Map<string, number>();
   for (const c of changes) {

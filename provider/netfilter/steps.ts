@@ -17,13 +17,12 @@ export type StepsOutcome =
     };
 
 /** What a lean read-back (protocol/read-script.ts READ_BACK) leaves out, taken from the read before the apply:
- * the other backend's tables, `nft list tables` and the IPv6 nat count, none of which an apply changes. */
+ * the other iptables backend's tables and the IPv6 nat count, neither of which an apply changes. */
 export function withUnread(after: HostState, before: HostState, backend: Backend): HostState {
   const other: Backend = backend === "nft" ? "legacy" : "nft";
   return {
     ...after,
     saves: { ...after.saves, [other]: before.saves[other] } as HostState["saves"],
-    nftTables: before.nftTables,
     ipv6Dnat: before.ipv6Dnat,
   };
 }

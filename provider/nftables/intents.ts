@@ -52,13 +52,18 @@ export interface NftIntentPlan {
 }
 
 /** PURE. Intents -> nft changes; a refused intent contributes nothing (its resource reports the reason). */
-export function nftChangesOf(intents: readonly Intent[], fact: FirewallBackendFact): NftIntentPlan {
+export function nftChangesOf(
+  intents: readonly Intent[],
+  fact: Pick<FirewallBackendFact, "families" | "acceptMark">,
+  /** Intents already refused by the caller (a container target that did not resolve): left as they are. */
+  skip: ReadonlySet<number> = new Set(),
+): NftIntentPlan {
   const refused = new Map<number, string>();
   const blocks: NftBlockChange[] = [];
   const sets: NftSetChange[] = [];
   const families = fact.families as IpFamily[];
   for (const [i, x] of intents.entries()) {
-    if (x.kind === "persistence") continue; // the caller writes nftBootBatch / nftBootUnit (persist.ts)
+    if (x.kind === "persistence" || skip.has(i)) continue; // the caller writes nftBootBatch / nftBootUnit (persist.ts)
     if (x.kind === "set") {
       const s = x.spec && nftSetOf(x.spec);
       if (s && "reason" in s) refused.set(i, `${s.field} ${s.reason}`);

@@ -4,8 +4,7 @@
 import type { IpFamily } from "../model/address";
 import type { KernelProtocol, Negatable, PortRange } from "../netfilter/kernel-rule";
 
-export const NFT_FAMILY = "inet";
-export const NFT_TABLE = "docker-firewall";
+export { NFT_FAMILY, NFT_TABLE } from "../protocol/paths";
 export const NFT_CHAIN = "forward";
 /** `filter - 1`: before Docker's filter-FORWARD (priority filter = 0); Docker's docs want the mark set at <= -1. */
 export const NFT_CHAIN_PRIORITY = -1;

@@ -2,12 +2,12 @@
 // only, as on iptables hosts: provider/persistence/files.ts) and the boot unit that loads it before docker.service,
 // after nftables.service and the other table restorers (a `flush ruleset` would erase the table), failing closed (RequiredBy=docker.service).
 import { bootUnit } from "../persistence/files";
-import { PERSIST_DIR, PERSISTED_PATHS } from "../protocol/paths";
+import { NFT_BOOT_PATH, PERSISTED_PATHS } from "../protocol/paths";
 import { NFT_FAMILY, NFT_TABLE } from "./nft-model";
 import type { NftPlan } from "./plan";
 import { addRule, batch, ensureTableAndChain, replaceSet } from "./render";
 
-export const NFT_BOOT_FILE = `${PERSIST_DIR}/nftables.json`;
+export const NFT_BOOT_FILE = NFT_BOOT_PATH;
 /** The same unit as on iptables hosts (a host runs one backend), loading our table instead. */
 export const NFT_UNIT_PATH = PERSISTED_PATHS.unit;
 

@@ -2,6 +2,7 @@
 // A RemoteCommand can only come from `defineCommands`, which accepts string literal types only and checks that
 // `sudo -n <command>` covers the whole line.
 
+import type { Privilege } from "../model/connection";
 import { NODE_LOCK } from "../protocol/lock-script";
 
 declare const remoteCommand: unique symbol;
@@ -44,7 +45,7 @@ export function isDefinedCommand(line: string): line is RemoteCommand {
 /** Why `line` is not a single simple command, or undefined when it is. Pure. */
 export function simpleCommandProblem(line: string): string | undefined {
   if (line.trim() !== line || line.length === 0) return "must be non-empty without surrounding spaces";
-  if (line.startsWith("sudo")) return "must not start with sudo (the connection's `sudo` adds it)";
+  if (/^(sudo|doas)\b/.test(line)) return "must not start with sudo or doas (the connection's `sudo`/`become` adds it)";
   let quoted = false;
   for (const ch of line) {
     if (ch === "'") quoted = !quoted;
@@ -59,9 +60,19 @@ export function describeCommand(line: string): string {
   return `the ${names.get(line) ?? "remote"} script (${line.split("\n", 1)[0]?.slice(0, 40)}…)`;
 }
 
-/** The exact line sent over SSH. */
-export function commandLine(command: RemoteCommand, sudo: boolean): string {
-  return sudo ? `sudo -n ${command}` : command;
+/** sudo's prompt (-p) when it reads a password on stdin (-S): seeing it is the cue to send the password. */
+export const SUDO_PROMPT = "pdf-sudo-password-prompt:";
+/** Printed on stderr by the wrapper once sudo has let it run: the command's own stdin and output start after it. */
+export const BECOME_OK = "pdf-become-ok-3c9e1f";
+
+/** The exact line sent over SSH (`true` = sudo without a password). The password itself never enters it. */
+export function commandLine(command: RemoteCommand, privilege: boolean | Privilege): string {
+  const p: Privilege = typeof privilege !== "boolean" ? privilege : privilege ? { tool: "sudo" } : { tool: "none" };
+  if (p.tool === "none") return command;
+  if (p.tool === "doas") return `doas -n ${command}`;
+  if (p.password === undefined) return `sudo -n ${command}`;
+  // sudo reads its password from stdin a byte at a time up to the newline, so the rest of stdin is the command's.
+  return `sudo -S -p '${SUDO_PROMPT}' sh -c 'echo ${BECOME_OK} >&2 && exec "$@"' sh ${command}`;
 }
 
 // ---- recording ---------------------------------------------------------------------------------------------------

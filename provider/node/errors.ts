@@ -14,11 +14,24 @@ export type NodeErrorDetail =
       readonly host: string;
       readonly expected: string;
       readonly seen: string;
-      /** Where the expectation came from: `connection.hostKey`, or the key this process saw first. */
-      readonly source: "pinned" | "first-use";
+      /** Where the expectation came from: `connection.hostKey`, `connection.knownHosts`, or the key seen first. */
+      readonly source: "pinned" | "known-hosts" | "first-use";
+      /** Why, when it is more than "another key" (a revoked key, a host known only through a CA). */
+      readonly note?: string;
     }
-  | { readonly kind: "SudoNeedsPassword"; readonly host: string; readonly user: string }
-  | { readonly kind: "SudoDenied"; readonly host: string; readonly user: string; readonly reason: string }
+  | {
+      readonly kind: "SudoNeedsPassword";
+      readonly host: string;
+      readonly user: string;
+      readonly tool?: "sudo" | "doas";
+    }
+  | {
+      readonly kind: "SudoDenied";
+      readonly host: string;
+      readonly user: string;
+      readonly reason: string;
+      readonly tool?: "sudo" | "doas";
+    }
   | {
       readonly kind: "CommandFailed";
       readonly host: string;
@@ -42,6 +55,12 @@ function clip(text: string, max: number): string {
   return t.length > max ? `${t.slice(0, max)}… (${t.length - max} more characters)` : t;
 }
 
+const HOST_KEY_SOURCE = {
+  pinned: "pinned in connection.hostKey",
+  "known-hosts": "listed for this host in connection.knownHosts",
+  "first-use": "the key this host presented first",
+} as const;
+
 /** The human sentence for each kind. Pure, so it is tested directly. */
 export function formatNodeError(d: NodeErrorDetail): string {
   switch (d.kind) {
@@ -51,20 +70,27 @@ export function formatNodeError(d: NodeErrorDetail): string {
       return `authentication failed for ${d.host}: ${d.reason}`;
     case "HostKeyMismatch":
       return (
-        `HOST KEY MISMATCH for ${d.host}: expected ${d.expected} ` +
-        `(${d.source === "pinned" ? "pinned in connection.hostKey" : "the key this host presented first"}) ` +
-        `but the server presented ${d.seen}. Someone may be intercepting the connection (man-in-the-middle), ` +
-        "or the host was reinstalled. Refusing to connect. If the change is legitimate, " +
-        `verify the new key out of band and set connection.hostKey to "${d.seen}".`
+        `HOST KEY MISMATCH for ${d.host}: expected ${d.expected} (${HOST_KEY_SOURCE[d.source]}) ` +
+        `but the server presented ${d.seen}${d.note ? `; ${d.note}` : ""}. Someone may be intercepting the ` +
+        "connection (man-in-the-middle), or the host was reinstalled. Refusing to connect. If the change is " +
+        `legitimate, verify the new key out of band and set connection.hostKey to "${d.seen}".`
       );
     case "SudoNeedsPassword":
+      if (d.tool === "doas") {
+        return (
+          `doas on ${d.host} asks user ${d.user} for a password, but doas reads one from a terminal only: give ` +
+          `${d.user} a rule without a password, e.g. "permit nopass ${d.user} as root cmd /bin/sh" in /etc/doas.conf, ` +
+          "or use sudo with connection.sudoPassword."
+        );
+      }
       return (
         `sudo on ${d.host} asks user ${d.user} for a password, but commands run non-interactively (sudo -n): ` +
+        "set connection.sudoPassword (a secret), or " +
         `grant ${d.user} passwordless sudo for /bin/sh (the provider runs \`sudo -n sh -c '<constant script>'\`, ` +
         `which is as powerful as root), e.g. "${d.user} ALL=(root) NOPASSWD: /bin/sh" in /etc/sudoers.d, or connect as root.`
       );
     case "SudoDenied":
-      return `sudo on ${d.host} refused user ${d.user}: ${d.reason}`;
+      return `${d.tool ?? "sudo"} on ${d.host} refused user ${d.user}: ${d.reason}`;
     case "CommandFailed": {
       const status = d.code !== null ? `exit ${d.code}` : `signal ${d.signal ?? "unknown"}`;
       const stderr = clip(d.stderr, STDERR_SHOWN);

@@ -2,11 +2,11 @@
 // output. Failures to reach the node, timeouts, lost connections and sudo refusals are thrown as NodeErrors;
 // a non-zero exit code is returned (or thrown as CommandFailed by `execChecked`).
 import type { Readable } from "node:stream";
-import { type Connection, describeConnection } from "../model/connection";
+import { type Connection, describeConnection, privilegeOf } from "../model/connection";
 import { commandLine, describeCommand, type RemoteCommand } from "./commands";
 import { nodeError } from "./errors";
 import { defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
-import { sudoRefusal } from "./sudo";
+import { privilegeRefusal } from "./sudo";
 
 /** Applies from the moment the channel opens until the command exits. */
 export const DEFAULT_EXEC_TIMEOUT_MS = 60_000;
@@ -90,7 +90,7 @@ export async function execRaw(
     const failed = { host, command: run.line, code: null, signal: end.signal, stderr: stderr.toString() };
     throw nodeError({ kind: "CommandFailed", ...failed });
   }
-  const refusal = end.code !== 0 && conn.sudo ? sudoRefusal(end.code, stderr.toString(), host, conn.user) : undefined;
+  const refusal = end.code !== 0 ? privilegeRefusal(conn, end.code, stderr.toString(), host) : undefined;
   if (refusal) throw refusal;
   return { code: end.code, stdout, stderr };
 }
@@ -115,7 +115,7 @@ export async function execChecked(
 ): Promise<ExecResult> {
   const r = await exec(conn, command, stdin, opts);
   if (r.code !== 0) {
-    const command_ = commandLine(command, conn.sudo);
+    const command_ = commandLine(command, privilegeOf(conn));
     throw nodeError({
       kind: "CommandFailed",
       host: describeConnection(conn),

@@ -1,20 +1,33 @@
-// Host key verification. A pinned `hostKey` must match; without one the first key seen for an endpoint (node or
-// bastion) is remembered, once its handshake completed, for the life of the process (trust on first use) and any
+// Host key verification. A key pinned in `hostKey` (one or a list) or listed for the host in `knownHosts` must
+// match, and a key `@revoked` there is refused; with neither, the first key seen for an endpoint (node or bastion) is remembered, once its handshake completed, for the life of the process (trust on first use) and any
 // later change is refused. The resource layer
 // can read the remembered fingerprint (to keep it in state) and seed it back on the next run with `trustHostKey`.
 import { createHash, timingSafeEqual } from "node:crypto";
-import {
-  type Endpoint,
-  type ExpectedHostKey,
-  endpointIdentity,
-  fingerprintOfBlob,
-  keyTypeOfBlob,
-  parseExpectedHostKey,
-} from "../model/connection";
+import { type Endpoint, endpointIdentity } from "../model/connection";
+import { type ExpectedHostKey, fingerprintOfBlob, keyTypeOfBlob, parseExpectedHostKey } from "../model/host-key-text";
+import { knownKeysFor, lookupName, parseKnownHosts } from "../model/known-hosts";
+
+export type HostKeySource = "pinned" | "known-hosts" | "first-use";
 
 export type HostKeyVerdict =
   | { readonly ok: true; readonly fingerprint: string; readonly firstUse: boolean }
-  | { readonly ok: false; readonly expected: string; readonly seen: string; readonly source: "pinned" | "first-use" };
+  | {
+      readonly ok: false;
+      readonly expected: string;
+      readonly seen: string;
+      readonly source: HostKeySource;
+      /** Why, when it is more than "another key" (a revoked key, a host known only through a CA). */
+      readonly note?: string;
+    };
+
+/** What the connection says the host's key must be: the accepted keys, refused keys, and why when none can pass. */
+export interface Expectation {
+  readonly keys: readonly ExpectedHostKey[];
+  readonly source: "pinned" | "known-hosts";
+  readonly revoked: readonly { readonly key: ExpectedHostKey; readonly line: number }[];
+  /** Set when no key can be accepted: the reason, for the error. */
+  readonly none?: string;
+}
 
 /** A presented key blob in the form expectations are kept in. */
 export function describeKeyBlob(blob: Buffer): ExpectedHostKey {
@@ -29,33 +42,70 @@ function digestsEqual(a: Buffer, b: Buffer): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-/** Pure decision: `pinned` wins over `remembered`; with neither, the key is accepted as a first use. */
+const expectedText = (keys: readonly ExpectedHostKey[]) =>
+  keys.length === 1 ? (keys[0] as ExpectedHostKey).fingerprint : `one of ${keys.map((k) => k.fingerprint).join(", ")}`;
+
+/** Pure decision: an expectation wins over `remembered`; with neither, the key is accepted as a first use. */
 export function judgeHostKey(
   blob: Buffer,
-  pinned: ExpectedHostKey | undefined,
+  pinned: ExpectedHostKey | Expectation | undefined,
   remembered: ExpectedHostKey | undefined,
 ): HostKeyVerdict {
   const seen = describeKeyBlob(blob);
-  const expected = pinned ?? remembered;
-  if (expected === undefined) return { ok: true, fingerprint: seen.fingerprint, firstUse: true };
-  if (digestsEqual(expected.digest, seen.digest)) return { ok: true, fingerprint: seen.fingerprint, firstUse: false };
-  return {
-    ok: false,
-    expected: expected.fingerprint,
-    seen: seen.fingerprint,
-    source: pinned ? "pinned" : "first-use",
-  };
+  const expectation: Expectation | undefined =
+    pinned === undefined || "keys" in pinned ? pinned : { keys: [pinned], source: "pinned", revoked: [] };
+  if (expectation) {
+    const revoked = expectation.revoked.find((r) => digestsEqual(r.key.digest, seen.digest));
+    const refuse = (note?: string): HostKeyVerdict => ({
+      ok: false,
+      expected: expectation.keys.length > 0 ? expectedText(expectation.keys) : "none",
+      seen: seen.fingerprint,
+      source: expectation.source,
+      ...(note && { note }),
+    });
+    if (revoked) return refuse(`the key is marked @revoked in connection.knownHosts (line ${revoked.line})`);
+    if (expectation.keys.some((k) => digestsEqual(k.digest, seen.digest)))
+      return { ok: true, fingerprint: seen.fingerprint, firstUse: false };
+    return refuse(expectation.none);
+  }
+  if (remembered === undefined) return { ok: true, fingerprint: seen.fingerprint, firstUse: true };
+  if (digestsEqual(remembered.digest, seen.digest)) return { ok: true, fingerprint: seen.fingerprint, firstUse: false };
+  return { ok: false, expected: remembered.fingerprint, seen: seen.fingerprint, source: "first-use" };
 }
 
 // In-process memory of first-seen keys, by endpoint identity ("host:port[ via bastion:port]").
 const firstSeen = new Map<string, ExpectedHostKey>();
 
-function pinnedKey(conn: Endpoint): ExpectedHostKey | undefined {
-  if (conn.hostKey === undefined) return undefined;
-  const parsed = parseExpectedHostKey(conn.hostKey);
-  // The schema already rejected malformed keys; failing closed here keeps a bypass impossible.
-  if ("error" in parsed) throw new Error(`hostKey: ${parsed.error}`);
-  return parsed;
+// ssh2 1.17 has no OpenSSH certificate algorithms (no "*-cert-v01@openssh.com" in its lib/protocol/constants.js):
+// a server only ever presents its plain key, so a certificate authority cannot vouch for it here.
+const CA_UNSUPPORTED =
+  "it is trusted there only through @cert-authority (line LINES), and host certificates cannot be checked: the SSH " +
+  "library (ssh2) negotiates no OpenSSH certificate algorithm, so the server presents its plain key. Add the host's " +
+  "own key (a plain known_hosts line, or hostKey)";
+
+/** The connection's expectation for the host's key, or undefined (trust on first use). Fails closed on bad text. */
+export function expectationOf(conn: Endpoint): Expectation | undefined {
+  const keys: ExpectedHostKey[] = [];
+  for (const text of conn.hostKey === undefined ? [] : [conn.hostKey].flat()) {
+    const parsed = parseExpectedHostKey(text);
+    // The schema already rejected malformed keys; failing closed here keeps a bypass impossible.
+    if ("error" in parsed) throw new Error(`hostKey: ${parsed.error}`);
+    keys.push(parsed);
+  }
+  if (conn.knownHosts === undefined) return keys.length > 0 ? { keys, source: "pinned", revoked: [] } : undefined;
+  const parsed = parseKnownHosts(conn.knownHosts);
+  if ("error" in parsed) throw new Error(`knownHosts: ${parsed.error}`);
+  const known = knownKeysFor(parsed.entries, conn.host, conn.port);
+  keys.push(...known.accepted.map((e) => e.key));
+  const revoked = known.revoked.map((e) => ({ key: e.key, line: e.line }));
+  const lookup = lookupName(conn.host, conn.port);
+  const none =
+    keys.length > 0
+      ? undefined
+      : known.authorities.length > 0
+        ? `connection.knownHosts has no key for ${lookup}: ${CA_UNSUPPORTED.replace("LINES", known.authorities.map((e) => e.line).join(", "))}`
+        : `connection.knownHosts has no line for ${lookup}`;
+  return { keys, source: conn.hostKey === undefined ? "known-hosts" : "pinned", revoked, ...(none && { none }) };
 }
 
 /**
@@ -64,7 +114,7 @@ function pinnedKey(conn: Endpoint): ExpectedHostKey | undefined {
  * authenticated): see `rememberHostKey`.
  */
 export function verifyHostKey(conn: Endpoint, blob: Buffer): HostKeyVerdict {
-  return judgeHostKey(blob, pinnedKey(conn), firstSeen.get(endpointIdentity(conn)));
+  return judgeHostKey(blob, expectationOf(conn), firstSeen.get(endpointIdentity(conn)));
 }
 
 /**
@@ -73,8 +123,10 @@ export function verifyHostKey(conn: Endpoint, blob: Buffer): HostKeyVerdict {
  */
 export function rememberHostKey(conn: Endpoint, blob: Buffer): HostKeyVerdict {
   const id = endpointIdentity(conn);
-  const verdict = judgeHostKey(blob, pinnedKey(conn), firstSeen.get(id));
-  if (verdict.ok && !firstSeen.has(id)) firstSeen.set(id, describeKeyBlob(blob));
+  const expectation = expectationOf(conn);
+  const verdict = judgeHostKey(blob, expectation, firstSeen.get(id));
+  // Under an expectation (several keys: a rotation) the key seen last is the one to report; else the first stays.
+  if (verdict.ok && (expectation || !firstSeen.has(id))) firstSeen.set(id, describeKeyBlob(blob));
   return verdict;
 }
 
@@ -104,8 +156,10 @@ const ALGORITHMS_FOR_KEY_TYPE: Record<string, readonly string[]> = {
  * presents the one we can check instead of a different, legitimate one that would look like a mismatch.
  */
 export function hostKeyAlgorithmsFor(conn: Endpoint, supported: readonly string[]): string[] {
-  const keyType = pinnedKey(conn)?.keyType ?? firstSeen.get(endpointIdentity(conn))?.keyType;
-  if (keyType === undefined) return [...supported];
-  const first = (ALGORITHMS_FOR_KEY_TYPE[keyType] ?? [keyType]).filter((a) => supported.includes(a));
+  const expected = expectationOf(conn)?.keys ?? [];
+  const types = expected.length > 0 ? expected.map((k) => k.keyType) : [firstSeen.get(endpointIdentity(conn))?.keyType];
+  const first = types
+    .flatMap((t) => (t === undefined ? [] : (ALGORITHMS_FOR_KEY_TYPE[t] ?? [t])))
+    .filter((a, i, all) => supported.includes(a) && all.indexOf(a) === i);
   return [...first, ...supported.filter((a) => !first.includes(a))];
 }

@@ -13,7 +13,7 @@ import { nodeError } from "./errors";
 import { LockReadCommands, readAfterLock } from "./lock-read";
 import { KeyedMutex } from "./semaphore";
 import { type CommandEnd, defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
-import { sudoRefusal } from "./sudo";
+import { privilegeRefusal } from "./sudo";
 
 export const DEFAULT_LOCK_NAME = "pulumi-docker-firewall";
 export const DEFAULT_LOCK_WAIT_SECONDS = 120;
@@ -214,7 +214,7 @@ function acquired(
           nodeError({ kind: "CommandFailed", host, command: "taking the node lock", code, stderr: reason }),
         );
       }
-      const refusal = conn.sudo ? sudoRefusal(code, stderr, host, conn.user) : undefined;
+      const refusal = privilegeRefusal(conn, code, stderr, host);
       if (refusal) return settle(refusal);
       const signalName = end.kind === "signalled" ? end.signal : undefined;
       settle(nodeError({ kind: "CommandFailed", host, command: run.line, code, signal: signalName, stderr }));

@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import { type AnyAuthMethod, Client, utils } from "ssh2";
 import { describeConnection, type Endpoint, redactSecrets } from "../model/connection";
 import { nodeError } from "./errors";
-import { hostKeyAlgorithmsFor, rememberHostKey, verifyHostKey } from "./host-key";
+import { type HostKeyVerdict, hostKeyAlgorithmsFor, rememberHostKey, verifyHostKey } from "./host-key";
 
 /** ssh2 1.17's default host key algorithms, in its order of preference. */
 const SSH2_HOST_KEY_ALGORITHMS = [
@@ -75,7 +75,7 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
     socket?.setKeepAlive(true, 15_000);
     const client = new Client();
     let presented: Buffer | undefined;
-    let mismatch: { expected: string; seen: string; source: "pinned" | "first-use" } | undefined;
+    let mismatch: Extract<HostKeyVerdict, { ok: false }> | undefined;
     let settled = false;
 
     const fail = (err: unknown) => {

@@ -1,9 +1,11 @@
-// One pooled SSH connection (a "link"): dialled with retries (through its bastion link, if any), kept alive with
-// keepalives, redialled after a drop, closed when idle, and unref'd while no operation needs it.
+// One pooled SSH connection (a "link"): dialled with retries (through its bastion link, if any, holding a slot of that
+// bastion's maxConnections while its tunnel is open), kept alive with keepalives, redialled after a drop, closed
+// when idle, and unref'd while no operation needs it.
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Client, ClientChannel } from "ssh2";
 import { describeConnection, type Endpoint, redactSecrets } from "../model/connection";
+import type { BastionLimit, SlotHolder } from "./bastion-limit";
 import { isNodeError, nodeError } from "./errors";
 import { startKeepalive } from "./keepalive";
 import { isRetriesExhausted, messageOf, withRetry } from "./retry";
@@ -24,6 +26,8 @@ export interface LinkOwner {
     readonly channelOpenTimeoutMs: number;
   };
   noteConnection(): void;
+  /** The `maxConnections` limit of the bastion `link`, if it has one. */
+  limitOf(link: Link): BastionLimit | undefined;
 }
 
 type LinkState =
@@ -32,7 +36,7 @@ type LinkState =
   | { readonly kind: "up"; readonly client: Client; readonly stopKeepalive: () => void };
 
 /** One pooled connection. `busy` counts operations in flight here or through it (as a bastion). */
-export class Link {
+export class Link implements SlotHolder {
   state: LinkState = { kind: "down" };
   busy = 0;
   readonly slots: Semaphore;
@@ -63,6 +67,11 @@ export class Link {
     this.socket?.unref();
     this.parent?.release();
     this.armIdleClose();
+    if (this.parent) this.pool.limitOf(this.parent)?.makeRoom();
+  }
+
+  idle(): boolean {
+    return this.busy === 0 && this.state.kind === "up";
   }
 
   private armIdleClose(): void {
@@ -102,8 +111,11 @@ export class Link {
 
   private async dial(): Promise<Client> {
     const c = this.conn;
-    // The bastion first, with its own retries and errors, so it does not use up this hop's attempts.
+    // The bastion first, with its own retries and errors, so it does not use up this hop's attempts; then a slot
+    // of its connection limit, outside the per-attempt timeout (waiting for another host is not a dial failure).
     if (this.parent) await this.parent.ready();
+    const releaseSlot = this.parent ? await this.pool.limitOf(this.parent)?.acquire(this) : undefined;
+    let tunnel: Duplex | undefined;
     try {
       const dialed = await withRetry(
         `dial ${this.host}`,
@@ -113,11 +125,23 @@ export class Link {
           // Classified failures (auth, host key, an unreachable bastion that already retried) are final.
           isPermanent: isNodeError,
         },
-        async (signal) => dialSsh(c, { signal, sock: this.parent ? await this.tunnel(signal) : undefined }),
+        async (signal) => {
+          tunnel = this.parent ? await this.tunnel(signal) : undefined;
+          return dialSsh(c, { signal, sock: tunnel });
+        },
       );
       this.up(dialed.client, dialed.socket);
+      // The slot is the bastion's tunnel: free once the bastion has closed it (or the bastion itself is gone).
+      if (releaseSlot && tunnel) {
+        const stop = this.parent?.onLoss(() => releaseSlot());
+        tunnel.once("close", () => {
+          stop?.();
+          releaseSlot();
+        });
+      }
       return dialed.client;
     } catch (e) {
+      releaseSlot?.();
       if (isRetriesExhausted(e)) {
         throw nodeError({ kind: "Unreachable", host: this.host, attempts: e.attempts, reason: messageOf(e.lastError) });
       }

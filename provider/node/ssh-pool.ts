@@ -2,12 +2,14 @@
 // as channels, capped below sshd's MaxSessions; dial errors and dropped connections are redialled with backoff.
 // An idle connection neither keeps the process alive (its socket is unref'd) nor lingers (closed after a while).
 import { createHash } from "node:crypto";
-import type { Connection, Endpoint } from "../model/connection";
+import { type Connection, type Endpoint, endpointIdentity, type Hop, privilegeOf } from "../model/connection";
+import { BastionLimit } from "./bastion-limit";
 import { commandLine, isDefinedCommand, notifyCommandSent, type RemoteCommand } from "./commands";
 import { nodeError } from "./errors";
 import { sleep } from "./retry";
 import { type RunningCommand, running } from "./running-command";
 import { Link, type LinkOwner, MIN_CHANNELS, SlotRetry } from "./ssh-link";
+import { answerSudoPrompt } from "./sudo";
 
 export type { CommandEnd, RunningCommand } from "./running-command";
 
@@ -37,19 +39,28 @@ export interface PoolStats {
   readonly execs: number;
   /** The most channels ever open at once on one connection. */
   readonly peakChannels: number;
+  /** Connections that waited for a bastion's `maxConnections` slot. */
+  readonly bastionWaits: number;
 }
 
 /** Session refusals tolerated per command, waiting 50, 100, 150… ms in between (about 2.7 s in all). */
 const MAX_REFUSALS = 10;
 const REFUSAL_BACKOFF_MS = 50;
 
-function digest(parts: readonly (string | number | undefined)[]): string {
+function digest(parts: readonly (string | string[] | number | undefined)[]): string {
   return createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 16);
 }
 
 /** Pool key: who logs in where, through which bastion, with which credentials and host key expectation. */
 function linkKey(e: Endpoint): string {
-  const secretPart = digest([e.privateKey, e.privateKeyPassword, e.password, e.agentSocketPath, e.hostKey]);
+  const secretPart = digest([
+    e.privateKey,
+    e.privateKeyPassword,
+    e.password,
+    e.agentSocketPath,
+    e.hostKey,
+    e.knownHosts,
+  ]);
   const self = `${e.user}@${e.host}:${e.port}#${secretPart}`;
   return "proxy" in e && e.proxy ? `${self} via ${linkKey(e.proxy)}` : self;
 }
@@ -57,6 +68,8 @@ function linkKey(e: Endpoint): string {
 export class SshPool implements LinkOwner {
   readonly options: PoolOptions;
   private readonly links = new Map<string, Link>();
+  /** Bastion connection limits, by the bastion's identity (shared by every way of logging in to it). */
+  private readonly limits = new Map<string, BastionLimit>();
   private counters = { connectionsOpened: 0, execs: 0, peakChannels: 0 };
 
   constructor(options: Partial<PoolOptions> = {}) {
@@ -69,8 +82,24 @@ export class SshPool implements LinkOwner {
    */
   async start(conn: Connection, command: RemoteCommand, opts: { signal?: AbortSignal } = {}): Promise<RunningCommand> {
     if (!isDefinedCommand(command)) throw new Error("refusing a command line that was not made by defineCommands");
+    const privilege = privilegeOf(conn);
+    const run = await this.open(conn, commandLine(command, privilege), opts.signal);
+    if (privilege.tool !== "sudo" || privilege.password === undefined) return run;
+    // The command ends (freeing its slot) if sudo refuses; a caller's abort kills it.
+    const onAbort = () => run.kill();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await answerSudoPrompt(run, privilege.password, conn);
+    } catch (e) {
+      throw opts.signal?.aborted ? opts.signal.reason : e;
+    } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private async open(conn: Connection, line: string, signal: AbortSignal | undefined): Promise<RunningCommand> {
+    const opts = { signal };
     const link = this.linkFor(conn);
-    const line = commandLine(command, conn.sudo);
     link.retain();
     try {
       for (let refusals = 0; ; refusals++) {
@@ -107,11 +136,14 @@ export class SshPool implements LinkOwner {
   }
 
   stats(): PoolStats {
-    return { ...this.counters };
+    let bastionWaits = 0;
+    for (const l of this.limits.values()) bastionWaits += l.waits;
+    return { ...this.counters, bastionWaits };
   }
 
   resetStats(): void {
     this.counters = { connectionsOpened: 0, execs: 0, peakChannels: 0 };
+    for (const l of this.limits.values()) l.waits = 0;
   }
 
   /** Closes the pooled connection to `conn` (the next operation redials). */
@@ -122,6 +154,20 @@ export class SshPool implements LinkOwner {
   /** Closes every pooled connection. */
   closeAll(): void {
     for (const link of this.links.values()) link.drop("pool closed");
+  }
+
+  /** @internal */
+  limitOf(link: Link): BastionLimit | undefined {
+    const max = (link.conn as Hop).maxConnections;
+    if (max === undefined) return undefined;
+    const id = endpointIdentity(link.conn);
+    let limit = this.limits.get(id);
+    if (!limit) {
+      limit = new BastionLimit(link.host, max);
+      this.limits.set(id, limit);
+    }
+    limit.narrow(max);
+    return limit;
   }
 
   /** @internal */

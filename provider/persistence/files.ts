@@ -3,8 +3,11 @@
 // ordered before docker.service. Only managed state is written (never Docker's or foreign rules), so the
 // restore neither duplicates rules nor fights Docker. The same paths on Debian and RHEL families. Fails closed:
 // docker.service requires the unit (RequiredBy=), so a restore that fails keeps Docker from starting unprotected.
+// With a foreign-rules policy, our rules go right after the kept-above foreign rules present at boot, as the
+// planner places them (netfilter/foreign.ts renders the same matchers for awk).
 import { createHash } from "node:crypto";
 import type { IpFamily } from "../model/address";
+import { isEmptyPolicy } from "../model/foreign-rules";
 import {
   type Backend,
   DOCKER_USER,
@@ -14,6 +17,7 @@ import {
   renderCreate,
   TAGGED_LINE_ERE,
 } from "../netfilter";
+import { awkCondition } from "../netfilter/foreign";
 import { PERSIST_DIR, PERSISTED_PATHS, type PersistedName } from "../protocol/paths";
 
 // resources/persistent-provider.ts reads the paths from here.
@@ -41,12 +45,35 @@ const tools = (backend: Backend, family: IpFamily) => {
   return { save: `${base}-${backend}-save`, restore: `${base}-${backend}-restore` };
 };
 
+/**
+ * The lines of `rules()` that clear the chain and insert the body ($3). Non-exclusive: remove our tagged rules still
+ * present (a re-run), then insert ours at the top, in one atomic restore. Exclusive: we own the chain wholly, so
+ * declaring it (which flushes it) is right. With a policy, the foreign rules it names stay (exclusive removes
+ * only the others, Docker's RETURN aside) and ours go after the last kept-above one before Docker's RETURN:
+ * fail2ban and CrowdSec insert their jumps at the top when they start, after this unit, so at boot that is
+ * only what a table restorer (netfilter-persistent…) put back before us.
+ */
+function clearAndInsert(config: PersistenceConfig): string[] {
+  const tagged = `grep -E '^-A ${DOCKER_USER} .*${TAGGED_LINE_ERE}'`;
+  const policy = config.foreign;
+  if (!policy || isEmptyPolicy(policy))
+    return [
+      config.exclusive ? '  echo ":DOCKER-USER - [0:0]"' : `  "$1" -t filter | ${tagged} | sed 's/^-A /-D /'`,
+      '  cat "$3"',
+    ];
+  const keep = awkCondition(policy.keepAbove);
+  const kept = config.exclusive ? `(${keep}) || (${awkCondition(policy.ignore)}) || $0 == ret` : "1";
+  return [
+    `  cur=$("$1" -t filter 2>/dev/null | grep '^-A ${DOCKER_USER} ')`,
+    `  printf '%s\\n' "$cur" | ${tagged} | sed 's/^-A /-D /'`,
+    `  foreign=$(printf '%s\\n' "$cur" | grep -v -E -e '${TAGGED_LINE_ERE}' | grep '^-A ')`,
+    `  printf '%s\\n' "$foreign" | awk -v ret='-A ${DOCKER_USER} -j RETURN' 'NF && !(${kept}) { sub(/^-A /, "-D "); print }'`,
+    `  off=$(printf '%s\\n' "$foreign" | awk -v ret='-A ${DOCKER_USER} -j RETURN' '!NF { next } $0 == ret { exit } !(${kept}) { next } { n++ } ${keep} { off = n } END { print off + 0 }')`,
+    `  awk -v o="$off" '{ n = $3 + o; sub(/^-I ${DOCKER_USER} [0-9]+ /, ""); print "-I ${DOCKER_USER} " n " " $0 }' "$3"`,
+  ];
+}
+
 function restoreScript(state: ManagedState, config: PersistenceConfig): string {
-  // Non-exclusive: remove our tagged rules still present (a re-run), then insert ours at the top, in one atomic
-  // restore. Exclusive: we own the chain wholly, so declaring it (which flushes it) is right.
-  const clear = config.exclusive
-    ? '  echo ":DOCKER-USER - [0:0]"'
-    : `  "$1" -t filter | grep -E '^-A ${DOCKER_USER} .*${TAGGED_LINE_ERE}' | sed 's/^-A /-D /'`;
   const calls = state.families.map((f) => {
     const t = tools(state.backend, f);
     return `rules ${t.save} ${t.restore} "$dir/rules-${f}.restore" || fail "restoring the ${f} rules"`;
@@ -68,8 +95,7 @@ function restoreScript(state: ManagedState, config: PersistenceConfig): string {
     "  fi",
     "  {",
     "  echo '*filter'",
-    clear,
-    '  cat "$3"',
+    ...clearAndInsert(config),
     "  echo COMMIT",
     '  } | "$2" -w 10 --noflush',
     "}",
@@ -129,7 +155,13 @@ function ipsetsFile(sets: readonly LiveSet[]): string {
 
 export function renderPersistedFiles(state: ManagedState, config: PersistenceConfig): Record<PersistedName, string> {
   return {
-    config: `${JSON.stringify({ version: 1, backend: state.backend, exclusive: config.exclusive })}\n`,
+    // Without a policy the file reads as it always did (hosts persisted before it keep their hash).
+    config: `${JSON.stringify({
+      version: 1,
+      backend: state.backend,
+      exclusive: config.exclusive,
+      ...(config.foreign && !isEmptyPolicy(config.foreign) && { foreignRules: config.foreign }),
+    })}\n`,
     ipsets: ipsetsFile(state.sets),
     "rules-ipv4": rulesBody(state.rules.ipv4 ?? []),
     "rules-ipv6": state.families.includes("ipv6") ? rulesBody(state.rules.ipv6 ?? []) : "",

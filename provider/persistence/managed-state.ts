@@ -12,6 +12,7 @@ import {
   type PersistenceConfig,
   TAGGED_LINE,
 } from "../netfilter";
+import { foreignRole } from "../netfilter/foreign";
 import { PERSISTED_PATHS, type PersistedName, UNIT_LINKS } from "../protocol/paths";
 import { type ManagedState, renderPersistedFiles, sha256 } from "./files";
 
@@ -82,12 +83,15 @@ export function persistenceDrift(
 ): PersistenceDrift {
   const live = liveManagedState(state, facts);
   const cfg = config ?? state.persisted.config ?? { exclusive: false };
-  const files = renderPersistedFiles(live, { exclusive: cfg.exclusive });
+  const files = renderPersistedFiles(live, { exclusive: cfg.exclusive, ...(cfg.foreign && { foreign: cfg.foreign }) });
   const { stale, linksMissing } = staleFiles(state, files);
   const unmanagedRules = facts.families.flatMap((f) => {
-    return dockerUserRules(state, facts.backend, f)
-      .filter((r) => !r.tag && r.line !== `-A ${DOCKER_USER} -j RETURN`)
-      .map((r) => `[${f}] ${r.line}`);
+    return (
+      dockerUserRules(state, facts.backend, f)
+        // Rules the policy keeps above ours or ignores are not drift either.
+        .filter((r) => !r.tag && r.line !== `-A ${DOCKER_USER} -j RETURN` && !foreignRole(r, cfg.foreign))
+        .map((r) => `[${f}] ${r.line}`)
+    );
   });
   return {
     enabled: state.persisted.config !== undefined,

@@ -2,6 +2,7 @@
 // the host must read back afterwards, and per-intent refusals found before anything runs. Composes the planners
 // of the layers below: sets are filled before the rules that use them and destroyed after the rules that used
 // them are gone; the boot files follow every kernel change, so a failed write undoes the kernel steps too.
+import { resolveTargets } from "../containers/resolve";
 import type { IpFamily } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
 import {
@@ -36,10 +37,11 @@ export function planTransaction(
   intents: readonly Intent[],
   tempName: (setName: string) => string,
 ): TransactionPlan {
-  const rules = ownedOf(intents, "rule");
+  // A rule that follows a container is planned with the ports it publishes now, or refused (its block stays).
+  const { intents: rules, refused } = resolveTargets(ownedOf(intents, "rule"), state.containers);
   const sets = ownedOf(intents, "set");
   const [persistence] = ownedOf(intents, "persistence");
-  const refused = new Map(ipsetRefusals(facts, rules, sets));
+  for (const [i, why] of ipsetRefusals(facts, rules, sets)) refused.set(i, why);
   const kept = <T extends { owner: number }>(xs: readonly T[]) => xs.filter((x) => !refused.has(x.owner));
 
   // The boot restore recreates only sets our IpSets own: a persisted rule on another set would fail it at boot.
@@ -56,6 +58,7 @@ export function planTransaction(
     setsAfter: setFamiliesAfter(state, sets),
     bootSets: config && ownedSets,
     exclusive: config?.exclusive ?? false,
+    ...(config?.foreign && { foreign: config.foreign }),
   });
   for (const [i, why] of ruled.refused) refused.set(i, why);
   const setPlan = planSets(state, facts.backend, kept(sets), ruled.expectedChains, tempName);

@@ -3,9 +3,9 @@
 // every earlier step. Boot files are replaced all or none (kept copies put back on any failure).
 import { EXIT_BAD_INPUT, EXIT_BUSY, EXIT_INCOMPLETE, EXIT_LOCK_LOST, EXIT_NO_WORKSPACE } from "./exit-codes";
 import {
+  BOOT_NAME_WORDS,
   OLD_UNIT_LINK,
   PERSIST_DIR,
-  PERSISTED_NAME_WORDS,
   STEP_FILE_NAME_WORDS,
   STEP_FILE_PATHS,
   UNIT_LINK_WORDS,
@@ -50,6 +50,7 @@ const TOOLS = `run() {
     nft-ipv6) ip6tables-nft-restore -w 10 --noflush ;;
     legacy-ipv4) iptables-legacy-restore -w 10 --noflush ;;
     legacy-ipv6) ip6tables-legacy-restore -w 10 --noflush ;;
+    nftables) nft -j -f - ;;
     *) echo "unknown step tool" >&2; return ${EXIT_BAD_INPUT} ;;
   esac
 }
@@ -61,6 +62,7 @@ target() {
     rules-ipv6) echo ${STEP_FILE_PATHS["rules-ipv6"]} ;;
     restore) echo ${STEP_FILE_PATHS.restore} ;;
     unit) echo ${STEP_FILE_PATHS.unit} ;;
+    nftables) echo ${STEP_FILE_PATHS.nftables} ;;
     managed-sets) echo ${STEP_FILE_PATHS["managed-sets"]} ;;
     *) return 1 ;;
   esac
@@ -89,7 +91,7 @@ persist() {
   umask 022
   # A unit only systemd would start: without systemd on the host, files nothing runs would be a false promise.
   if [ ! -d /run/systemd/system ] && [ ! -x /lib/systemd/systemd ] && [ ! -x /usr/lib/systemd/systemd ]; then
-    for f in ${PERSISTED_NAME_WORDS}; do
+    for f in ${BOOT_NAME_WORDS}; do
       [ -f "$d/$1.p.$f" ] && { echo "this host has no systemd, so nothing would run the boot files at boot (PersistentRuleset needs systemd): no persisted file was changed"; return 1; }
     done
   fi
@@ -128,7 +130,7 @@ persist() {
   sync
 }
 unpersist() {
-  for f in ${PERSISTED_NAME_WORDS}; do rm -f "$(target "$f")"; done
+  for f in ${BOOT_NAME_WORDS}; do rm -f "$(target "$f")"; done
   rm -f $links $oldlinks
   systemctl daemon-reload >/dev/null 2>&1 || true
 }` as const;

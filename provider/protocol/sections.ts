@@ -12,11 +12,16 @@ export const READ = {
   v6dnat: "v6dnat",
   v6fwd: "v6fwd",
   nfttables: "nfttables",
+  /** `nft -j list ruleset`, read only where Docker runs its nftables backend (or our table exists). */
+  nftjson: "nftjson",
+  /** `nft -n -j list table inet docker-firewall` (our table, numeric), on the same hosts. */
+  nfttable: "nfttable",
   dockerconf: "dockerconf",
   persistconfig: "persistconfig",
   managedsets: "managedsets",
   persisted: "persisted",
   otherpersisters: "otherpersisters",
+  containers: "containers",
   end: "end",
 } as const;
 export type ReadSection = (typeof READ)[keyof typeof READ];

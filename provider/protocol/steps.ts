@@ -13,6 +13,8 @@ export type StepTool =
   | "nft-ipv6"
   | "legacy-ipv4"
   | "legacy-ipv6"
+  /** One libnftables JSON batch (`nft -j -f -`): the kernel commits all of it or none. */
+  | "nftables"
   /** Writes the step's `files` to their fixed paths (all or none) and enables the boot unit if written. */
   | "persist"
   /** Removes the persisted files and the boot unit (the managed-sets list stays). */

@@ -17,7 +17,7 @@ import {
 } from "../model/connection";
 import { containsUnknown, isUnknown } from "../model/unknown";
 import { type FieldFailure, fieldFailures } from "../model/validation";
-import type { HostFacts } from "../netfilter/host-state";
+import type { NodeFacts } from "../netfilter/host-state";
 import { nodeError } from "../node/errors";
 import { observedHostKey, trustHostKey } from "../node/host-key";
 import { withStackCredentials } from "./provider-config";
@@ -54,7 +54,7 @@ export function resolveConnection(conn: unknown): Connection {
 /** What every resource records about its host after an apply or a read: its name, the keys seen, its warnings. */
 export function hostOutputs(
   conn: Connection,
-  facts: HostFacts,
+  facts: NodeFacts,
 ): { host: string; hostKey?: string; bastionHostKey?: string; warnings: string[] } {
   return { host: describeConnection(conn), ...recordedHostKeys(conn), warnings: [...facts.warnings] };
 }
@@ -114,7 +114,8 @@ export function recordedHostKeys(conn: Connection): { hostKey?: string; bastionH
 }
 
 function seed(endpoint: Endpoint, recorded: unknown): void {
-  if (endpoint.hostKey !== undefined || typeof recorded !== "string" || !recorded.startsWith("SHA256:")) return;
+  const pinned = endpoint.hostKey !== undefined || endpoint.knownHosts !== undefined;
+  if (pinned || typeof recorded !== "string" || !recorded.startsWith("SHA256:")) return;
   const seen = observedHostKey(endpoint);
   if (seen === undefined) trustHostKey(endpoint, recorded);
   else if (seen !== recorded) {

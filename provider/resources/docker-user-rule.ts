@@ -26,6 +26,8 @@ export class DockerUserRule extends pulumi.dynamic.Resource {
   declare readonly warnings: pulumi.Output<string[]>;
   /** False when refresh found the block out of order (the next up moves it). */
   declare readonly inPlace: pulumi.Output<boolean>;
+  /** With a `target`: the published ports matched at the last apply, or found at the last refresh (`8080/tcp`). */
+  declare readonly resolvedPorts: pulumi.Output<string[] | undefined>;
 
   constructor(name: string, args: DockerUserRuleArgs, opts?: pulumi.CustomResourceOptions) {
     const props = {
@@ -41,6 +43,7 @@ export class DockerUserRule extends pulumi.dynamic.Resource {
       host: undefined,
       families: undefined,
       inPlace: undefined,
+      resolvedPorts: undefined,
       warnings: undefined,
     };
     super(

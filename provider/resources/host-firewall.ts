@@ -4,6 +4,7 @@
 // the set (created first, deleted last).
 import * as pulumi from "@pulumi/pulumi";
 import type { IpFamily } from "../model/address";
+import type { ForeignRulesInput } from "../model/foreign-rules";
 import { DockerUserRule, type DockerUserRuleArgs } from "./docker-user-rule";
 import type { ConnectionInput } from "./inputs";
 import { IpSet, type IpSetArgs } from "./ip-set";
@@ -32,9 +33,13 @@ export interface DockerHostFirewallArgs {
   readonly rules: Readonly<Record<string, HostRuleArgs>>;
   /**
    * Make the host's managed rules and sets survive a reboot (a PersistentRuleset child). `exclusive: true` also
-   * treats rules nobody manages in DOCKER-USER as drift. Default: off.
+   * treats rules nobody manages in DOCKER-USER as drift. Default: off. `foreignRules` is the host's policy for
+   * other tools' rules (fail2ban, CrowdSec): which stay above ours, which exclusive mode leaves alone (README,
+   * "Living with fail2ban and CrowdSec"); it is kept on the host, so every transaction there plans with it.
    */
-  readonly persistence?: boolean | { readonly exclusive?: boolean };
+  readonly persistence?:
+    | boolean
+    | { readonly exclusive?: boolean; readonly foreignRules?: pulumi.Input<ForeignRulesInput> };
 }
 
 type AddressInput = DockerUserRuleArgs["source"];
@@ -70,6 +75,13 @@ export class DockerHostFirewall extends pulumi.ComponentResource {
       if (typeof setName === "string") byName.set(setName, set);
     }
 
+    // A policy that keeps foreign rules above ours must be on the host before our first rule is (else that rule
+    // would sit above fail2ban's jump until the policy arrives); exclusive mode still comes last (see below).
+    const persistence = args.persistence;
+    const policyFirst = typeof persistence === "object" && !persistence.exclusive && !!persistence.foreignRules;
+    if (persistence && policyFirst) this.persistence = this.persistenceChild(name, args, child, []);
+    const ruleOpts = this.persistence ? { ...child, dependsOn: [this.persistence] } : child;
+
     const rules: Record<string, DockerUserRule> = {};
     const order: Array<{ key: string; priority: pulumi.Output<number> }> = [];
     // Default priorities with a memory, so inserting a rule re-tags no other rule (resources/rule-priorities.ts);
@@ -87,21 +99,14 @@ export class DockerHostFirewall extends pulumi.ComponentResource {
           destination: linkSet(rule.destination, byName),
           connection: args.connection,
         },
-        child,
+        ruleOpts,
       );
       order.push({ key, priority: pulumi.output(priority) });
     }
 
-    const persistence = args.persistence;
-    if (persistence) {
-      const exclusive = persistence === true ? undefined : persistence.exclusive;
-      this.persistence = new PersistentRuleset(
-        `${name}-persistence`,
-        { connection: args.connection, ...(exclusive !== undefined && { exclusive }) },
-        // After every rule and set: exclusive mode run first would strip a host's existing rules before ours exist.
-        { ...child, dependsOn: [...Object.values(rules), ...Object.values(sets)] },
-      );
-    }
+    if (persistence && !policyFirst)
+      // After every rule and set: exclusive mode run first would strip a host's existing rules before ours exist.
+      this.persistence = this.persistenceChild(name, args, child, [...Object.values(rules), ...Object.values(sets)]);
 
     this.sets = sets;
     this.rules = rules;
@@ -117,5 +122,23 @@ export class DockerHostFirewall extends pulumi.ComponentResource {
         };
       });
     this.registerOutputs({ rendered: this.rendered });
+  }
+
+  private persistenceChild(
+    name: string,
+    args: DockerHostFirewallArgs,
+    child: pulumi.ComponentResourceOptions,
+    dependsOn: pulumi.Resource[],
+  ): PersistentRuleset {
+    const p = args.persistence === true || !args.persistence ? {} : args.persistence;
+    return new PersistentRuleset(
+      `${name}-persistence`,
+      {
+        connection: args.connection,
+        ...(p.exclusive !== undefined && { exclusive: p.exclusive }),
+        ...(p.foreignRules !== undefined && { foreignRules: p.foreignRules }),
+      },
+      { ...child, dependsOn },
+    );
   }
 }

@@ -1,10 +1,9 @@
 // Module state shared by every resource in the provider process (the serialized providers all `require` this
 // package by name, so they share one copy): one batcher per host, and one in-flight state read per host.
 import { createHash } from "node:crypto";
-import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
 import { type Connection, endpointIdentity, endpointOf } from "../model/connection";
-import type { HostFacts, HostState } from "../netfilter/host-state";
+import type { HostState, NodeFacts } from "../netfilter/host-state";
 import { HostBatcher } from "../node/batch";
 import { describeOwner } from "../node/lock";
 import { type HostSession, sshSession } from "../node/session";
@@ -22,7 +21,7 @@ export function warnOnce(conn: Connection, warnings: readonly string[]): void {
     console.warn(`docker-firewall: ${nameOf(conn)}: ${w}`);
   }
 }
-const reads = new Map<string, Promise<{ state: HostState; facts: HostFacts }>>();
+const reads = new Map<string, Promise<{ state: HostState; facts: NodeFacts }>>();
 
 // How a connection becomes a session: SSH, or in unit tests an in-memory host (test/support/fake-host).
 let openSession: (conn: Connection) => HostSession = (conn) => sshSession(conn);
@@ -65,14 +64,18 @@ export function batcherFor(conn: Connection): HostBatcher {
 /** A read of the host now, not shared with reads already in flight. */
 export const readNow = (conn: Connection) => readHostState(openSession(conn));
 
-/** Concurrent reads of one host (a `pulumi refresh` reads every resource at once) share one snapshot. */
-export function readShared(conn: Connection): Promise<{ state: HostState; facts: HostFacts }> {
-  const key = keyOf(conn);
+/** Concurrent reads of one host (a `pulumi refresh` reads every resource at once) share one snapshot; one that lists
+ * the containers (for rules that follow one) is its own snapshot, so other reads never pay for it. */
+export function readShared(
+  conn: Connection,
+  opts: { containers?: boolean } = {},
+): Promise<{ state: HostState; facts: NodeFacts }> {
+  const key = `${keyOf(conn)}${opts.containers ? " containers" : ""}`;
   const inFlight = reads.get(key);
   if (inFlight) return inFlight;
   // Shared while in flight only: a read asked for after this one ended must see the host as it is now (a snapshot
   // kept for a while longer made a refresh right after a repair report the state from before it).
-  const p = readHostState(openSession(conn)).finally(() => reads.delete(key));
+  const p = readHostState(openSession(conn), opts).finally(() => reads.delete(key));
   reads.set(key, p);
   return p;
 }
@@ -93,16 +96,17 @@ export function incarnationOf(conn: unknown, id: string): string | undefined {
   return incarnations.get(incarnationKey(conn, id));
 }
 
-// The families each host has, read at most once per process for diffs: Diff calls come one resource at a time,
-// so an unreachable host costs one dial sequence per run, not one per rule (undefined: the read failed).
-const familyReads = new Map<string, Promise<readonly IpFamily[] | undefined>>();
+// The facts of each host (families, backend, accept mark), read at most once per process for diffs: Diff calls
+// come one resource at a time, so an unreachable host costs one dial sequence per run, not one per rule
+// (undefined: the read failed).
+const familyReads = new Map<string, Promise<NodeFacts | undefined>>();
 
-export function familiesOnce(conn: Connection): Promise<readonly IpFamily[] | undefined> {
+export function factsOnce(conn: Connection): Promise<NodeFacts | undefined> {
   const key = keyOf(conn);
   let p = familyReads.get(key);
   if (!p) {
     p = readShared(conn).then(
-      (r) => r.facts.families,
+      (r) => r.facts,
       () => undefined,
     );
     familyReads.set(key, p);

@@ -5,8 +5,10 @@ import { z } from "zod";
 import { canonicalJson } from "../model/canonical-json";
 import { type IpSetSpec, ipSetArgs, ipSetPreview } from "../model/ipset";
 import { containsUnknown } from "../model/unknown";
-import type { HostState } from "../netfilter/host-state";
+import { type HostState, isNftFacts, type NodeFacts } from "../netfilter/host-state";
 import { headerOf, type SetHeader } from "../netfilter/ipset-text";
+import type { NftSet } from "../nftables/nft-model";
+import { nftLiveSet, nftWantedSet } from "../nftables/status";
 import { argsOf } from "./common";
 import { readNow } from "./hosts";
 import { BASE_COMPUTED, type BaseProps, makeProvider } from "./provider-factory";
@@ -43,6 +45,31 @@ function liveMembers(state: HostState, name: string): LiveMembers | null {
   const set = state.sets.get(name);
   if (!set) return null;
   return { header: set.header, entries: [...set.entries].map(([e, c]) => member(e, c)).sort() };
+}
+
+/**
+ * On an nftables host the set is a named set of our table: its members as the spec says them when the table holds
+ * exactly what the spec makes, else as listed (so any difference shows as drift).
+ */
+function liveNftMembers(props: IpSetProps, state: HostState, name: string): LiveMembers | null {
+  const live = nftLiveSet(state, name);
+  if (!live) return null;
+  const spec = ipSetArgs.safeParse(argsOf(props, [...BASE_COMPUTED, ...COMPUTED]));
+  const want = spec.success ? nftWantedSet(spec.data) : undefined;
+  if (spec.success && want && canonicalJson(want) === canonicalJson(live)) return members(spec.data);
+  return { header: nftHeader(live), entries: [...live.elements].sort() };
+}
+
+const nftHeader = (s: NftSet): SetHeader => ({
+  type: s.interval ? "hash:net" : "hash:ip",
+  family: s.family,
+  maxelem: s.size ?? 65536,
+  ...(s.timeout !== undefined && { timeout: s.timeout }),
+  comment: false,
+});
+
+function liveOf(props: IpSetProps, state: HostState, facts: NodeFacts, name: string): LiveMembers | null {
+  return isNftFacts(facts) ? liveNftMembers(props, state, name) : liveMembers(readableSets(state), name);
 }
 
 /** Sets that could not be read are unknown: reporting one gone would make the next up recreate it. */
@@ -84,10 +111,12 @@ export const ipSetProvider = makeProvider<IpSetSpec, IpSetProps>({
   },
 
   intent: (props, spec) => ({ kind: "set", name: props.name, spec }),
-  outputs: (props, state) => ({ live: liveMembers(state, props.name) }),
+  outputs: (props, state, facts) => ({
+    live: isNftFacts(facts) ? liveNftMembers(props, state, props.name) : liveMembers(state, props.name),
+  }),
 
-  live(id, _props, state) {
-    const live = liveMembers(readableSets(state), id);
+  live(id, props, state, facts) {
+    const live = liveOf(props, state, facts, id);
     return live ? { live } : undefined;
   },
 
@@ -95,8 +124,17 @@ export const ipSetProvider = makeProvider<IpSetSpec, IpSetProps>({
     id: (inputs) => inputs.name,
     async prepare(inputs, conn) {
       // A fresh read (not a shared snapshot): a replacement's delete of the same name has just run.
-      const state = readableSets((await readNow(conn)).state);
-      const refusal = adoptionRefusal(state, inputs.name, inputs.adopt === true);
+      const { state, facts } = await readNow(conn);
+      if (isNftFacts(facts)) {
+        // Our table holds only what our resources made: a set of that name there is another stack's.
+        const exists = nftLiveSet(state, inputs.name) !== undefined;
+        if (exists && inputs.adopt !== true)
+          throw new Error(
+            `set ${inputs.name} already exists in our nftables table and this stack does not own it: choose another name, or set \`adopt: true\``,
+          );
+        return { adopted: exists };
+      }
+      const refusal = adoptionRefusal(readableSets(state), inputs.name, inputs.adopt === true);
       if (refusal) throw new Error(refusal);
       return { adopted: state.sets.has(inputs.name) };
     },

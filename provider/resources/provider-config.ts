@@ -4,7 +4,7 @@
 import type { ConnectionArgs } from "../model/connection";
 
 export const CONFIG_NAMESPACE = "docker-firewall";
-const KEYS = ["privateKey", "privateKeyPassword", "password"] as const;
+const KEYS = ["privateKey", "privateKeyPassword", "password", "sudoPassword"] as const;
 type Key = (typeof KEYS)[number];
 
 let stackCredentials: Partial<Record<Key, string>> = {};
@@ -20,10 +20,13 @@ export function storeStackConfig(get: (key: string) => string | undefined): void
 
 /** The connection with stack-config credentials filled in where the resource gave none (and no agent socket). */
 export function withStackCredentials(conn: ConnectionArgs): ConnectionArgs {
-  if (conn.privateKey || conn.password) return conn;
-  const { privateKey, privateKeyPassword, password } = stackCredentials;
+  const { privateKey, privateKeyPassword, password, sudoPassword } = stackCredentials;
+  // sudo's password goes to connections that use sudo and have none of their own (it is sent only if sudo asks).
+  const usesSudo = conn.become === "sudo" || (conn.sudo === true && conn.become === undefined);
+  const sudo = sudoPassword && usesSudo && conn.sudoPassword === undefined ? { ...conn, sudoPassword } : conn;
+  if (conn.privateKey || conn.password) return sudo;
   return {
-    ...conn,
+    ...sudo,
     ...(privateKey && { privateKey, ...(privateKeyPassword && { privateKeyPassword }) }),
     ...(password && { password }),
   };

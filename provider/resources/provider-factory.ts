@@ -5,7 +5,7 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { z } from "zod";
 import type { Connection } from "../model/connection";
-import type { HostFacts, HostState } from "../netfilter/host-state";
+import type { HostState, NodeFacts } from "../netfilter/host-state";
 import type { HostBatcher } from "../node/batch";
 import {
   argsOf,
@@ -65,9 +65,11 @@ export interface ResourceDefinition<Spec, P extends BaseProps> {
   /** The host's intent: `spec` null removes the resource. */
   intent(props: P, spec: Spec | null): Intent;
   /** Resource outputs from a host snapshot (after an apply or at read). */
-  outputs(props: P, state: HostState, facts: HostFacts): Partial<P>;
+  outputs(props: P, state: HostState, facts: NodeFacts): Partial<P>;
+  /** read: the shared read must list the host's containers too (a rule that follows one). */
+  readsContainers?(props: P): boolean;
   /** read: undefined when the resource is gone from the host (the next up recreates it); throws when unknowable. */
-  live(id: string, props: P, state: HostState, facts: HostFacts): Partial<P> | undefined;
+  live(id: string, props: P, state: HostState, facts: NodeFacts): Partial<P> | undefined;
   /** create: the id, work done before the apply (nothing is sent yet), and the props a lost outcome records. */
   readonly create: {
     id(inputs: P, outs: P): string;
@@ -179,7 +181,7 @@ export function makeProvider<Spec, P extends BaseProps>(
       const current = def.withId(props, id);
       return inContext(def.type, def.label(current, id), props.connection, async (conn) => {
         trustRecordedHostKey(conn, props);
-        const { state, facts } = await readShared(conn);
+        const { state, facts } = await readShared(conn, { containers: def.readsContainers?.(current) ?? false });
         const live = def.live(id, current, state, facts);
         return live ? { id, props: { ...current, ...hostOutputs(conn, facts), ...live } } : {};
       });

@@ -2,6 +2,8 @@
 // check validates (no connection) and renders the literal iptables lines for previews; diff compares canonical
 // lines; create/update/delete go through the host's batched transactions; read reports what is live.
 import { createHash, randomBytes } from "node:crypto";
+import type { ContainerList } from "../containers/container-list";
+import { formatPorts, parsePorts, resolveRule } from "../containers/resolve";
 import type { IpFamily } from "../model/address";
 import { canonicalJson } from "../model/canonical-json";
 import { endpointOf } from "../model/connection";
@@ -9,15 +11,27 @@ import { type DockerUserRule, dockerUserRuleArgs, dockerUserRulePreview } from "
 import { containsUnknown, isUnknown, UNKNOWN } from "../model/unknown";
 import { blockStatus } from "../netfilter/block-status";
 import { expandRule } from "../netfilter/expand";
-import type { HostFacts, HostState } from "../netfilter/host-state";
+import { type HostState, isNftFacts, type NodeFacts } from "../netfilter/host-state";
 import { renderRule } from "../netfilter/render-rule";
 import { makeRuleId, RULE_ID } from "../netfilter/tag";
+import { nftBlockLines, nftBlockStatus } from "../nftables/status";
 import { argsOf, resolveConnection, trustRecordedHostKey } from "./common";
-import { familiesOnce, incarnationOf, noteIncarnation } from "./hosts";
+import { factsOnce, incarnationOf, noteIncarnation, readShared } from "./hosts";
 import { BASE_COMPUTED, type BaseProps, makeProvider } from "./provider-factory";
 
 export const RULE_TYPE = "DockerUserRule";
-const COMPUTED = ["ruleName", "ruleScope", "ruleId", "generation", "rendered", "families", "lines", "inPlace"];
+const COMPUTED = [
+  "ruleName",
+  "ruleScope",
+  "ruleId",
+  "generation",
+  "rendered",
+  "families",
+  "backend",
+  "lines",
+  "inPlace",
+  "resolvedPorts",
+];
 const ALL_COMPUTED = [...BASE_COMPUTED, ...COMPUTED];
 
 export interface RuleProps extends BaseProps {
@@ -25,10 +39,14 @@ export interface RuleProps extends BaseProps {
   ruleId?: string;
   rendered?: Record<IpFamily, string[]>;
   families?: IpFamily[];
+  /** "nftables" when the host's Docker runs nftables: `lines` are then nft rules of our table. */
+  backend?: string;
   lines?: Record<IpFamily, string[]>;
   inPlace?: boolean;
   /** Random per create: tells this incarnation's block from a same-id replacement's (see `skipDelete`). */
   generation?: string;
+  /** A rule with a target: the published ports it matched at the last apply, or that it resolves to now (at read). */
+  resolvedPorts?: string[];
 }
 
 const ruleOf = (props: Record<string, unknown>): DockerUserRule =>
@@ -41,13 +59,52 @@ function render(rule: DockerUserRule, id: string, families: readonly IpFamily[])
   return { ipv4: blocks.ipv4.map(renderRule), ipv6: blocks.ipv6.map(renderRule) };
 }
 
-function outputs(props: RuleProps, state: HostState, facts: HostFacts): Partial<RuleProps> {
-  const status = blockStatus(state, facts, idOf(props));
+/** The ports a target rule matches on a host with these containers; none when nothing matches. */
+function resolvedPorts(rule: DockerUserRule, containers: ContainerList | undefined): string[] {
+  const r = resolveRule(rule, containers);
+  return "rule" in r ? formatPorts(r.rule.resolvedPorts ?? []) : [];
+}
+
+function outputs(props: RuleProps, state: HostState, facts: NodeFacts): Partial<RuleProps> {
+  const nft = isNftFacts(facts);
+  const status = nft ? nftBlockStatus(state, idOf(props)) : blockStatus(state, facts, idOf(props));
+  // Parsed only for a target: state recorded by older versions must stay readable.
+  const rule = props.target !== undefined && props.target !== null ? ruleOf(props) : undefined;
   return {
     families: [...facts.families],
+    ...(nft && { backend: facts.backend }),
     lines: { ipv4: [...status.lines.ipv4], ipv6: [...status.lines.ipv6] },
     inPlace: status.inPlace,
+    ...(rule?.target && { resolvedPorts: resolvedPorts(rule, state.containers) }),
   };
+}
+
+/**
+ * A target rule as it would be planned now: resolved against the host's containers (a read shared by the diffs in
+ * flight), or, the host unreachable, against the ports recorded at the last apply or read. Undefined: it cannot be
+ * resolved (nothing matches), so the update must run and say why.
+ */
+async function resolvedNow(
+  olds: RuleProps,
+  news: RuleProps,
+  rule: DockerUserRule,
+): Promise<DockerUserRule | undefined> {
+  if (!rule.target) return rule;
+  let containers: ContainerList | undefined;
+  try {
+    const conn = resolveConnection(news.connection);
+    trustRecordedHostKey(conn, olds);
+    // Not cached for the run as families are: a container republished between two ups must be seen by the second.
+    containers = (await readShared(conn, { containers: true })).state.containers;
+  } catch {
+    containers = undefined;
+  }
+  if (containers === undefined) {
+    const recorded = parsePorts(olds.resolvedPorts ?? []);
+    return recorded.length > 0 ? { ...rule, resolvedPorts: recorded } : undefined;
+  }
+  const r = resolveRule(rule, containers);
+  return "rule" in r ? r.rule : undefined;
 }
 
 /**
@@ -66,20 +123,30 @@ export function deriveRuleId(news: Record<string, unknown>): string {
 }
 
 /**
- * The families the host has now. A rule with family auto follows the host: when Docker starts making an IPv6
- * DOCKER-USER, the next up must plan the v6 lines, so its diff reads the host (one shared read per host) instead of
- * trusting the families recorded at the last apply (once per host and run). Unreachable: the recorded ones.
+ * The lines the rule wants on its host now. A rule with family auto follows the host: when Docker starts making an
+ * IPv6 DOCKER-USER, the next up must plan the v6 lines, so its diff reads the host (one shared read per host) instead
+ * of trusting the families recorded at the last apply; a host whose Docker runs nftables gets nft lines (with its
+ * accept mark). Unreachable: the families and backend recorded at the last apply, iptables lines.
  */
-async function familiesNow(olds: RuleProps, news: RuleProps, rule: DockerUserRule): Promise<readonly IpFamily[]> {
-  const recorded = olds.families ?? ["ipv4"];
-  if (rule.family !== "auto" || containsUnknown(news.connection)) return recorded;
-  try {
-    const conn = resolveConnection(news.connection);
-    trustRecordedHostKey(conn, olds);
-    return (await familiesOnce(conn)) ?? recorded;
-  } catch {
-    return recorded;
+async function wantedLines(olds: RuleProps, news: RuleProps, rule: DockerUserRule) {
+  let facts: NodeFacts | undefined;
+  if (!containsUnknown(news.connection)) {
+    try {
+      const conn = resolveConnection(news.connection);
+      trustRecordedHostKey(conn, olds);
+      facts = await factsOnce(conn);
+    } catch {
+      facts = undefined;
+    }
   }
+  const recorded = olds.families ?? ["ipv4"];
+  const families = rule.family === "auto" ? (facts?.families ?? recorded) : recorded;
+  if (facts && isNftFacts(facts)) {
+    const lines = nftBlockLines(rule, idOf(olds), families, facts.acceptMark);
+    // A rule the host refuses shows as a change: the up reports the refusal with its field.
+    return { families, want: "error" in lines ? undefined : lines };
+  }
+  return { families, want: render(rule, idOf(olds), families) };
 }
 
 export const ruleProvider = makeProvider<DockerUserRule, RuleProps>({
@@ -95,7 +162,8 @@ export const ruleProvider = makeProvider<DockerUserRule, RuleProps>({
     // replacement (olds = {}), gets the id derived from its identity.
     const ruleId = typeof olds.ruleId === "string" && RULE_ID.test(olds.ruleId) ? olds.ruleId : deriveRuleId(news);
     const known = !containsUnknown(argsOf(news, ALL_COMPUTED)) && !isUnknown(ruleId);
-    const rendered = known ? render(ruleOf(news), ruleId, ["ipv4", "ipv6"]) : undefined;
+    // A target's lines depend on the host's containers: rendered at apply, not at check.
+    const rendered = known && !ruleOf(news).target ? render(ruleOf(news), ruleId, ["ipv4", "ipv6"]) : undefined;
     return { ...news, ruleId, ...(rendered && { rendered }) };
   },
 
@@ -104,16 +172,18 @@ export const ruleProvider = makeProvider<DockerUserRule, RuleProps>({
     if (containsUnknown(newArgs)) return { changes: true, replaces: [] };
     const newRule = dockerUserRuleArgs.parse(newArgs);
     const replaces = newRule.family !== ruleOf(olds).family ? ["family"] : [];
-    const families = await familiesNow(olds, news, newRule);
-    const want = render(newRule, idOf(olds), families);
+    const planned = await resolvedNow(olds, news, newRule);
+    if (!planned) return { changes: true, replaces };
+    const { families, want } = await wantedLines(olds, news, planned);
     const have = olds.lines ?? { ipv4: [], ipv6: [] };
-    const linesDiffer = families.some((f) => canonicalJson(want[f]) !== canonicalJson(have[f] ?? []));
+    const linesDiffer = !want || families.some((f) => canonicalJson(want[f]) !== canonicalJson(have[f] ?? []));
     return { changes: linesDiffer || olds.inPlace === false, replaces };
   },
 
   intent: (props, rule) => ({ kind: "rule", id: idOf(props), priority: rule?.priority ?? 0, rule }),
 
   outputs,
+  readsContainers: (props) => props.target !== undefined && props.target !== null,
 
   live(_id, props, state, facts) {
     const live = outputs(props, state, facts);

@@ -88,23 +88,22 @@ describe("the apply script", () => {
     expect(bootFiles()).toEqual(before.files);
   });
 
-  it("puts the boot files back with the kernel when the read-back disagrees (a foreign rule inserted mid-apply)", async () => {
+  it("puts the boot files back with the kernel when the read-back disagrees (foreign inserts mid-apply)", async () => {
     await runTransaction(session, [persistOn, rule("a", 80)], "test");
-    await ns.mustRun(["iptables-nft", "-I", "DOCKER-USER", "1", "-s", "192.0.2.8", "-j", "DROP"]);
     const files = bootFiles();
-    let raced = false;
+    // Before every apply, another tool inserts at the top: our `-I 2` lands above block a, at every attempt.
+    let raced = 0;
     const racy: HostSession = {
       ...session,
       run: async (command, stdin) => {
-        if (command === NetfilterCommands.applySteps && !raced) {
-          raced = true;
-          await ns.mustRun(["iptables-nft", "-I", "DOCKER-USER", "1", "-s", "192.0.2.9", "-j", "DROP"]);
-        }
+        if (command === NetfilterCommands.applySteps)
+          await ns.mustRun(["iptables-nft", "-I", "DOCKER-USER", "1", "-s", `192.0.2.${++raced}`, "-j", "DROP"]);
         return session.run(command, stdin);
       },
     };
-    const out = await runTransaction(racy, [rule("a", 8080), rule("b", 81)], "test");
+    const out = await runTransaction(racy, [rule("b", 81)], "test");
     expect(out.results[0]).toMatchObject({ ok: false, error: { kind: "VerifyFailed", restored: true } });
+    expect(raced).toBe(6);
     expect(bootFiles()).toEqual(files);
   });
 

@@ -126,21 +126,30 @@ describe.each(["nft", "legacy"] as const)("transactions on iptables-%s", (backen
     expect(await sets()).toEqual(["old"]);
   });
 
-  it("restores what it touched when the read-back disagrees (a foreign rule inserted mid-apply)", async () => {
-    let raced = false;
+  it("accepts a foreign rule inserted mid-apply that leaves ours in place; restores and retries when it does not", async () => {
+    const insert = (n: number) =>
+      ns.mustRun([`iptables-${backend}`, "-I", "DOCKER-USER", "1", "-s", `192.0.2.${n}`, "-j", "DROP"]);
+    let raced = 0;
+    let every = false;
     const racy: HostSession = {
       ...session,
       run: async (command, stdin) => {
-        if (command.includes("awk") && !raced) {
-          raced = true;
-          await ns.mustRun([`iptables-${backend}`, "-I", "DOCKER-USER", "1", "-s", "192.0.2.9", "-j", "DROP"]);
-        }
+        if (command === NetfilterCommands.applySteps && (every || raced === 0)) await insert(++raced);
         return session.run(command, stdin);
       },
     };
-    const out = await runTransaction(racy, [rule("a", 1, { protocol: "tcp", publishedPorts: [80] })], "test");
+    const first = await runTransaction(racy, [rule("k", 1, { protocol: "udp", publishedPorts: [53] })], "test");
+    expect(first.results[0]).toEqual({ ok: true });
+    expect((await chain()).slice(1)).toEqual(["-A DOCKER-USER -s 192.0.2.1/32 -j DROP", "-A DOCKER-USER -j RETURN"]);
+    // Block k stays at the top; the insert before each apply shifts our `-I 2` above it, at every attempt.
+    every = true;
+    const out = await runTransaction(racy, [rule("a", 2, { protocol: "tcp", publishedPorts: [80] })], "test");
     expect(out.results[0]).toMatchObject({ ok: false, error: { kind: "VerifyFailed", restored: true } });
-    expect(await chain()).toEqual(["-A DOCKER-USER -s 192.0.2.9/32 -j DROP", "-A DOCKER-USER -j RETURN"]);
+    expect(raced).toBe(7);
+    const after = await chain();
+    expect(after[0]).toMatch(/dfw:0001:k/);
+    expect(after.filter((l) => l.includes("dfw:"))).toHaveLength(1);
+    expect(after).toHaveLength(9);
   });
 
   it("runs nothing when the step list arrives cut short (connection dropped while sending)", async () => {

@@ -1,4 +1,4 @@
-// `npm run demo` end to end (minus the install step): its own 3-node lab, the top-level program applied through the
+// `npm run demo` end to end (minus the install step): its own 4-node lab (Docker 29 on nftables among them), the top-level program applied through the
 // real pulumi CLI (the engine-less driver only when the CLI is not installed), tampering, refresh, repair, destroy;
 // then the final traffic matrix is checked here against the policy, cell by cell, the README's preview and refresh
 // excerpts against what the CLI printed, and the lab must be gone.
@@ -68,13 +68,14 @@ describe("npm run demo", () => {
       ]);
 
     // Before: everything open. After the repair: the policy on the default mixed fleet (node1 Docker 28 on nft,
-    // node2 Docker 28 on iptables-legacy, node3 Docker 20.10), over IPv4 and, on the Docker 28 nodes, over IPv6;
-    // Docker 20.10 has no IPv6 DOCKER-USER, so node3 stays open over IPv6.
+    // node2 Docker 28 on iptables-legacy, node3 Docker 20.10, node4 Docker 29 on its nftables backend), over IPv4
+    // and, on the Docker 28 and 29 nodes, over IPv6; Docker 20.10 has no IPv6 DOCKER-USER, so node3 stays open
+    // over IPv6. One program, the same matrix on iptables and nftables hosts.
     expect(result.matrices.before.every((r) => r.result === "open")).toBe(true);
     const cells = (rows: DemoResult["matrices"]["repaired"]) =>
       Object.fromEntries(rows.map((r) => [`${r.client} ${r.family} ${r.node} ${r.port}/${r.protocol}`, r.result]));
     const want: Record<string, string> = {};
-    for (const node of ["node1", "node2", "node3"]) {
+    for (const node of ["node1", "node2", "node3", "node4"]) {
       for (const family of ["ipv4", "ipv6"]) {
         const filtered = family === "ipv4" || node !== "node3";
         Object.assign(want, {
@@ -89,13 +90,20 @@ describe("npm run demo", () => {
     }
     expect(cells(result.matrices.applied)).toEqual(want);
     expect(cells(result.matrices.repaired)).toEqual(want);
-    // The IPv6 rows changed from open to blocked as the policy says, on the Docker 28 nodes only.
+    // The IPv6 rows changed from open to blocked as the policy says, on the Docker 28 and 29 nodes only.
     expect(
       result.matrices.applied
         .filter((r) => r.family === "ipv6" && r.result === "blocked")
         .map((r) => `${r.client} ${r.node} ${r.port}/${r.protocol}`)
         .sort(),
-    ).toEqual(["allowed node1 5353/udp", "allowed node2 5353/udp", "denied node1 8080/tcp", "denied node2 8080/tcp"]);
+    ).toEqual([
+      "allowed node1 5353/udp",
+      "allowed node2 5353/udp",
+      "allowed node4 5353/udp",
+      "denied node1 8080/tcp",
+      "denied node2 8080/tcp",
+      "denied node4 8080/tcp",
+    ]);
     // The tampering was real: the denied client got in where the rule was deleted and where it joined the set.
     expect(cells(result.matrices.tampered)).toMatchObject({
       "denied ipv4 node1 8080/tcp": "open",

@@ -17,7 +17,15 @@ import {
 
 // The serializer really runs under mocks: a failure there shows up as a hang, not an error.
 const T = { timeout: 30_000 };
-const EXAMPLES = ["single-host-allowlist", "whitelist-ipset", "filtering-container-traffic", "fleet", "gitops"];
+const EXAMPLES = [
+  "single-host-allowlist",
+  "whitelist-ipset",
+  "filtering-container-traffic",
+  "fleet",
+  "gitops",
+  "coexistence",
+  "container-target",
+];
 
 async function run(example: string, config: Record<string, string> = {}, secretKeys: string[] = []): Promise<Graph> {
   vi.resetModules();
@@ -134,6 +142,52 @@ describe("filtering-container-traffic", () => {
       '-A DOCKER-USER -i eth0 -m comment --comment "dfw:0900:node1-wan-block-external-<id>" -j DROP',
     ]);
   });
+});
+
+describe("coexistence", () => {
+  it("keeps fail2ban's and CrowdSec's rules above ours: the policy is on the host before any rule", T, async () => {
+    const g = await run("coexistence", onLab);
+    const persistence = g.get(PERSISTENT, "node1-persistence");
+    expect(persistence.checked.foreignRules).toEqual({
+      keepAbove: [{ jump: "f2b-*" }, { jump: "crowdsec-chain" }, { set: "crowdsec-*" }],
+      ignore: [],
+    });
+    for (const r of g.byType(RULE)) expect(r.dependencies).toContain(persistence.urn);
+    expect(persistence.dependencies).toEqual([]);
+  });
+
+  it("refuses a bad matcher at check, naming the field", T, async () => {
+    const g = await run("coexistence", { ...onLab, "docker-firewall:keepAbove": '[{"jump":"f2b web"}]' });
+    expect(g.get(PERSISTENT, "node1-persistence").failures).toEqual([
+      {
+        property: "foreignRules.keepAbove.0.jump",
+        reason: 'may use only letters, digits and _ . : + -, and * or ? as wildcards (got "f2b web")',
+      },
+    ]);
+  });
+});
+
+describe("container-target", () => {
+  it(
+    "guards the lab's web container by name, or a compose service: no port numbers, nothing rendered at check",
+    T,
+    async () => {
+      const g = await run("container-target", onLab);
+      const rules = g.byType(RULE);
+      expect(rules.map((r) => [r.name, r.inputs.action, r.inputs.source, r.inputs.target])).toEqual([
+        ["node1-from-1", "RETURN", lab.inventory.lbCidr, { container: "web" }],
+        ["node1-drop", "DROP", undefined, { container: "web" }],
+      ]);
+      // The ports are the host's to say (resolved at apply): check renders no lines for a target.
+      for (const r of rules) expect(r.checked.rendered).toBeUndefined();
+      const compose = await run("container-target", {
+        ...onLab,
+        "docker-firewall:composeService": "api",
+        "docker-firewall:composeProject": "shop",
+      });
+      expect(compose.get(RULE, "node1-drop").inputs.target).toEqual({ composeService: "api", composeProject: "shop" });
+    },
+  );
 });
 
 describe("fleet (the top-level program)", () => {

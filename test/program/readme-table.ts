@@ -183,7 +183,9 @@ export function argumentTables(): string {
     'first when `log` is set), every one tagged `-m comment --comment "dfw:<priority>:<id>[ <comment>]"` (shown',
     "below as `dfw:0500:<id>`). The lines are exactly what `iptables-save` prints back, rendered by the provider.",
     "",
-    table("DockerUserRule", fields(dockerUserRuleArgs, ["log"]), (e, d) => renderRuleExample(e, d.showIpv6 === true)),
+    table("DockerUserRule", fields(dockerUserRuleArgs, ["log", "target"]), (e, d) =>
+      renderRuleExample(e, d.showIpv6 === true),
+    ),
     "",
     "### IpSet",
     "",

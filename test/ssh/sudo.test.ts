@@ -42,7 +42,8 @@ describe("sudo", () => {
     const e = await exec(conn, T.uid, undefined, { pool }).catch((x: unknown) => x);
     expect(isNodeError(e, "SudoNeedsPassword") && e.message).toBe(
       `sudo on ${SUDO_PASSWORD_USER}@127.0.0.1:${sshd.port} asks user ${SUDO_PASSWORD_USER} for a password, but ` +
-        `commands run non-interactively (sudo -n): grant ${SUDO_PASSWORD_USER} passwordless sudo for /bin/sh ` +
+        "commands run non-interactively (sudo -n): set connection.sudoPassword (a secret), or " +
+        `grant ${SUDO_PASSWORD_USER} passwordless sudo for /bin/sh ` +
         "(the provider runs `sudo -n sh -c '<constant script>'`, which is as powerful as root), e.g. " +
         `"${SUDO_PASSWORD_USER} ALL=(root) NOPASSWD: /bin/sh" in /etc/sudoers.d, or connect as root.`,
     );

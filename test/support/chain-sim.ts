@@ -1,4 +1,4 @@
-// A reference model of iptables-restore --noflush for -D (by spec) and -I (by position) on one chain,
+// A reference model of iptables-restore --noflush for -D (by spec), -I (by position) and -A on one chain,
 // used to check plans without a kernel; the kernel tests check the same plans against the real thing.
 export function applyRestoreOps(chain: readonly string[], script: string | undefined, name = "DOCKER-USER"): string[] {
   const out = [...chain];
@@ -15,6 +15,8 @@ export function applyRestoreOps(chain: readonly string[], script: string | undef
       const pos = Number(m[1]);
       if (pos < 1 || pos > out.length + 1) throw new Error(`insert position ${pos} out of range`);
       out.splice(pos - 1, 0, `-A ${name} ${m[2]}`);
+    } else if (line.startsWith(`-A ${name} `)) {
+      out.push(line);
     } else if (line !== "*filter" && line !== "COMMIT" && line !== "") {
       throw new Error(`unexpected script line ${line}`);
     }

@@ -5,7 +5,8 @@
 // sshd runs in a private mount namespace with test copies of /etc/passwd, /etc/shadow and /etc/sudoers bound over
 // the real ones (the host's files are never changed). There root's login shell is /bin/sh (sessions do not run this
 // machine's root dotfiles), and two extra users exist to exercise sudo: SUDO_NOPASSWD_USER may run anything with
-// NOPASSWD sudo, SUDO_PASSWORD_USER must give a password (which `sudo -n` cannot).
+// NOPASSWD sudo, SUDO_PASSWORD_USER must give SUDO_PASSWORD; with `doasConf`, /etc is an overlay holding that doas.conf
+// (DOAS_USER exists for it).
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -21,9 +22,17 @@ const execFileAsync = promisify(execFile);
 const SSHD = "/usr/sbin/sshd";
 export const SUDO_NOPASSWD_USER = "pdf-sudo";
 export const SUDO_PASSWORD_USER = "pdf-pwsudo";
+export const SUDO_PASSWORD = "pw-sudo Ex4mple!'\"$x";
+export const DOAS_USER = "pdf-doas";
+// No cached sudo credentials (each command asks again) and no lecture: the password exchange is the same every time.
 const TEST_USERS = [
   { name: SUDO_NOPASSWD_USER, uid: 64201, sudoers: `${SUDO_NOPASSWD_USER} ALL=(ALL:ALL) NOPASSWD: ALL` },
-  { name: SUDO_PASSWORD_USER, uid: 64202, sudoers: `${SUDO_PASSWORD_USER} ALL=(ALL:ALL) ALL` },
+  {
+    name: SUDO_PASSWORD_USER,
+    uid: 64202,
+    sudoers: `Defaults:${SUDO_PASSWORD_USER} timestamp_timeout=0, lecture=never\n${SUDO_PASSWORD_USER} ALL=(ALL:ALL) ALL`,
+  },
+  { name: DOAS_USER, uid: 64203, sudoers: "" },
 ];
 
 export interface KeyPair {
@@ -38,6 +47,10 @@ export interface SshdOptions {
   readonly rootPassword?: string;
   /** sshd's MaxSessions (sessions per connection); default 10, as OpenSSH. */
   readonly maxSessions?: number;
+  /** sshd's LogLevel; default INFO. */
+  readonly logLevel?: string;
+  /** Content of /etc/doas.conf inside sshd's mount namespace (then /etc is an overlay there). */
+  readonly doasConf?: string;
 }
 
 async function freePort(): Promise<number> {
@@ -102,6 +115,8 @@ export class TestSshd {
   private log = "";
   hostKey!: KeyPair;
   hostKeyFingerprint!: string;
+  /** HostCertificate lines for the next (re)start (see `certifyHostKey`). */
+  hostCertificates: string[] = [];
 
   private constructor(
     readonly dir: string,
@@ -148,6 +163,23 @@ export class TestSshd {
   async regenerateHostKey(): Promise<void> {
     this.hostKey = await generateKey(join(this.dir, "host_ed25519"));
     this.hostKeyFingerprint = await sshKeygenFingerprint(`${this.hostKey.path}.pub`);
+  }
+
+  /** Signs the current host key with `ca` (ssh-keygen -s -h) for 127.0.0.1 and serves the certificate from the next (re)start. */
+  async certifyHostKey(ca: KeyPair): Promise<void> {
+    await execFileAsync("ssh-keygen", [
+      "-q",
+      "-s",
+      ca.path,
+      "-h",
+      "-I",
+      "pdf-test-host",
+      "-n",
+      this.host,
+      `${this.hostKey.path}.pub`,
+    ]);
+    this.hostCertificates = [`${this.hostKey.path}-cert.pub`];
+    await this.writeConfig();
   }
 
   /** Kills the listener and every session it spawned: clients see their connections drop. */
@@ -200,6 +232,7 @@ export class TestSshd {
       `Port ${this.port}`,
       "ListenAddress 127.0.0.1",
       `HostKey ${this.hostKey.path}`,
+      ...this.hostCertificates.map((c) => `HostCertificate ${c}`),
       `PidFile ${join(this.dir, "sshd.pid")}`,
       `AuthorizedKeysFile ${join(this.dir, "authorized_keys")}`,
       "UsePAM no",
@@ -213,7 +246,7 @@ export class TestSshd {
       "MaxAuthTries 6",
       "AllowTcpForwarding yes",
       "PrintMotd no",
-      "LogLevel INFO",
+      `LogLevel ${this.opts.logLevel ?? "INFO"}`,
     ];
     await writeFile(join(this.dir, "sshd_config"), `${lines.join("\n")}\n`);
   }
@@ -232,11 +265,17 @@ export class TestSshd {
       .split("\n")
       .filter((l) => l.length > 0)
       .map((l) => (l.startsWith("root:") && rootHash ? replaceField(l, 1, rootHash) : l));
+    const sudoHash = (await execFileAsync("openssl", ["passwd", "-6", SUDO_PASSWORD])).stdout.trim();
     for (const u of TEST_USERS) {
       passwd.push(`${u.name}:x:${u.uid}:65534:pdf test:${this.dir}:/bin/sh`);
-      shadow.push(`${u.name}:*:20000:0:99999:7:::`); // "*": no password login, but not locked for keys
+      // "*": no password login, but not locked for keys; SSH logins never use the password (no PasswordAuthentication).
+      shadow.push(`${u.name}:${u.name === SUDO_PASSWORD_USER ? sudoHash : "*"}:20000:0:99999:7:::`);
     }
-    const sudoers = ["Defaults env_reset", "root ALL=(ALL:ALL) ALL", ...TEST_USERS.map((u) => u.sudoers)];
+    const sudoers = [
+      "Defaults env_reset",
+      "root ALL=(ALL:ALL) ALL",
+      ...TEST_USERS.map((u) => u.sudoers).filter(Boolean),
+    ];
     await writeFile(join(this.dir, "passwd"), `${passwd.join("\n")}\n`, { mode: 0o644 });
     await writeFile(join(this.dir, "shadow"), `${shadow.join("\n")}\n`, { mode: 0o640 });
     await writeFile(join(this.dir, "sudoers"), `${sudoers.join("\n")}\n`, { mode: 0o440 });
@@ -245,7 +284,14 @@ export class TestSshd {
   private async run(): Promise<void> {
     await mkdir("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
     const d = this.dir;
+    const etc = [];
+    if (this.opts.doasConf !== undefined) {
+      for (const sub of ["etc-upper", "etc-work"]) await mkdir(join(d, sub), { recursive: true });
+      await writeFile(join(d, "etc-upper", "doas.conf"), this.opts.doasConf, { mode: 0o600 });
+      etc.push('mount -t overlay pdf-sshd-etc -o "lowerdir=/etc,upperdir=$1/etc-upper,workdir=$1/etc-work" /etc');
+    }
     const script = [
+      ...etc,
       'mount --bind "$1/passwd" /etc/passwd',
       'mount --bind "$1/shadow" /etc/shadow',
       'mount --bind "$1/sudoers" /etc/sudoers',

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { deriveFacts, parseHostState } from "../../provider/netfilter/host-state";
 import { otherPersisterWarnings } from "../../provider/persistence/managed-state";
@@ -68,7 +70,29 @@ describe("host state and facts", () => {
     expect(
       deriveFacts(state({ nft4: save([]), nfttables: "table ip docker-bridges\ntable ip6 docker-bridges" })),
     ).toMatchObject({
-      error: expect.stringMatching(/nftables firewall backend .* no DOCKER-USER/),
+      error: expect.stringMatching(/nftables firewall backend .* could not be read with `nft -j list ruleset`/),
+    });
+  });
+
+  it("manages a host whose Docker runs nftables (real Docker 29 ruleset): the families and the accept mark", () => {
+    const nftjson = readFileSync(join(__dirname, "fixtures/docker29-nftables-ruleset.json"), "utf8");
+    const nfttables = "table ip docker-bridges\ntable ip6 docker-bridges";
+    // A DOCKER-USER left by Docker's iptables backend does not make it an iptables host: a warning.
+    const f = deriveFacts(state({ nft4: dockerUser(), nfttables, nftjson }));
+    expect(f).toEqual({
+      backend: "nftables",
+      families: ["ipv4", "ipv6"],
+      acceptMark: { mark: 0x2b00, mask: 0xff00 },
+      warnings: [expect.stringMatching(/DOCKER-USER chain is left in iptables-nft \(ipv4\)/)],
+    });
+    // Back on iptables with our table left behind: it still filters, so it is named.
+    const back = deriveFacts(state({ nft4: dockerUser(), nfttables: "table inet docker-firewall" }));
+    expect(back).toMatchObject({
+      backend: "nft",
+      warnings: [expect.stringMatching(/nft delete table inet docker-firewall/)],
+    });
+    expect(deriveFacts(state({ nfttables, nftjson: "Error: netlink: Operation not permitted" }))).toEqual({
+      error: expect.stringMatching(/nft -j list ruleset: not JSON/),
     });
   });
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { fingerprintOfBlob, parseConnection, parseExpectedHostKey } from "../../provider/model/connection";
+import { parseConnection } from "../../provider/model/connection";
+import { fingerprintOfBlob, parseExpectedHostKey } from "../../provider/model/host-key-text";
 import {
   forgetHostKeys,
   hostKeyAlgorithmsFor,

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { expandRule } from "../../provider/netfilter/expand";
-import { deriveFacts, type HostFacts, parseHostState } from "../../provider/netfilter/host-state";
+import { deriveFacts, type HostFacts, isNftFacts, parseHostState } from "../../provider/netfilter/host-state";
 import type { Intent } from "../../provider/netfilter/intent";
 import type { SavedRule } from "../../provider/netfilter/parse-iptables-save";
 import { renderRule } from "../../provider/netfilter/render-rule";
@@ -43,6 +43,7 @@ function hostWith(intents: ReadonlyArray<Intent & { kind: "rule" }>, counter?: {
   const state = parseHostState(`\n@@${N} tools\nipset\n@@${N} nft4\n${save}\n@@${N} end\n`, N);
   const derived = deriveFacts(state);
   if ("error" in derived) throw new Error(derived.error);
+  if (isNftFacts(derived)) throw new Error("not an iptables host");
   const facts: HostFacts = derived;
   const rules = state.saves.nft.ipv4?.tables.get("filter")?.rules as SavedRule[];
   if (counter) {

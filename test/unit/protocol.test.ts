@@ -2,6 +2,9 @@
 import { describe, expect, it } from "vitest";
 import { APPLY_STEPS } from "../../provider/protocol/apply-script";
 import {
+  BOOT_NAME_WORDS,
+  BOOT_PATH_WORDS,
+  NFT_PERSISTED_PATHS,
   PERSISTED_NAME_WORDS,
   PERSISTED_PATH_WORDS,
   PERSISTED_PATHS,
@@ -85,5 +88,10 @@ describe("host protocol", () => {
     expect(STEP_FILE_NAME_WORDS.split(" ")).toEqual(Object.keys(STEP_FILE_PATHS));
     expect(PERSISTED_NAME_WORDS.split(" ")).toEqual(Object.keys(PERSISTED_PATHS));
     expect(PERSISTED_PATH_WORDS.split(" ")).toEqual(Object.values(PERSISTED_PATHS));
+    expect(BOOT_NAME_WORDS.split(" ")).toEqual([...Object.keys(PERSISTED_PATHS), ...Object.keys(NFT_PERSISTED_PATHS)]);
+    expect(BOOT_PATH_WORDS.split(" ")).toEqual([
+      ...Object.values(PERSISTED_PATHS),
+      ...Object.values(NFT_PERSISTED_PATHS),
+    ]);
   });
 });

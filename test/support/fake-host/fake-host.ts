@@ -90,9 +90,10 @@ export class FakeHost implements HostSession {
     const lost = (reason: string) => nodeError({ kind: "ConnectionLost", host: this.host, operation, reason });
     if (this.lockLost) throw lost("the node lock's connection dropped");
     if (command === NetfilterCommands.readState) {
-      const nonce = stdin.split("\n", 1)[0] ?? "";
-      if (!/^[a-f0-9]+$/.test(nonce)) return { code: 64, stdout: "", stderr: "" };
-      return { code: 0, stdout: renderReadState(this.node, nonce), stderr: "" };
+      const [nonce = "", asked] = (stdin.split("\n", 1)[0] ?? "").split(" ");
+      if (!/^[a-f0-9]+$/.test(nonce) || (asked !== undefined && asked !== "containers"))
+        return { code: 64, stdout: "", stderr: "" };
+      return { code: 0, stdout: renderReadState(this.node, nonce, asked !== undefined), stderr: "" };
     }
     if (command !== NetfilterCommands.applySteps)
       return { code: 127, stdout: "", stderr: "fake host: not a command of the catalogue\n" };

@@ -28,6 +28,8 @@ export interface NodeFacts {
   otherPersisters: Map<string, number>;
   /** When set, `ipset save` fails with this exit code (a broken tool or module). */
   ipsetSaveFails?: number;
+  /** What the read prints when asked to list containers: docker inspect's lines (protocol/read-script.ts). */
+  containers?: string;
 }
 
 export class NodeState {

@@ -42,19 +42,27 @@ function bodies(node: NodeState): Record<ReadSection, string> {
     v6dnat: has("ip6tables-nft-restore") ? `${node.facts.ipv6Dnat}\n` : "",
     v6fwd: node.facts.ipv6Forwarding ? "1\n" : "0\n",
     nfttables: has("nft") ? lines(nftTables) : "",
+    // The fake node is an iptables host: Docker's nftables backend is tested on real dockerd 29 (test/lab, test/cli).
+    nftjson: "",
+    nfttable: "",
     dockerconf: node.facts.dockerConfig ?? "",
     persistconfig: node.boot.files.get(PERSISTED_PATHS.config) ?? "",
     managedsets: node.boot.files.get(MANAGED_SETS_PATH) ?? "",
     persisted: lines([...hashes, ...links]),
     otherpersisters: lines(others),
+    // Printed only when asked (renderReadState); real containers: test/lab/container-target.test.ts.
+    containers: node.facts.containers ?? "",
     end: "",
   };
 }
 
-export function renderReadState(node: NodeState, nonce: string): string {
+/** `containers`: the read was asked to list them (`<nonce> containers`); otherwise that section is not printed. */
+export function renderReadState(node: NodeState, nonce: string, containers = false): string {
   const b = bodies(node);
   return renderSections(
     nonce,
-    Object.values(READ).map((name) => [name, b[name]] as const),
+    Object.values(READ)
+      .filter((name) => containers || name !== READ.containers)
+      .map((name) => [name, b[name]] as const),
   );
 }
