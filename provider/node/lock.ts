@@ -2,6 +2,7 @@
 // long as the work runs. Other processes, stacks and pipelines that use the same lock are excluded; if this process
 // or its connection dies, the channel closes, the remote shell exits and the kernel releases the lock. A frozen or
 // partitioned controller stops its heartbeat: the holder gives up within the heartbeat bound, not when TCP notices.
+
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -11,6 +12,7 @@ import { HELD_BY, LOCKED } from "../protocol/lock-script";
 import { Commands } from "./commands";
 import { nodeError } from "./errors";
 import { LockReadCommands, readAfterLock } from "./lock-read";
+import { textOf } from "./running-command";
 import { KeyedMutex } from "./semaphore";
 import { type CommandEnd, defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
 import { privilegeRefusal } from "./sudo";
@@ -165,14 +167,8 @@ function acquired(
   signal?: AbortSignal,
 ): Promise<{ text(): string }> {
   const host = describeConnection(conn);
-  let stdout = "";
-  let stderr = "";
-  run.stdout.on("data", (b: Buffer) => {
-    stdout += b.toString();
-  });
-  run.stderr.on("data", (b: Buffer) => {
-    stderr += b.toString();
-  });
+  const stdout = textOf(run.stdout);
+  const stderr = textOf(run.stderr);
   return new Promise<{ text(): string }>((resolve, reject) => {
     let settled = false;
     const settle = (err?: unknown) => {
@@ -181,12 +177,12 @@ function acquired(
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
       run.stdout.off("data", onData);
-      if (err === undefined) return resolve({ text: () => stdout });
+      if (err === undefined) return resolve(stdout);
       run.kill();
       reject(err);
     };
     const onData = () => {
-      if (new RegExp(`^${LOCKED}$`, "m").test(stdout)) settle();
+      if (new RegExp(`^${LOCKED}$`, "m").test(stdout.text())) settle();
     };
     const onAbort = () => settle(signal?.reason);
     const afterMs = waitSeconds * 1000 + ACQUIRE_MARGIN_MS;
@@ -198,7 +194,7 @@ function acquired(
     signal?.addEventListener("abort", onAbort, { once: true });
     void run.end.then((end) => {
       if (end.kind === "exited" && end.code === EXIT_BUSY) {
-        const recorded = new RegExp(`^${HELD_BY} (.*)$`, "m").exec(stdout)?.[1]?.trim();
+        const recorded = new RegExp(`^${HELD_BY} (.*)$`, "m").exec(stdout.text())?.[1]?.trim();
         const holder = recorded ? sanitizeOwner(recorded) : "an unknown holder (no owner recorded)";
         return settle(nodeError({ kind: "LockTimeout", host, holder, waitedSeconds: waitSeconds }));
       }
@@ -209,15 +205,17 @@ function acquired(
       }
       const code = end.kind === "exited" ? end.code : null;
       if (code === EXIT_UNSAFE) {
-        const reason = stderr.trim().split("\n").pop() ?? "an unsafe lock file";
+        const reason = stderr.text().trim().split("\n").pop() ?? "an unsafe lock file";
         return settle(
           nodeError({ kind: "CommandFailed", host, command: "taking the node lock", code, stderr: reason }),
         );
       }
-      const refusal = privilegeRefusal(conn, code, stderr, host);
+      const refusal = privilegeRefusal(conn, code, stderr.text(), host);
       if (refusal) return settle(refusal);
       const signalName = end.kind === "signalled" ? end.signal : undefined;
-      settle(nodeError({ kind: "CommandFailed", host, command: run.line, code, signal: signalName, stderr }));
+      settle(
+        nodeError({ kind: "CommandFailed", host, command: run.line, code, signal: signalName, stderr: stderr.text() }),
+      );
     });
   });
 }

@@ -1,5 +1,6 @@
 // A command started on a node: its streams, how it ended, and a way to stop it.
 import type { Readable, Writable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
 import type { ClientChannel } from "ssh2";
 
 /** How a started command ended. `lost`: the connection dropped, so whether it took effect is unknown. */
@@ -100,4 +101,15 @@ function sendSignal(channel: ClientChannel, name: string): void {
   } catch {
     // the channel or connection is already gone
   }
+}
+
+/** A stream's text so far, decoded across chunk boundaries (a UTF-8 character split between two chunks — a rule
+ * comment, a label — stays one character instead of two replacement marks). */
+export function textOf(stream: Readable): { text(): string } {
+  const decoder = new StringDecoder("utf8");
+  let text = "";
+  stream.on("data", (b: Buffer | string) => {
+    text += typeof b === "string" ? b : decoder.write(b);
+  });
+  return { text: () => text };
 }

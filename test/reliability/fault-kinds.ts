@@ -16,6 +16,8 @@ export interface Injected {
   readonly before?: string;
   /** The operation must fail (the fault makes success impossible). */
   readonly mustFail: boolean;
+  /** The operation must succeed (the transaction retries from a fresh read: node/transaction.ts). */
+  readonly mustSucceed?: boolean;
   readonly note?: string;
 }
 
