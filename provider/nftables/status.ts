@@ -39,13 +39,13 @@ export function nftBlockLines(
   id: string,
   families: readonly IpFamily[],
   mark: AcceptMark | undefined,
-): Record<IpFamily, string[]> | { error: string } {
+): Record<IpFamily, string[]> | { error: string; field: string; reason: string } {
   const kernel = expandRule(rule, { priority: rule.priority, id }, families);
   const out: Record<IpFamily, string[]> = { ipv4: [], ipv6: [] };
   for (const f of families) {
     for (const k of kernel[f]) {
       const r = nftRuleOf(k, mark);
-      if ("reason" in r) return { error: `${r.field} ${r.reason}` };
+      if ("reason" in r) return { error: `${r.field} ${r.reason}`, field: r.field, reason: r.reason };
       out[f].push(nftRuleText(r));
     }
   }

@@ -3,11 +3,13 @@
 import { createHash } from "node:crypto";
 import { canonicalJson } from "../model/canonical-json";
 import { type Connection, endpointIdentity, endpointOf } from "../model/connection";
+import { containsUnknown } from "../model/unknown";
 import type { HostState, NodeFacts } from "../netfilter/host-state";
 import { HostBatcher } from "../node/batch";
 import { describeOwner } from "../node/lock";
 import { type HostSession, sshSession } from "../node/session";
 import { readHostState } from "../node/transaction";
+import { resolveConnection, trustRecordedHostKey } from "./common";
 
 const batchers = new Map<string, HostBatcher>();
 const warned = new Set<string>();
@@ -31,7 +33,8 @@ export function useSessions(open: (conn: Connection) => HostSession): () => void
   const forget = () => {
     batchers.clear();
     reads.clear();
-    familyReads.clear();
+    factReads.check.clear();
+    factReads.diff.clear();
     incarnations.clear();
   };
   forget();
@@ -96,20 +99,43 @@ export function incarnationOf(conn: unknown, id: string): string | undefined {
   return incarnations.get(incarnationKey(conn, id));
 }
 
-// The facts of each host (families, backend, accept mark), read at most once per process for diffs: Diff calls
-// come one resource at a time, so an unreachable host costs one dial sequence per run, not one per rule
-// (undefined: the read failed).
-const familyReads = new Map<string, Promise<NodeFacts | undefined>>();
+// The facts of each host (families, backend, accept mark), read at most once per process for diffs, and apart from
+// them for checks: Diff calls come one resource at a time, so an unreachable host costs one dial sequence per run,
+// not one per rule (undefined: the read failed). Two caches, so a check's read (the first thing a run does) never
+// stands in for the read a diff makes to see what changed on the host since the resource was applied.
+const factReads = {
+  check: new Map<string, Promise<NodeFacts | undefined>>(),
+  diff: new Map<string, Promise<NodeFacts | undefined>>(),
+};
 
-export function factsOnce(conn: Connection): Promise<NodeFacts | undefined> {
+function factsOnce(conn: Connection, use: keyof typeof factReads): Promise<NodeFacts | undefined> {
   const key = keyOf(conn);
-  let p = familyReads.get(key);
+  let p = factReads[use].get(key);
   if (!p) {
     p = readShared(conn).then(
       (r) => r.facts,
       () => undefined,
     );
-    familyReads.set(key, p);
+    factReads[use].set(key, p);
   }
   return p;
+}
+
+/**
+ * The facts of the host a resource's connection names, for check or diff: undefined while the connection is
+ * unknown or when the host cannot be read (the operation that must connect reports why).
+ */
+export async function factsFor(
+  use: keyof typeof factReads,
+  connection: unknown,
+  recorded: Record<string, unknown> | undefined,
+): Promise<NodeFacts | undefined> {
+  if (containsUnknown(connection)) return undefined;
+  try {
+    const conn = resolveConnection(connection);
+    trustRecordedHostKey(conn, recorded);
+    return await factsOnce(conn, use);
+  } catch {
+    return undefined;
+  }
 }

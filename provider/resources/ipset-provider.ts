@@ -7,11 +7,12 @@ import { type IpSetSpec, ipSetArgs, ipSetPreview } from "../model/ipset";
 import { containsUnknown } from "../model/unknown";
 import { type HostState, isNftFacts, type NodeFacts } from "../netfilter/host-state";
 import { headerOf, type SetHeader } from "../netfilter/ipset-text";
+import { nftSetOf } from "../nftables/from-kernel";
 import type { NftSet } from "../nftables/nft-model";
 import { nftLiveSet, nftWantedSet } from "../nftables/status";
 import { argsOf } from "./common";
 import { readNow } from "./hosts";
-import { BASE_COMPUTED, type BaseProps, makeProvider } from "./provider-factory";
+import { BASE_COMPUTED, type BaseProps, makeProvider, refusedByNftables } from "./provider-factory";
 import { adoptionRefusal } from "./set-ownership";
 
 export const IPSET_TYPE = "IpSet";
@@ -97,6 +98,17 @@ export const ipSetProvider = makeProvider<IpSetSpec, IpSetProps>({
   extraFailures(news) {
     const r = adoptField.safeParse(news.adopt);
     return r.success || containsUnknown(news.adopt) ? [] : [{ property: "adopt", reason: "must be true or false" }];
+  },
+
+  forHost: {
+    // A new set only: an existing one's members are compared by its diff, and its apply refuses what cannot be.
+    reads: (olds) => olds.live === undefined,
+    fit(inputs, facts) {
+      const spec = ipSetArgs.safeParse(argsOf(inputs, [...BASE_COMPUTED, ...COMPUTED]));
+      if (!isNftFacts(facts) || !spec.success) return inputs;
+      const set = nftSetOf(spec.data);
+      return "reason" in set ? refusedByNftables(inputs.connection, set.field, set.reason) : inputs;
+    },
   },
 
   async compare(olds, news) {

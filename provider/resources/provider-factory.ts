@@ -4,7 +4,7 @@
 // A resource supplies only what differs (resources/definitions of rule, ipset, persistence).
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { z } from "zod";
-import type { Connection } from "../model/connection";
+import { type Connection, endpointOf } from "../model/connection";
 import type { HostState, NodeFacts } from "../netfilter/host-state";
 import type { HostBatcher } from "../node/batch";
 import {
@@ -19,7 +19,7 @@ import {
   seedRecordedHostKeys,
   trustRecordedHostKey,
 } from "./common";
-import { batcherFor, readShared, warnOnce } from "./hosts";
+import { batcherFor, factsFor, readShared, warnOnce } from "./hosts";
 import { isUnknownOutcome, partiallyCreated } from "./partial";
 
 /** What the host's batcher applies for one resource (the core's intent type, whoever owns it). */
@@ -60,6 +60,15 @@ export interface ResourceDefinition<Spec, P extends BaseProps> {
   /** check: failures beyond the schema's, and the inputs completed (derived ids, rendered lines). */
   extraFailures?(news: P): dynamic.CheckFailure[];
   complete?(olds: P, news: P): P;
+  /**
+   * check, once the inputs are valid: what the host's firewall backend changes. On an nftables host a rule's
+   * preview lines become nft rules, and what nftables cannot carry fails here, naming the field, instead of at up.
+   * `reads`: whether this check reads the host (once per host and process; skipped when it cannot be read).
+   */
+  readonly forHost?: {
+    reads(olds: P): boolean;
+    fit(inputs: P, facts: NodeFacts): P | { failures: dynamic.CheckFailure[] };
+  };
   /** diff beyond the connection: what changed and what forces a replacement. */
   compare(olds: P, news: P): Promise<Diffed>;
   /** The host's intent: `spec` null removes the resource. */
@@ -81,6 +90,14 @@ export interface ResourceDefinition<Spec, P extends BaseProps> {
   readonly kept?: readonly string[];
   /** delete: true when this delete must leave the host alone. */
   skipDelete?(id: string, props: P): boolean;
+}
+
+/** A check failure for what the host's Docker nftables backend cannot carry (see `forHost`). */
+export function refusedByNftables(connection: unknown, field: string, reason: string) {
+  const e = endpointOf(connection);
+  return {
+    failures: [{ property: field, reason: `${reason} (Docker on ${e?.host}:${e?.port} runs its nftables backend)` }],
+  };
 }
 
 /**
@@ -136,7 +153,13 @@ export function makeProvider<Spec, P extends BaseProps>(
         ...(def.extraFailures?.(news) ?? []),
       ];
       if (failures.length > 0) return { failures };
-      return { inputs: def.complete ? def.complete(olds, news) : news };
+      const inputs = def.complete ? def.complete(olds, news) : news;
+      const facts = def.forHost?.reads(olds) ? await factsFor("check", inputs.connection, olds) : undefined;
+      if (!def.forHost || !facts) return { inputs };
+      const fitted = def.forHost.fit(inputs, facts);
+      return "failures" in fitted && Array.isArray(fitted.failures)
+        ? { failures: fitted.failures }
+        : { inputs: fitted as P };
     },
 
     async diff(_id, olds, news) {

@@ -16,8 +16,8 @@ import { renderRule } from "../netfilter/render-rule";
 import { makeRuleId, RULE_ID } from "../netfilter/tag";
 import { nftBlockLines, nftBlockStatus } from "../nftables/status";
 import { argsOf, resolveConnection, trustRecordedHostKey } from "./common";
-import { factsOnce, incarnationOf, noteIncarnation, readShared } from "./hosts";
-import { BASE_COMPUTED, type BaseProps, makeProvider } from "./provider-factory";
+import { factsFor, incarnationOf, noteIncarnation, readShared } from "./hosts";
+import { BASE_COMPUTED, type BaseProps, makeProvider, refusedByNftables } from "./provider-factory";
 
 export const RULE_TYPE = "DockerUserRule";
 const COMPUTED = [
@@ -129,16 +129,7 @@ export function deriveRuleId(news: Record<string, unknown>): string {
  * accept mark). Unreachable: the families and backend recorded at the last apply, iptables lines.
  */
 async function wantedLines(olds: RuleProps, news: RuleProps, rule: DockerUserRule) {
-  let facts: NodeFacts | undefined;
-  if (!containsUnknown(news.connection)) {
-    try {
-      const conn = resolveConnection(news.connection);
-      trustRecordedHostKey(conn, olds);
-      facts = await factsOnce(conn);
-    } catch {
-      facts = undefined;
-    }
-  }
+  const facts = await factsFor("diff", news.connection, olds);
   const recorded = olds.families ?? ["ipv4"];
   const families = rule.family === "auto" ? (facts?.families ?? recorded) : recorded;
   if (facts && isNftFacts(facts)) {
@@ -165,6 +156,17 @@ export const ruleProvider = makeProvider<DockerUserRule, RuleProps>({
     // A target's lines depend on the host's containers: rendered at apply, not at check.
     const rendered = known && !ruleOf(news).target ? render(ruleOf(news), ruleId, ["ipv4", "ipv6"]) : undefined;
     return { ...news, ruleId, ...(rendered && { rendered }) };
+  },
+
+  forHost: {
+    // A rule already applied on an iptables host keeps iptables lines (its diff reads the host for what changed).
+    reads: (olds) => olds.lines === undefined || olds.backend === "nftables",
+    fit(inputs, facts) {
+      if (!isNftFacts(facts) || !inputs.rendered) return inputs;
+      const lines = nftBlockLines(ruleOf(inputs), idOf(inputs), facts.families, facts.acceptMark);
+      if ("error" in lines) return refusedByNftables(inputs.connection, lines.field, lines.reason);
+      return { ...inputs, rendered: lines, backend: facts.backend };
+    },
   },
 
   async compare(olds, news) {

@@ -88,10 +88,34 @@ describe.skipIf(missing)("the real pulumi CLI on a Docker 29 nftables host", () 
     await priv?.down();
   });
 
+  let previewed: string[] = [];
+
+  it("preview --diff of the new stack shows the nft rules up will apply, with dockerd's accept mark", async () => {
+    const r = await project.ok(["preview", "--diff", "--show-full-output", "--non-interactive"]);
+    // Each rendered line, JSON-quoted in the diff (a line shows in a rule's and its host's `rendered`).
+    const quoted = [...r.text.matchAll(/"((?:[^"\\]|\\.)*comment \\"dfw:(?:[^"\\]|\\.)*)"/g)];
+    previewed = [...new Set(quoted.map((m) => JSON.parse(`"${m[1]}"`) as string))].sort();
+    expect(previewed.length).toBeGreaterThanOrEqual(4);
+    expect(
+      previewed.some((l) =>
+        /^meta nfproto ipv4 .*ip saddr @lbs .*meta mark set .* accept comment "dfw:0100:nftc-allow4-/.test(l),
+      ),
+    ).toBe(true);
+    expect(r.text).not.toMatch(/-A DOCKER-USER/);
+  }, 600_000);
+
   it("up applies the rules and sets as our nft table: the declared matrix on real packets, v4 and v6", async () => {
     expect(Object.values(await matrix()).every((r) => r === "open")).toBe(true);
     const up = await project.ok(["up", "--yes", "--non-interactive"]);
     expect(up.text).toMatch(/\+ 8 created/);
+    // What the preview showed is what the table holds, line for line (the rules' `lines`, read back from nft).
+    const state = JSON.parse((await project.ok(["stack", "export"])).stdout) as {
+      deployment: { resources: { type: string; outputs?: { lines?: Record<string, string[]> } }[] };
+    };
+    const applied = state.deployment.resources
+      .filter((res) => res.type.endsWith("DockerUserRule"))
+      .flatMap((res) => Object.values(res.outputs?.lines ?? {}).flat());
+    expect([...new Set(applied)].sort()).toEqual(previewed);
     baseline = await ourTable();
     expect(baseline).toMatch(/chain forward \{\s*type filter hook forward priority filter - 1; policy accept;/);
     expect(baseline).toMatch(/set lbs \{\s*type ipv4_addr\s*flags interval\s*elements = \{ [\d./]+ \}/);
