@@ -39,6 +39,10 @@ export function describeDrift(d: NftDrift): string {
   }
 }
 
+/** A set's elements with their comments, as `nft list` shows them. */
+const membersOf = (s: NftSet) =>
+  s.elements.map((e) => (s.comments?.[e] === undefined ? e : `${e} comment ${JSON.stringify(s.comments[e])}`));
+
 export function nftDrift(
   live: ReadTable,
   want: { readonly blocks: readonly NftBlockChange[]; readonly sets: readonly NftSet[] },
@@ -80,9 +84,16 @@ export function nftDrift(
       out.push({ kind: "set", name: s.name, missing: true, added: [], removed: [] });
       continue;
     }
-    const reshaped = l.family !== s.family || l.interval !== s.interval || l.size !== s.size || l.timeout !== s.timeout;
-    const added = l.elements.filter((e) => !s.elements.includes(e));
-    const removed = s.elements.filter((e) => !l.elements.includes(e));
+    const reshaped =
+      l.family !== s.family ||
+      l.interval !== s.interval ||
+      l.ports !== s.ports ||
+      l.size !== s.size ||
+      l.timeout !== s.timeout;
+    // A changed comment shows as its element removed and added back with the other comment.
+    const [have, want] = [membersOf(l), membersOf(s)];
+    const added = have.filter((e) => !want.includes(e));
+    const removed = want.filter((e) => !have.includes(e));
     if (reshaped || added.length > 0 || removed.length > 0)
       out.push({ kind: "set", name: s.name, ...(reshaped && { reshaped }), added, removed });
   }

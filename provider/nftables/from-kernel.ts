@@ -3,6 +3,7 @@
 // naming the user's field, so an nftables host fails at check time instead of in the kernel.
 import { type IpFamily, parseCidr } from "../model/address";
 import type { IpSetSpec } from "../model/ipset";
+import type { DockerUserRule } from "../model/rule";
 import type { AcceptMark } from "../netfilter/firewall-backend";
 import type { KernelRule, KernelTarget, Negatable } from "../netfilter/kernel-rule";
 import {
@@ -111,10 +112,24 @@ export function nftRuleOf(r: KernelRule, mark: AcceptMark | undefined): NftRule 
   if (r.destination) addresses.push({ field: "daddr", value: nftAddress(r.destination.value), not: r.destination.not });
   if (r.srcRange) addresses.push({ field: "saddr", value: r.srcRange.value, not: r.srcRange.not });
   if (r.dstRange) addresses.push({ field: "daddr", value: r.dstRange.value, not: r.dstRange.not });
+  const portMatch = r.sets.some((s) => s.flags.includes(","));
+  if (portMatch && (r.protocol === "icmp" || r.protocol === "ipv6-icmp")) {
+    // ICMP has no ports: our port sets hold tcp/udp/sctp/udplite entries only, so such a match never matches.
+    return {
+      field: "protocol",
+      reason: `${r.protocol} has no ports: a port set match (two setFlags) never matches it`,
+    };
+  }
   for (const s of r.sets) {
-    // An address set has one dimension: iptables reads only the first flag, so does this.
-    const flag = s.flags.split(",")[0];
-    addresses.push({ field: flag === "dst" ? "daddr" : "saddr", value: `@${s.name}`, not: s.not });
+    // xt_set: the first flag picks the address, the second the port (src: the packet's source port). Two flags make
+    // a port set's match; whether the set has that shape is checked where the sets are known (setFlagsRefusal).
+    const [flag, portFlag] = s.flags.split(",");
+    addresses.push({
+      field: flag === "dst" ? "daddr" : "saddr",
+      value: `@${s.name}`,
+      not: s.not,
+      ...(portFlag !== undefined && { port: portFlag === "src" ? "sport" : "dport" }),
+    });
   }
   const states = r.conntrack?.states ?? [];
   const status = states.filter((s) => s === "SNAT" || s === "DNAT").map((s) => s.toLowerCase() as "snat" | "dnat");
@@ -152,32 +167,76 @@ export function nftRuleOf(r: KernelRule, mark: AcceptMark | undefined): NftRule 
   };
 }
 
+/**
+ * Measured (nft 1.0.6, JSON input, every set kind alike): an element comment of 251 bytes is kept, 252 is refused
+ * and 253 is accepted but listed without its comment, so longer ones are refused here.
+ */
+export const NFT_ELEMENT_COMMENT_MAX_BYTES = 251;
+
+/** An IpSet entry as nft prints the element: "10.0.0.0/8,tcp:80" is "10.0.0.0/8 . tcp . 80". */
+function elementText(entry: string, ports: boolean): string {
+  if (!ports) return entry;
+  const [addr, protoPort] = entry.split(",");
+  return `${addr} . ${(protoPort ?? "").replace(":", " . ")}`;
+}
+
 /** An IpSet as a named set of our table, or why nftables cannot carry it. */
 export function nftSetOf(s: IpSetSpec): NftSet | NftRefusal {
-  if (s.type.endsWith(",port")) {
-    return { field: "type", reason: `${s.type} is not supported on nftables hosts yet (use hash:ip or hash:net)` };
-  }
-  const commented = s.entries.findIndex((e) => e.comment !== undefined);
-  if (commented >= 0) {
-    // Interval sets merge and split elements; a comment per element is not carried on nftables hosts yet.
+  const long = s.entries.findIndex((e) => Buffer.byteLength(e.comment ?? "") > NFT_ELEMENT_COMMENT_MAX_BYTES);
+  if (long >= 0) {
     return {
-      field: `entries[${commented}].comment`,
-      reason: "comments on set entries are not supported on nftables hosts yet",
+      field: `entries[${long}].comment`,
+      reason: `is ${Buffer.byteLength(s.entries[long]?.comment ?? "")} bytes; an nftables set element keeps at most ${NFT_ELEMENT_COMMENT_MAX_BYTES}`,
     };
   }
-  const interval = s.type === "hash:net";
-  const { elements, bad } = canonicalElements(
-    s.entries.map((e) => e.entry),
+  const ports = s.type.endsWith(",port");
+  const interval = s.type.startsWith("hash:net");
+  const c = canonicalElements(
+    s.entries.map((e) => ({ text: elementText(e.entry, ports), comment: e.comment })),
     s.family as IpFamily,
     interval,
+    ports,
   );
-  if (bad.length > 0) return { field: "entries", reason: `${bad[0]} is not a ${s.family} element of ${s.type}` };
+  if (c.bad.length > 0) return { field: "entries", reason: `${c.bad[0]} is not a ${s.family} element of ${s.type}` };
+  if (c.conflict) {
+    const [a, b] = [s.entries[c.conflict.index]?.entry, s.entries[c.conflict.other]?.entry];
+    return {
+      field: `entries[${c.conflict.index}].comment`,
+      reason: `${a} overlaps ${b}, whose comment differs: an nftables interval set holds them as one element, with one comment (give both the same comment, or none)`,
+    };
+  }
   return {
     name: s.name as string,
     family: s.family as IpFamily,
     interval,
+    ...(ports && { ports: true as const }),
     ...(s.maxelem !== 65536 && { size: s.maxelem }),
     ...(s.timeout !== undefined && s.timeout > 0 && { timeout: s.timeout }),
-    elements,
+    elements: c.elements,
+    ...(Object.keys(c.comments).length > 0 && { comments: c.comments }),
   };
+}
+
+/**
+ * A rule's set match against the set's shape (`portSet(name)`: true for a port set, undefined when unknown). With
+ * fewer flags than the set has dimensions iptables' set match never matches (xt_set: ip_set_test returns 0 when
+ * opt->dim < the set type's dimension); on nftables the flags give the match's shape, so a mismatch is refused.
+ */
+export function setFlagsRefusal(
+  rule: DockerUserRule,
+  portSet: (name: string) => boolean | undefined,
+): NftRefusal | undefined {
+  for (const side of ["source", "destination"] as const) {
+    const m = rule[side];
+    if (m?.kind !== "set") continue;
+    const ports = portSet(m.set);
+    if (ports === undefined || ports === (m.flags ?? "").includes(",")) continue;
+    return {
+      field: `${side}.setFlags`,
+      reason: ports
+        ? `set ${m.set} holds address,port pairs: give two flags, e.g. src,dst (with one, iptables' set match never matches)`
+        : `set ${m.set} holds addresses only: give one flag, src or dst (on an nftables host two flags make a port set match)`,
+    };
+  }
+  return undefined;
 }

@@ -13,8 +13,8 @@ import type { Backend } from "../netfilter/host-state";
 import type { Intent } from "../netfilter/intent";
 import { type IptablesSave, parseIptablesSave } from "../netfilter/parse-iptables-save";
 import { applyNft, type NftApplyResult, type NftExec } from "./apply";
-import { type NftRefusal, nftRuleOf, nftSetOf } from "./from-kernel";
-import type { NftRule } from "./nft-model";
+import { type NftRefusal, nftRuleOf, nftSetOf, setFlagsRefusal } from "./from-kernel";
+import type { NftRule, NftSet } from "./nft-model";
 import type { NftBlockChange, NftSetChange } from "./plan";
 
 const SAVES: ReadonlyArray<readonly [Backend, IpFamily, string]> = [
@@ -57,11 +57,16 @@ export function nftChangesOf(
   fact: Pick<FirewallBackendFact, "families" | "acceptMark">,
   /** Intents already refused by the caller (a container target that did not resolve): left as they are. */
   skip: ReadonlySet<number> = new Set(),
+  /** The sets our table holds now: a rule's set flags must fit the shape of the set it names. */
+  liveSets: readonly NftSet[] = [],
 ): NftIntentPlan {
   const refused = new Map<number, string>();
   const blocks: NftBlockChange[] = [];
   const sets: NftSetChange[] = [];
   const families = fact.families as IpFamily[];
+  const portSet = new Map<string, boolean | undefined>(liveSets.map((s) => [s.name, s.ports === true]));
+  for (const x of intents)
+    if (x.kind === "set") portSet.set(x.name, x.spec ? x.spec.type.endsWith(",port") : undefined);
   for (const [i, x] of intents.entries()) {
     if (x.kind === "persistence" || skip.has(i)) continue; // the caller writes nftBootBatch / nftBootUnit (persist.ts)
     if (x.kind === "set") {
@@ -73,7 +78,8 @@ export function nftChangesOf(
     const tag = { priority: x.priority, id: x.id };
     const kernel = x.rule ? expandRule(x.rule, tag, families) : undefined;
     const rules = kernel ? families.flatMap((f) => kernel[f]).map((k) => nftRuleOf(k, fact.acceptMark)) : [];
-    const refusal = rules.find((r): r is NftRefusal => "reason" in r);
+    const refusal =
+      rules.find((r): r is NftRefusal => "reason" in r) ?? (x.rule && setFlagsRefusal(x.rule, (n) => portSet.get(n)));
     if (refusal) refused.set(i, `${refusal.field} ${refusal.reason}`);
     else blocks.push({ tag, rules: x.rule ? (rules as NftRule[]) : null });
   }

@@ -15,6 +15,11 @@ export interface NftAddressMatch {
   /** A host address ("1.2.3.4"), a network ("10.0.0.0/8"), a range ("a-b") or a set ("@name"). */
   readonly value: string;
   readonly not: boolean;
+  /**
+   * A port set (hash:ip,port / hash:net,port): `ip saddr . meta l4proto . th dport @name`, the address from `field`,
+   * the transport port from this one (iptables' second set flag).
+   */
+  readonly port?: "sport" | "dport";
 }
 
 /** dockerd's --bridge-accept-fwmark as the statement that sets it: meta mark set meta mark & and | or. */
@@ -73,9 +78,13 @@ export interface NftSet {
   readonly family: IpFamily;
   /** hash:net sets need `flags interval` (CIDRs); hash:ip sets hold single addresses. */
   readonly interval: boolean;
+  /** A port set: elements are `address . protocol . port` (type `ipv4_addr . inet_proto . inet_service`). */
+  readonly ports?: true;
   readonly size?: number;
   /** Default element timeout in seconds (0 or absent: permanent). */
   readonly timeout?: number;
-  /** Sorted, merged, in nft's print form ("10.0.0.0/8", "1.2.3.4", "a-b"). */
+  /** Sorted, merged, in nft's print form ("10.0.0.0/8", "1.2.3.4", "a-b", "10.0.0.0/8 . tcp . 80"). */
   readonly elements: readonly string[];
+  /** Element comments by element (absent: no element has one). */
+  readonly comments?: Readonly<Record<string, string>>;
 }

@@ -4,7 +4,7 @@ import type { IpFamily } from "../model/address";
 import { NFT_CHAIN, NFT_CHAIN_PRIORITY, NFT_FAMILY, NFT_TABLE, type NftRule, type NftSet } from "./nft-model";
 import { addressText, parseRuleExpr } from "./parse";
 import type { Json } from "./render";
-import { canonicalElements } from "./set-elements";
+import { canonicalElements, type SetEntry } from "./set-elements";
 
 export interface ReadRule {
   readonly handle: number;
@@ -46,29 +46,49 @@ export const EMPTY_TABLE: ReadTable = {
   rules: [],
 };
 
-/** Element texts of a listed set: "1.2.3.4", prefixes, ranges, or any of those wrapped with a comment/timeout. */
-function elementText(e: Json): string | undefined {
-  return addressText(isObj(e) && isObj(e.elem) ? e.elem.val : e);
+const PROTO: Readonly<Record<string, string>> = { 6: "tcp", 17: "udp", 132: "sctp", 136: "udplite" };
+
+/** A listed element's value as text: an address, prefix or range, or `a . proto . port` for a port set. */
+function valueText(v: Json | undefined, ports: boolean): string | undefined {
+  if (!ports) return addressText(v);
+  const [a, p, n, ...more] = isObj(v) && Array.isArray(v.concat) ? v.concat : [];
+  const addr = addressText(a);
+  const proto = typeof p === "string" ? p : PROTO[String(int(p))];
+  return addr && proto && int(n) !== undefined && more.length === 0 ? `${addr} . ${proto} . ${n}` : undefined;
+}
+
+/** A listed element (bare, or wrapped with a comment/timeout), or undefined when it is not one we write. */
+function entryOf(e: Json, ports: boolean): SetEntry | undefined {
+  const wrapped = isObj(e) && isObj(e.elem) ? e.elem : undefined;
+  const text = valueText(wrapped ? wrapped.val : e, ports);
+  const comment = wrapped?.comment;
+  if (text === undefined || (comment !== undefined && typeof comment !== "string")) return undefined;
+  return { text, ...(comment !== undefined && { comment }) };
 }
 
 function readSet(s: Obj): NftSet | undefined {
-  const family: IpFamily | undefined = s.type === "ipv4_addr" ? "ipv4" : s.type === "ipv6_addr" ? "ipv6" : undefined;
+  const type = s.type;
+  const ports = Array.isArray(type) && type.length === 3 && type[1] === "inet_proto" && type[2] === "inet_service";
+  const addr = ports ? (type as Json[])[0] : type;
+  const family: IpFamily | undefined = addr === "ipv4_addr" ? "ipv4" : addr === "ipv6_addr" ? "ipv6" : undefined;
   const flags = Array.isArray(s.flags) ? s.flags : [];
   if (!family || typeof s.name !== "string" || flags.some((f) => f !== "interval" && f !== "timeout")) return undefined;
   const interval = flags.includes("interval");
-  const texts = (Array.isArray(s.elem) ? s.elem : []).map(elementText);
-  if (texts.some((t) => t === undefined)) return undefined;
-  const { elements, bad } = canonicalElements(texts as string[], family, interval);
-  if (bad.length > 0) return undefined;
+  const entries = (Array.isArray(s.elem) ? s.elem : []).map((e) => entryOf(e, ports));
+  if (entries.some((e) => e === undefined)) return undefined;
+  const c = canonicalElements(entries as SetEntry[], family, interval, ports);
+  if (c.bad.length > 0 || c.conflict) return undefined;
   const size = int(s.size);
   const timeout = int(s.timeout);
   return {
     name: s.name,
     family,
     interval,
+    ...(ports && { ports: true as const }),
     ...(size !== undefined && { size }),
     ...(timeout !== undefined && timeout > 0 && { timeout }),
-    elements,
+    elements: c.elements,
+    ...(Object.keys(c.comments).length > 0 && { comments: c.comments }),
   };
 }
 

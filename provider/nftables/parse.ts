@@ -96,11 +96,30 @@ function pin(d: Draft, f: IpFamily): boolean {
   return true;
 }
 
+/**
+ * `ip saddr . meta l4proto . th dport @name`: a port set match as render.ts writes it. After `meta l4proto tcp` nft
+ * lists `th` as `tcp` (the same transport header bytes) and hides that statement: the protocol comes from it then.
+ */
+function readPortSet(d: Draft, parts: readonly Json[], right: Json, not: boolean): boolean {
+  const [a, l4, th, ...more] = parts;
+  const { protocol, field } = isObj(a) && isObj(a.payload) ? a.payload : {};
+  const tp = isObj(th) && isObj(th.payload) ? th.payload : {};
+  const port = tp.protocol === "th" || ((tp.protocol === "tcp" || tp.protocol === "udp") && setL4(d, tp.protocol));
+  const portField = port ? tp.field : undefined;
+  if (more.length > 0 || !isObj(l4) || !isObj(l4.meta) || l4.meta.key !== "l4proto") return false;
+  if ((protocol !== "ip" && protocol !== "ip6") || (field !== "saddr" && field !== "daddr")) return false;
+  if (portField !== "sport" && portField !== "dport") return false;
+  if (typeof right !== "string" || !right.startsWith("@")) return false;
+  d.addresses.push({ field, value: right, not, port: portField });
+  return pin(d, protocol === "ip" ? "ipv4" : "ipv6");
+}
+
 function readMatch(d: Draft, m: Obj): boolean {
   const { op, left, right } = m;
   if (op !== "==" && op !== "!=" && op !== "in") return false;
   const not = op === "!=";
   if (!isObj(left) || right === undefined) return false;
+  if (Array.isArray(left.concat)) return op !== "in" && readPortSet(d, left.concat, right, not);
   if (isObj(left.meta)) {
     const key = left.meta.key;
     if ((key === "iifname" || key === "oifname") && typeof right === "string" && op !== "in" && !d[key]) {

@@ -42,7 +42,11 @@ const raw = (r: ReadRule): ExpectedRule =>
     : { kind: "raw", ...(r.comment !== undefined && { comment: r.comment }), expr: r.expr };
 
 const sameSetShape = (a: NftSet, b: NftSet) =>
-  a.family === b.family && a.interval === b.interval && a.size === b.size && a.timeout === b.timeout;
+  a.family === b.family &&
+  a.interval === b.interval &&
+  a.ports === b.ports &&
+  a.size === b.size &&
+  a.timeout === b.timeout;
 
 const chainRef = { family: NFT_FAMILY, table: NFT_TABLE, name: NFT_CHAIN };
 
@@ -90,14 +94,21 @@ export function planTable(
     } else finalSets.delete(c.name);
   }
 
-  // A rule naming a set that will not exist would make the kernel refuse the whole batch with a bare "No such file
-  // or directory": name the rule and the set instead.
+  // A rule naming a set that will not exist, or one of the other shape (a port set match on an address set or the
+  // reverse), would make the kernel refuse the whole batch with a bare "No such file or directory" or "Datatype
+  // mismatch": name the rule and the set instead.
   for (const r of rules) {
     if (r.kind !== "ours") continue;
     for (const a of r.rule.addresses) {
       const name = a.value.startsWith("@") ? a.value.slice(1) : undefined;
-      if (name !== undefined && !finalSets.has(name) && !live.otherSets.includes(name))
+      const set = name === undefined ? undefined : finalSets.get(name);
+      if (name === undefined || live.otherSets.includes(name)) continue;
+      if (!set)
         throw new Error(`rule "${r.rule.comment}" matches set ${name}, which ${NFT_FAMILY} ${NFT_TABLE} does not hold`);
+      if ((a.port !== undefined) !== (set.ports === true))
+        throw new Error(
+          `rule "${r.rule.comment}" matches set ${name} as ${a.port ? "a port set" : "an address set"}, which it is not`,
+        );
     }
   }
 

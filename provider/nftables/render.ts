@@ -34,8 +34,18 @@ export function addressValue(text: string): Json {
   return text;
 }
 
+/** A set element: an address value, or `a . proto . port` as a concatenation; with its comment when it has one. */
+export function elementValue(text: string, comment?: string): Json {
+  const [addr, proto, p] = text.split(" . ");
+  const val = proto === undefined ? addressValue(text) : { concat: [addressValue(addr as string), proto, Number(p)] };
+  return comment === undefined ? val : { elem: { val, comment } };
+}
+
 function addressMatch(family: IpFamily, a: NftAddressMatch): Json {
-  return match(payload(IP[family], a.field), addressValue(a.value), a.not ? "!=" : "==");
+  const field = payload(IP[family], a.field);
+  // A port set: the address, the packet's protocol and its transport port (`th`: any protocol with ports).
+  const left = a.port ? { concat: [field, meta("l4proto"), payload("th", a.port)] } : field;
+  return match(left, addressValue(a.value), a.not ? "!=" : "==");
 }
 
 function verdictStatements(v: NftVerdict): Json[] {
@@ -103,10 +113,11 @@ export const addRawRule = (expr: readonly Json[], comment?: string): Json => ({
 
 export function setObject(s: NftSet): { [k: string]: Json } {
   const flags = [...(s.interval ? ["interval"] : []), ...(s.timeout ? ["timeout"] : [])];
+  const addr = s.family === "ipv4" ? "ipv4_addr" : "ipv6_addr";
   return {
     ...TABLE,
     name: s.name,
-    type: s.family === "ipv4" ? "ipv4_addr" : "ipv6_addr",
+    type: s.ports ? [addr, "inet_proto", "inet_service"] : addr,
     ...(flags.length > 0 && { flags }),
     ...(s.size !== undefined && { size: s.size }),
     ...(s.timeout !== undefined && { timeout: s.timeout }),
@@ -120,7 +131,9 @@ export function replaceSet(s: NftSet): Json[] {
   return [
     { add: { set } },
     { flush: { set: ref } },
-    ...(s.elements.length > 0 ? [{ add: { element: { ...ref, elem: s.elements.map(addressValue) } } }] : []),
+    ...(s.elements.length > 0
+      ? [{ add: { element: { ...ref, elem: s.elements.map((e) => elementValue(e, s.comments?.[e])) } } }]
+      : []),
   ];
 }
 

@@ -18,7 +18,10 @@ export function nftRuleText(r: NftRule): string {
   if (r.l4proto) p.push(`meta l4proto ${r.l4proto}`);
   if (r.iifname) p.push(`iifname ${neg(r.iifname.not)}${q(r.iifname.value)}`);
   if (r.oifname) p.push(`oifname ${neg(r.oifname.not)}${q(r.oifname.value)}`);
-  for (const a of r.addresses) p.push(`${IP[r.family]} ${a.field} ${neg(a.not)}${a.value}`);
+  for (const a of r.addresses) {
+    const left = `${IP[r.family]} ${a.field}${a.port ? ` . meta l4proto . th ${a.port}` : ""}`;
+    p.push(`${left} ${neg(a.not)}${a.value}`);
+  }
   if (r.dport && (r.l4proto === "tcp" || r.l4proto === "udp")) p.push(`${r.l4proto} dport ${port(r.dport)}`);
   if (r.icmp) {
     const proto = r.family === "ipv4" ? "icmp" : "icmpv6";
@@ -60,12 +63,14 @@ export function nftRuleText(r: NftRule): string {
 
 export function nftSetText(s: NftSet): string {
   const flags = [...(s.interval ? ["interval"] : []), ...(s.timeout ? ["timeout"] : [])];
+  const addr = s.family === "ipv4" ? "ipv4_addr" : "ipv6_addr";
+  const element = (e: string) => (s.comments?.[e] === undefined ? e : `${e} comment ${q(s.comments[e])}`);
   const parts = [
-    `type ${s.family === "ipv4" ? "ipv4_addr" : "ipv6_addr"};`,
+    `type ${s.ports ? `${addr} . inet_proto . inet_service` : addr};`,
     ...(flags.length > 0 ? [`flags ${flags.join(",")};`] : []),
     ...(s.size !== undefined ? [`size ${s.size};`] : []),
     ...(s.timeout ? [`timeout ${s.timeout}s;`] : []),
-    ...(s.elements.length > 0 ? [`elements = { ${s.elements.join(", ")} }`] : []),
+    ...(s.elements.length > 0 ? [`elements = { ${s.elements.map(element).join(", ")} }`] : []),
   ];
   return `set ${s.name} { ${parts.join(" ")} }`;
 }

@@ -76,7 +76,7 @@ export function planNftTransaction(
   );
   const byOwner = new Map(targets.intents.map((t) => [t.owner, t.rule]));
   const resolved = intents.map((x, i): Intent => (x.kind === "rule" ? { ...x, rule: byOwner.get(i) ?? x.rule } : x));
-  const changes = nftChangesOf(resolved, facts, new Set(targets.refused.keys()));
+  const changes = nftChangesOf(resolved, facts, new Set(targets.refused.keys()), live.sets);
   const refused = new Map([...changes.refused, ...targets.refused]);
   const persistence = intents.findIndex((x) => x.kind === "persistence");
   const intent = intents[persistence];

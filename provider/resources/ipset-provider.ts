@@ -58,15 +58,15 @@ function liveNftMembers(props: IpSetProps, state: HostState, name: string): Live
   const spec = ipSetArgs.safeParse(argsOf(props, [...BASE_COMPUTED, ...COMPUTED]));
   const want = spec.success ? nftWantedSet(spec.data) : undefined;
   if (spec.success && want && canonicalJson(want) === canonicalJson(live)) return members(spec.data);
-  return { header: nftHeader(live), entries: [...live.elements].sort() };
+  return { header: nftHeader(live), entries: live.elements.map((e) => member(e, live.comments?.[e])).sort() };
 }
 
 const nftHeader = (s: NftSet): SetHeader => ({
-  type: s.interval ? "hash:net" : "hash:ip",
+  type: `${s.interval ? "hash:net" : "hash:ip"}${s.ports ? ",port" : ""}`,
   family: s.family,
   maxelem: s.size ?? 65536,
   ...(s.timeout !== undefined && { timeout: s.timeout }),
-  comment: false,
+  comment: s.comments !== undefined,
 });
 
 function liveOf(props: IpSetProps, state: HostState, facts: NodeFacts, name: string): LiveMembers | null {

@@ -99,17 +99,33 @@ describe("check on a Docker 29 nftables host", () => {
     ]);
   });
 
-  it("fails an IpSet's check on a set-entry comment, naming the entry", async () => {
+  it("passes port sets and commented entries; fails an IpSet's check on what one nft element cannot carry", async () => {
     restore = useSessions(() => nftHost(RULESET));
     const set = {
       connection,
       name: "office",
       type: "hash:net",
-      entries: ["192.0.2.0/24", { entry: "198.51.100.7", comment: "vpn" }],
+      entries: ["192.0.2.0/24", { entry: "192.0.2.7", comment: "vpn" }],
     };
+    // Overlapping entries become one element of an nft interval set: their different comments cannot both stay.
     const r = await ipSetProvider.check({}, set);
-    expect(r.failures).toEqual([{ property: "entries[1].comment", reason: expect.stringMatching(/nftables/) }]);
-    expect((await ipSetProvider.check({}, { ...set, entries: ["192.0.2.0/24"] })).failures ?? []).toEqual([]);
+    expect(r.failures).toEqual([
+      { property: "entries[1].comment", reason: expect.stringMatching(/overlaps 192\.0\.2\.0\/24.*nftables/) },
+    ]);
+    const ok = [
+      { ...set, entries: ["192.0.2.0/25", { entry: "198.51.100.7", comment: "vpn" }] },
+      { ...set, type: "hash:net,port", entries: [{ entry: "192.0.2.0/24,tcp:8080", comment: "web" }] },
+    ];
+    for (const s of ok) expect((await ipSetProvider.check({}, s)).failures ?? []).toEqual([]);
+  });
+
+  it("previews a port set match from the rule's two set flags", async () => {
+    restore = useSessions(() => nftHost(RULESET));
+    const r = await ruleProvider.check({}, { ...web, source: { set: "office", setFlags: "src,dst" } });
+    expect(r.failures ?? []).toEqual([]);
+    expect((r.inputs as { rendered: Record<string, string[]> }).rendered.ipv4?.[0]).toMatch(
+      /^meta nfproto ipv4 meta l4proto tcp ip saddr \. meta l4proto \. th dport @office ct original proto-dst 8080 /,
+    );
   });
 
   it("an unreachable host keeps the iptables lines (the apply that must connect says why)", async () => {

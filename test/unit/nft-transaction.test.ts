@@ -113,22 +113,84 @@ describe("the nftables transaction planner", () => {
     expect(plan.steps[0]?.run.text).toMatch(/"key":"proto-dst","dir":"original"\}\},"right":8080\}/);
   });
 
-  it("an IpSet entry comment and a port set are refused naming the field", () => {
+  it("port sets and entry comments are applied; what nftables still cannot carry is refused naming the field", () => {
     const state = host();
-    const commented: Intent = {
+    const spec = (name: string, type: string, entries: unknown[]): Intent => ({
       kind: "set",
-      name: "c",
-      spec: ipSetArgs.parse({ name: "c", type: "hash:net", entries: [{ entry: "10.0.0.0/8", comment: "office" }] }),
-    };
-    const ports: Intent = {
-      kind: "set",
-      name: "p",
-      spec: ipSetArgs.parse({ name: "p", type: "hash:ip,port", entries: ["10.0.0.1,tcp:80"] }),
-    };
-    const plan = planNftTransaction(state, factsOf(state), [commented, ports]);
-    expect(plan.refused.get(0)).toMatch(/^entries\[0\]\.comment comments on set entries are not supported/);
-    expect(plan.refused.get(1)).toMatch(/^type hash:ip,port is not supported on nftables hosts/);
-    expect(plan.steps).toEqual([]);
+      name,
+      spec: ipSetArgs.parse({ name, type, entries }),
+    });
+    const plan = planNftTransaction(state, factsOf(state), [
+      spec("c", "hash:net", [{ entry: "10.0.0.0/8", comment: "office" }]),
+      spec("p", "hash:ip,port", ["10.0.0.1,tcp:80", { entry: "10.0.0.2,udp:53", comment: "dns" }]),
+      rule("web-aaaaaaaa", 100, { action: "DROP", source: { set: "p", setFlags: "src,dst" } }),
+      // Still refused: overlapping entries with different comments (one nft element), a comment nft cannot keep,
+      // a port set matched with one flag, an address set matched with two.
+      spec("o", "hash:net", ["10.0.0.0/8", { entry: "10.1.0.0/16", comment: "lab" }]),
+      spec("l", "hash:ip", [{ entry: "10.0.0.1", comment: "x".repeat(252) }]),
+      rule("one-bbbbbbbb", 200, { action: "DROP", source: { set: "p" } }),
+      rule("two-cccccccc", 300, { action: "DROP", destination: { set: "c", setFlags: "dst,dst" } }),
+    ]);
+    expect([...plan.refused]).toEqual([
+      [
+        3,
+        "entries[1].comment 10.1.0.0/16 overlaps 10.0.0.0/8, whose comment differs: an nftables interval set holds them as one element, with one comment (give both the same comment, or none)",
+      ],
+      [4, "entries[0].comment is 252 bytes; an nftables set element keeps at most 251"],
+      [5, expect.stringMatching(/^source\.setFlags set p holds address,port pairs: give two flags, e\.g\. src,dst/)],
+      [6, expect.stringMatching(/^destination\.setFlags set c holds addresses only: give one flag/)],
+    ]);
+    expect(plan.steps.map((s) => s.owners)).toEqual([[0, 1, 2]]);
+    expect(plan.table?.sets).toEqual([
+      { name: "c", family: "ipv4", interval: true, elements: ["10.0.0.0/8"], comments: { "10.0.0.0/8": "office" } },
+      {
+        name: "p",
+        family: "ipv4",
+        interval: false,
+        ports: true,
+        elements: ["10.0.0.1 . tcp . 80", "10.0.0.2 . udp . 53"],
+        comments: { "10.0.0.2 . udp . 53": "dns" },
+      },
+    ]);
+    const text = plan.steps[0]?.run.text ?? "";
+    expect(text).toContain('"type":["ipv4_addr","inet_proto","inet_service"]');
+    expect(text).toContain('{"elem":{"val":{"concat":["10.0.0.2","udp",53]},"comment":"dns"}}');
+    expect(text).toContain(
+      '"left":{"concat":[{"payload":{"protocol":"ip","field":"saddr"}},{"meta":{"key":"l4proto"}},{"payload":{"protocol":"th","field":"dport"}}]},"right":"@p"',
+    );
+  });
+
+  it("a rule's set flags must fit a set already in our table (one flag on a port set is refused)", () => {
+    const listed = JSON.parse(EMPTY_OURS);
+    listed.nftables.push({
+      set: {
+        family: "inet",
+        table: "docker-firewall",
+        name: "p",
+        type: ["ipv6_addr", "inet_proto", "inet_service"],
+        flags: ["interval"],
+        elem: [{ elem: { val: { concat: [{ prefix: { addr: "fd00::", len: 8 } }, 6, 443] }, comment: "v6" } }],
+      },
+    });
+    const state = host(JSON.stringify(listed));
+    const plan = planNftTransaction(state, factsOf(state), [
+      rule("one-aaaaaaaa", 100, { action: "DROP", family: "ipv6", destination: { set: "p", setFlags: "dst" } }),
+      rule("two-bbbbbbbb", 200, { action: "DROP", family: "ipv6", destination: { set: "p", setFlags: "dst,src" } }),
+    ]);
+    expect([...plan.refused]).toEqual([[0, expect.stringMatching(/^destination\.setFlags set p holds address,port/)]]);
+    expect(plan.table?.sets).toEqual([
+      {
+        name: "p",
+        family: "ipv6",
+        interval: true,
+        ports: true,
+        elements: ["fd00::/8 . tcp . 443"],
+        comments: { "fd00::/8 . tcp . 443": "v6" },
+      },
+    ]);
+    expect(plan.steps[0]?.run.text).toContain(
+      '{"concat":[{"payload":{"protocol":"ip6","field":"daddr"}},{"meta":{"key":"l4proto"}},{"payload":{"protocol":"th","field":"sport"}}]}',
+    );
   });
 
   it("the table is deleted once nothing is left in it, and persistence off removes the boot files", () => {
