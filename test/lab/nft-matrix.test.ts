@@ -137,6 +137,57 @@ describe("Docker 29 nftables node: our table, the traffic matrix", () => {
     expect(Object.values(await matrix()).every((r) => r === "open")).toBe(true);
   });
 
+  it("a port set (hash:net,port, src,dst): the LB clients reach only 8080/tcp (container port 80); v4 and v6", async () => {
+    const ports = { protocol: "tcp+udp", publishedPorts: [8080, 5353] };
+    const portSet = (name: string, family: "ipv4" | "ipv6", cidr: string): Intent => ({
+      kind: "set",
+      name,
+      spec: ipSetArgs.parse({
+        name,
+        type: "hash:net,port",
+        family,
+        entries: [{ entry: `${cidr},tcp:80`, comment: "web's $port" }],
+      }),
+    });
+    const allow = (id: string, set: string, family: string): Intent => ({
+      kind: "rule",
+      id,
+      priority: 100,
+      rule: dockerUserRuleArgs.parse({ action: "ACCEPT", ...ports, source: { set, setFlags: "src,dst" }, family }),
+    });
+    const intents: Intent[] = [
+      portSet("web", "ipv4", lab.lbCidr),
+      portSet("web6", "ipv6", lab.lbCidr6 as string),
+      allow("allow-web", "web", "ipv4"),
+      allow("allow-web6", "web6", "ipv6"),
+      {
+        kind: "rule",
+        id: "drop-wan",
+        priority: 200,
+        rule: dockerUserRuleArgs.parse({ action: "DROP", ...ports, inInterface: "eth0" }),
+      },
+    ];
+    const out = await runNftIntents(exec, intents);
+    if ("error" in out) throw new Error(out.error);
+    expect([...out.refused]).toEqual([]);
+    expect(out.apply?.ok, JSON.stringify(out.apply)).toBe(true);
+    // The port is the container's (after DNAT), as ipset's in DOCKER-USER: 80, not the published 8080.
+    const m = await matrix();
+    expect(m).toEqual({
+      ...want("blocked", "blocked"),
+      "allowed ipv4 8080/tcp": "open",
+      "allowed ipv6 8080/tcp": "open",
+    });
+    const listed = await exec(["nft", "list", "set", "inet", "docker-firewall", "web"]);
+    expect(listed.stdout).toContain(`${lab.lbCidr} . tcp . 80 comment "web's $port"`);
+    const removed = await applyNft(
+      exec,
+      ["allow-web", "allow-web6", "drop-wan"].map((id) => ({ tag: { priority: 0, id }, rules: null })),
+      ["web", "web6"].map((name) => ({ name, set: null })),
+    );
+    expect(removed.ok, JSON.stringify(removed)).toBe(true);
+  });
+
   it("the provider's intents: refusals name the field; the rest applies; the boot unit restores it after a reboot", async () => {
     const ports = { protocol: "tcp+udp", publishedPorts: [8080, 5353] };
     const intents: Intent[] = [
@@ -171,13 +222,24 @@ describe("Docker 29 nftables node: our table, the traffic matrix", () => {
         priority: 300,
         rule: dockerUserRuleArgs.parse({ action: "DROP", connectionStates: ["NEW", "DNAT"] }),
       },
-      { kind: "set", name: "ports", spec: ipSetArgs.parse({ name: "ports", type: "hash:ip,port", entries: [] }) },
+      {
+        kind: "set",
+        name: "odd",
+        spec: ipSetArgs.parse({
+          name: "odd",
+          type: "hash:net",
+          entries: ["10.0.0.0/8", { entry: "10.1.0.0/16", comment: "x" }],
+        }),
+      },
     ];
     const out = await runNftIntents(exec, intents);
     if ("error" in out) throw new Error(out.error);
     expect([...out.refused]).toEqual([
       [5, expect.stringMatching(/^connectionStates SNAT\/DNAT cannot be combined/)],
-      [6, expect.stringMatching(/^type hash:ip,port is not supported on nftables hosts/)],
+      [
+        6,
+        expect.stringMatching(/^entries\[1\]\.comment 10\.1\.0\.0\/16 overlaps 10\.0\.0\.0\/8, whose comment differs/),
+      ],
     ]);
     expect(out.apply?.ok, JSON.stringify(out.apply)).toBe(true);
     expect(await matrix()).toEqual(want("open", "blocked"));
