@@ -1,11 +1,12 @@
 // Drift of our nftables table, on the real kernel: each kind made by hand with `nft` (as an admin would), read
-// back and reported by nftDrift, then repaired by the next apply (after which no drift is left).
+// back and reported by nftDrift, then repaired by the next apply (after which no drift is left); port sets too.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { expandRule } from "../../provider/netfilter/expand";
 import { applyNft, type NftExec, readTable } from "../../provider/nftables/apply";
 import { describeDrift, nftDrift } from "../../provider/nftables/drift";
-import { nftRuleOf } from "../../provider/nftables/from-kernel";
+import { nftRuleOf, nftSetOf } from "../../provider/nftables/from-kernel";
 import { NFT_FAMILY, NFT_TABLE, type NftRule, type NftSet } from "../../provider/nftables/nft-model";
 import type { NftBlockChange } from "../../provider/nftables/plan";
 import { ScratchNamespace } from "../support/netns";
@@ -116,5 +117,40 @@ describe("nft drift (real kernel)", () => {
     await nft("delete", "element", NFT_FAMILY, NFT_TABLE, "lbs", "{", "198.51.100.0/26", "}");
     expect(await drift()).toEqual([{ kind: "set", name: "lbs", added: [], removed: ["198.51.100.0/26"] }]);
     await repair();
+  });
+
+  it("a port set: an element added and a comment edited by hand are set drift, repaired by the next apply", async () => {
+    const ports = nftSetOf(
+      ipSetArgs.parse({ name: "web", type: "hash:ip,port", entries: [{ entry: "192.0.2.1,tcp:80", comment: "lb a" }] }),
+    ) as NftSet;
+    const use = block("ports", 30, { action: "DROP", family: "ipv4", source: { set: "web", setFlags: "src,dst" } });
+    const mine = { blocks: [...blocks, use], sets: [...sets, ports] };
+    const apply = async (b: NftBlockChange[], s: Array<{ name: string; set: NftSet | null }>) => {
+      const r = await applyNft(exec, b, s);
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+    };
+    const driftOf = async () => {
+      const t = await readTable(exec);
+      if ("error" in t) throw new Error(t.error);
+      return nftDrift(t, mine);
+    };
+    await apply([use], [{ name: "web", set: ports }]);
+    expect(await driftOf()).toEqual([]);
+    await nft("add", "element", NFT_FAMILY, NFT_TABLE, "web", "{", "192.0.2.9", ".", "udp", ".", "53", "}");
+    await nft("delete", "element", NFT_FAMILY, NFT_TABLE, "web", "{", "192.0.2.1", ".", "tcp", ".", "80", "}");
+    await nft("add", "element", NFT_FAMILY, NFT_TABLE, "web", "{", "192.0.2.1 . tcp . 80", "comment", '"lb b"', "}");
+    const d = await driftOf();
+    expect(d).toEqual([
+      {
+        kind: "set",
+        name: "web",
+        added: ['192.0.2.1 . tcp . 80 comment "lb b"', "192.0.2.9 . udp . 53"],
+        removed: ['192.0.2.1 . tcp . 80 comment "lb a"'],
+      },
+    ]);
+    await apply([use], [{ name: "web", set: ports }]);
+    expect(await driftOf()).toEqual([]);
+    await apply([{ tag: use.tag, rules: null }], [{ name: "web", set: null }]);
+    expect(await drift()).toEqual([]);
   });
 });
