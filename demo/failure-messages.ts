@@ -7,7 +7,6 @@ import { parseArgs } from "node:util";
 import { DockerUserRule, IpSet } from "pulumi-docker-firewall";
 import { downLab, type LabInventory, type LabNode, restartDocker, sshExec, upLab } from "../lab/index";
 import { REPO_ROOT } from "../lab/paths";
-import { deriveFacts } from "../provider/netfilter/host-state";
 import { EngineHost } from "./engine/host";
 import { EnginelessStack, type UpdateResult } from "./engine/stack";
 
@@ -19,7 +18,6 @@ export const SCENARIOS = [
   "set-in-use",
   "no-docker-user",
   "no-forward-jump",
-  "docker-nftables",
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -151,16 +149,6 @@ export async function collectFailureMessages(inventory: LabInventory): Promise<R
     } finally {
       await restartDocker(inventory, n2.name); // Docker puts the jump back first
     }
-
-    // Docker 29's nftables backend cannot be run in the lab (Docker 20.10 and 28): the planner's verdict on such a host.
-    const facts = deriveFacts({
-      tools: new Set(["iptables", "ipset", "nft"]),
-      saves: { nft: {}, legacy: {} },
-      sets: new Map(),
-      nftTables: ["table ip docker-bridges", "table ip6 docker-bridges"],
-      dockerConfig: '{ "firewall-backend": "nftables" }',
-    } as unknown as Parameters<typeof deriveFacts>[0]);
-    out["docker-nftables"] = "error" in facts ? facts.error : "(managed: unexpected)";
   } finally {
     for (const h of hosts) h.stop();
   }
