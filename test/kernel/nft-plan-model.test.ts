@@ -14,7 +14,7 @@ import { applyNft, type NftExec, readTable } from "../../provider/nftables/apply
 import { nftRuleOf } from "../../provider/nftables/from-kernel";
 import { NFT_FAMILY, NFT_TABLE, type NftRule, type NftSet } from "../../provider/nftables/nft-model";
 import type { ReadTable } from "../../provider/nftables/parse-table";
-import { ipv4, ruleInput, setNameFor } from "../support/arbitraries";
+import { ipv4, portSetNameFor, ruleInput, setNameFor, withPortSets } from "../support/arbitraries";
 import { ScratchNamespace } from "../support/netns";
 
 const SEQUENCES = Number(process.env.DFW_PLAN_SEQUENCES ?? 12);
@@ -58,10 +58,14 @@ const stepArb = (family: IpFamily): fc.Arbitrary<Step> =>
     },
   );
 
-/** The block one slot's rule renders to (SNAT/DNAT mixed with other states is refused on nftables: dropped). */
+/**
+ * The block one slot's rule renders to (SNAT/DNAT mixed with other states is refused on nftables: dropped; a two-flag
+ * set match names the port set).
+ */
 function block(family: IpFamily, input: Record<string, unknown>, tag: Tag): NftRule[] {
   const states = (input.connectionStates as string[] | undefined)?.filter((s) => s !== "SNAT" && s !== "DNAT");
-  const parsed = dockerUserRuleArgs.parse({ ...input, connectionStates: states?.length ? states : undefined });
+  const ported = withPortSets(input, family, tag.priority);
+  const parsed = dockerUserRuleArgs.parse({ ...ported, connectionStates: states?.length ? states : undefined });
   return expandRule(parsed, tag, [family])
     [family].slice(0, 6)
     .map((k) => nftRuleOf(k, MARK))
@@ -86,9 +90,15 @@ describe.each(["ipv4", "ipv6"] as const)("nft plans, %s rules", (family) => {
     if ("error" in t) throw new Error(t.error);
     return t;
   };
-  const setsOnly = [setNameFor(family)].map((name) => ({
+  const setsOnly = [setNameFor(family), portSetNameFor(family)].map((name) => ({
     name,
-    set: { name, family, interval: true, elements: [] } as NftSet,
+    set: {
+      name,
+      family,
+      interval: true,
+      ...(name === portSetNameFor(family) && { ports: true }),
+      elements: [],
+    } as NftSet,
   }));
 
   beforeAll(async () => {
@@ -108,7 +118,7 @@ describe.each(["ipv4", "ipv6"] as const)("nft plans, %s rules", (family) => {
       const first = await applyNft(exec, [], setsOnly);
       expect(first.ok, JSON.stringify(first)).toBe(true);
       const blocks = new Map<number, { tag: Tag; rules: NftRule[] }>();
-      const sets = new Map<string, NftSet>([[setNameFor(family), setsOnly[0]?.set as NftSet]]);
+      const sets = new Map<string, NftSet>(setsOnly.map((s) => [s.name, s.set]));
       const foreign: string[] = [];
       for (const step of steps) {
         if (step.kind === "foreign") {

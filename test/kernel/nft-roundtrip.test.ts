@@ -14,7 +14,7 @@ import { NFT_FAMILY, NFT_TABLE, type NftRule, type NftSet } from "../../provider
 import { parseTableJson } from "../../provider/nftables/parse-table";
 import { addRule, batch, ensureTableAndChain, NFT_APPLY_ARGV, replaceSet } from "../../provider/nftables/render";
 import { nftTableText } from "../../provider/nftables/text";
-import { ipSetInput, ruleInput, setNameFor } from "../support/arbitraries";
+import { ipSetInput, portSetNameFor, ruleInput, setNameFor, withPortSets } from "../support/arbitraries";
 import { ScratchNamespace } from "../support/netns";
 
 const CASES = Number(process.env.DFW_ROUNDTRIP_CASES ?? 1000);
@@ -26,20 +26,6 @@ const EXPECTED_REFUSALS = [
   /^connectionStates: SNAT\/DNAT cannot be combined/,
   /^protocol: (icmp|ipv6-icmp) has no ports: a port set match/,
 ];
-const portSetFor = (f: IpFamily) => (f === "ipv4" ? "fcports4" : "fcports6");
-const PORT_FLAGS = ["src,dst", "dst,src", "src,src", "dst,dst"];
-
-/** A generated set match with two flags names a port set (the generator's set is an address set), flags varied. */
-const portSetted = (family: IpFamily) => (input: Record<string, unknown>, i: number) => {
-  const out = { ...input };
-  for (const side of ["source", "destination"]) {
-    const m = out[side] as { set?: string; setFlags?: string } | undefined;
-    if (m?.set && m.setFlags?.includes(","))
-      out[side] = { ...m, set: portSetFor(family), setFlags: PORT_FLAGS[i % PORT_FLAGS.length] };
-  }
-  return out;
-};
-
 describe("nft round trip (real kernel, inet docker-firewall)", () => {
   let ns: ScratchNamespace;
   const list = async () =>
@@ -70,7 +56,7 @@ describe("nft round trip (real kernel, inet docker-firewall)", () => {
     }).length;
     inputs
       .map(nftable)
-      .map(portSetted(family))
+      .map((input, i) => withPortSets(input, family, i))
       .forEach((input, i) => {
         const parsed = dockerUserRuleArgs.parse(input);
         const blocks = expandRule(parsed, { priority: parsed.priority as number, id: `p${i}` }, [family]);
@@ -81,7 +67,7 @@ describe("nft round trip (real kernel, inet docker-firewall)", () => {
         }
       });
     const set: NftSet = { name: setNameFor(family), family, interval: true, elements: [] };
-    const ports: NftSet = { name: portSetFor(family), family, interval: true, ports: true, elements: [] };
+    const ports: NftSet = { name: portSetNameFor(family), family, interval: true, ports: true, elements: [] };
     const script = batch([
       ...ensureTableAndChain(),
       ...replaceSet(set),

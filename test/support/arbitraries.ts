@@ -41,6 +41,20 @@ const range = (f: IpFamily) =>
   });
 
 export const setNameFor = (f: IpFamily) => (f === "ipv4" ? "fcset4" : "fcset6");
+/** On nftables two set flags make a port set match: the port set such a generated rule names instead. */
+export const portSetNameFor = (f: IpFamily) => (f === "ipv4" ? "fcports4" : "fcports6");
+const PORT_FLAGS = ["src,dst", "dst,src", "src,src", "dst,dst"];
+
+/** A generated rule for an nftables host: a two-flag set match names the port set, its flags varied by `i`. */
+export function withPortSets(input: Record<string, unknown>, f: IpFamily, i: number): Record<string, unknown> {
+  const out = { ...input };
+  for (const side of ["source", "destination"]) {
+    const m = out[side] as { set?: string; setFlags?: string } | undefined;
+    if (m?.set && m.setFlags?.includes(","))
+      out[side] = { ...m, set: portSetNameFor(f), setFlags: PORT_FLAGS[i % PORT_FLAGS.length] };
+  }
+  return out;
+}
 
 const addressMatch = (f: IpFamily, role: "src" | "dst") =>
   fc.oneof(
