@@ -219,8 +219,8 @@ export function nftSetOf(s: IpSetSpec): NftSet | NftRefusal {
 
 /**
  * A rule's set match against the set's shape (`portSet(name)`: true for a port set, undefined when unknown). With
- * fewer flags than the set has dimensions iptables' set match never matches (xt_set: ip_set_test returns 0 when
- * opt->dim < the set type's dimension); on nftables the flags give the match's shape, so a mismatch is refused.
+ * fewer flags than the set has dimensions iptables' set match never matches (measured: docs/docker29-nftables.md,
+ * "Port sets and entry comments"); on nftables the flags give the match's shape, so a mismatch is refused.
  */
 export function setFlagsRefusal(
   rule: DockerUserRule,
