@@ -142,6 +142,15 @@ export function trustHostKey(conn: Endpoint, key: string): void {
   firstSeen.set(endpointIdentity(conn), parsed);
 }
 
+/**
+ * Whether a connection to `conn` can only reach the expected server: its key (and every bastion's) is pinned, listed
+ * in known_hosts or already remembered. A read that is not itself allowed to be a first use asks this first.
+ */
+export function hostKeyKnown(conn: Endpoint & { readonly proxy?: Endpoint & { readonly proxy?: unknown } }): boolean {
+  const known = expectationOf(conn) !== undefined || firstSeen.has(endpointIdentity(conn));
+  return known && (conn.proxy === undefined || hostKeyKnown(conn.proxy as typeof conn));
+}
+
 /** Forgets every remembered key (tests). */
 export function forgetHostKeys(): void {
   firstSeen.clear();

@@ -6,6 +6,7 @@ import { type Connection, endpointIdentity, endpointOf } from "../model/connecti
 import { containsUnknown } from "../model/unknown";
 import type { HostState, NodeFacts } from "../netfilter/host-state";
 import { HostBatcher } from "../node/batch";
+import { hostKeyKnown } from "../node/host-key";
 import { describeOwner } from "../node/lock";
 import { type HostSession, sshSession } from "../node/session";
 import { readHostState } from "../node/transaction";
@@ -123,7 +124,8 @@ function factsOnce(conn: Connection, use: keyof typeof factReads): Promise<NodeF
 
 /**
  * The facts of the host a resource's connection names, for check or diff: undefined while the connection is
- * unknown or when the host cannot be read (the operation that must connect reports why).
+ * unknown, when the host cannot be read (the operation that must connect reports why), or, for check, while the
+ * host's key is neither pinned nor known.
  */
 export async function factsFor(
   use: keyof typeof factReads,
@@ -134,6 +136,9 @@ export async function factsFor(
   try {
     const conn = resolveConnection(connection);
     trustRecordedHostKey(conn, recorded);
+    // A check may run before the diffs that seed the keys recorded in state: its read must never be the first use
+    // that decides which key the host has (the create after it would be held to that key).
+    if (use === "check" && !hostKeyKnown(conn)) return undefined;
     return await factsOnce(conn, use);
   } catch {
     return undefined;

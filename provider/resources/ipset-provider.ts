@@ -101,8 +101,8 @@ export const ipSetProvider = makeProvider<IpSetSpec, IpSetProps>({
   },
 
   forHost: {
-    // A new set only: an existing one's members are compared by its diff, and its apply refuses what cannot be.
-    reads: (olds) => olds.live === undefined,
+    // A new set only (`olds`, the last check's inputs, are empty): an existing one's apply refuses what cannot be.
+    reads: (olds) => olds.name === undefined,
     fit(inputs, facts) {
       const spec = ipSetArgs.safeParse(argsOf(inputs, [...BASE_COMPUTED, ...COMPUTED]));
       if (!isNftFacts(facts) || !spec.success) return inputs;

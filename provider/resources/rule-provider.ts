@@ -159,8 +159,9 @@ export const ruleProvider = makeProvider<DockerUserRule, RuleProps>({
   },
 
   forHost: {
-    // A rule already applied on an iptables host keeps iptables lines (its diff reads the host for what changed).
-    reads: (olds) => olds.lines === undefined || olds.backend === "nftables",
+    // `olds` are the last check's inputs: a new rule (no id yet) or one checked for nftables reads; a rule applied
+    // on an iptables host keeps iptables lines (its diff reads the host for what changed).
+    reads: (olds) => olds.ruleId === undefined || olds.backend === "nftables",
     fit(inputs, facts) {
       if (!isNftFacts(facts) || !inputs.rendered) return inputs;
       const lines = nftBlockLines(ruleOf(inputs), idOf(inputs), facts.families, facts.acceptMark);

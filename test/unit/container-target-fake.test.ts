@@ -56,12 +56,12 @@ describe("a rule that follows a container, on a fake node", () => {
         { connection, ruleName: "p", ruleScope: "p/s", action: "ACCEPT", protocol: "tcp", publishedPorts: [22] },
       ),
     );
-    // check reads the host's facts once per process (its backend decides the preview lines); create reads under lock
-    expect(readsAsked()).toEqual([undefined, undefined]);
+    // No host key pinned or known: check never reads (its read must not be a first use); create reads under lock
+    expect(readsAsked()).toEqual([undefined]);
     const inputs = await checked({}, news);
     expect(inputs.rendered).toBeUndefined(); // the host says which ports: nothing to render at check
     const { id, outs } = await create(inputs);
-    expect(readsAsked()).toEqual([undefined, undefined, "containers"]);
+    expect(readsAsked()).toEqual([undefined, "containers"]);
     expect(outs.resolvedPorts).toEqual(["8080/tcp"]);
     expect(fake.chain("nft", "ipv4").filter((l) => l.includes(id))).toEqual([
       expect.stringMatching(/ -p tcp .*--ctorigdstport 8080 --ctdir ORIGINAL -j DROP$/),

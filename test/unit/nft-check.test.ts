@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { afterEach, describe, expect, it } from "vitest";
+import { forgetHostKeys, trustHostKey } from "../../provider/node/host-key";
 import { NetfilterCommands } from "../../provider/node/netfilter-commands";
 import type { HostSession } from "../../provider/node/session";
 import { useSessions } from "../../provider/resources/hosts";
@@ -16,7 +17,8 @@ type Provider = Required<dynamic.ResourceProvider<Props, Props>>;
 const ruleProvider = rules as unknown as Provider;
 const ipSetProvider = sets as unknown as Provider;
 const RULESET = readFileSync(join(__dirname, "fixtures/docker29-nftables-ruleset.json"), "utf8");
-const connection = { host: "nft-1.example", user: "root", password: "not-a-real-secret" };
+const PINNED = `SHA256:${"A".repeat(43)}`;
+const connection = { host: "nft-1.example", user: "root", password: "not-a-real-secret", hostKey: PINNED };
 
 /** A Docker 29 nftables host as the read script reports it (our table not there yet); reads only. */
 function nftHost(ruleset: string): HostSession & { reads: number } {
@@ -54,7 +56,10 @@ const web: Props = {
 
 describe("check on a Docker 29 nftables host", () => {
   let restore = () => {};
-  afterEach(() => restore());
+  afterEach(() => {
+    restore();
+    forgetHostKeys();
+  });
 
   it("previews the literal nft rule with dockerd's accept mark, one read per host and process", async () => {
     const host = nftHost(RULESET);
@@ -126,6 +131,19 @@ describe("check on a Docker 29 nftables host", () => {
     expect((r.inputs as { rendered: Record<string, string[]> }).rendered.ipv4?.[0]).toMatch(
       /^meta nfproto ipv4 meta l4proto tcp ip saddr \. meta l4proto \. th dport @office ct original proto-dst 8080 /,
     );
+  });
+
+  it("never reads a host whose key is neither pinned nor known: a check's read must not be a first use", async () => {
+    const host = nftHost(RULESET);
+    restore = useSessions(() => host);
+    const { hostKey: _, ...unpinned } = connection;
+    const r = await ruleProvider.check({}, { ...web, connection: unpinned });
+    expect((r.inputs as { rendered: Record<string, string[]> }).rendered.ipv4?.[0]).toMatch(/^-A DOCKER-USER /);
+    expect(host.reads).toBe(0);
+    // Known once an operation saw it, or a diff seeded it from state: then check reads.
+    trustHostKey({ ...unpinned, port: 22 } as never, PINNED);
+    await ruleProvider.check({}, { ...web, connection: unpinned });
+    expect(host.reads).toBe(1);
   });
 
   it("an unreachable host keeps the iptables lines (the apply that must connect says why)", async () => {
