@@ -18,6 +18,8 @@ export type NodeErrorDetail =
       readonly source: "pinned" | "known-hosts" | "first-use";
       /** Why, when it is more than "another key" (a revoked key, a host known only through a CA). */
       readonly note?: string;
+      /** The argument that names this hop: "connection" (default), or a bastion's "connection.proxy.1". */
+      readonly field?: string;
     }
   | {
       readonly kind: "SudoNeedsPassword";
@@ -56,9 +58,9 @@ function clip(text: string, max: number): string {
 }
 
 const HOST_KEY_SOURCE = {
-  pinned: "pinned in connection.hostKey",
-  "known-hosts": "listed for this host in connection.knownHosts",
-  "first-use": "the key this host presented first",
+  pinned: (field: string) => `pinned in ${field}.hostKey`,
+  "known-hosts": (field: string) => `listed for this host in ${field}.knownHosts`,
+  "first-use": () => "the key this host presented first",
 } as const;
 
 /** The human sentence for each kind. Pure, so it is tested directly. */
@@ -68,13 +70,15 @@ export function formatNodeError(d: NodeErrorDetail): string {
       return `cannot reach ${d.host}: after ${d.attempts} failed attempt${d.attempts === 1 ? "" : "s"}: ${d.reason}`;
     case "AuthFailed":
       return `authentication failed for ${d.host}: ${d.reason}`;
-    case "HostKeyMismatch":
+    case "HostKeyMismatch": {
+      const field = d.field ?? "connection";
       return (
-        `HOST KEY MISMATCH for ${d.host}: expected ${d.expected} (${HOST_KEY_SOURCE[d.source]}) ` +
+        `HOST KEY MISMATCH for ${d.host}: expected ${d.expected} (${HOST_KEY_SOURCE[d.source](field)}) ` +
         `but the server presented ${d.seen}${d.note ? `; ${d.note}` : ""}. Someone may be intercepting the ` +
         "connection (man-in-the-middle), or the host was reinstalled. Refusing to connect. If the change is " +
-        `legitimate, verify the new key out of band and set connection.hostKey to "${d.seen}".`
+        `legitimate, verify the new key out of band and set ${field}.hostKey to "${d.seen}".`
       );
+    }
     case "SudoNeedsPassword":
       if (d.tool === "doas") {
         return (

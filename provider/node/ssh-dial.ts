@@ -62,10 +62,13 @@ export interface DialOptions {
   readonly sock?: Duplex;
   /** Aborting destroys the half-made connection. */
   readonly signal: AbortSignal;
+  /** The argument naming this hop in errors (a bastion's "connection.proxy.0"); "connection" when absent. */
+  readonly field?: string;
 }
 
 export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
   const host = describeConnection(e);
+  const field = opts.field === undefined ? {} : { field: opts.field };
   const auth = planAuth(e, process.env.SSH_AUTH_SOCK);
   if ("problem" in auth) return Promise.reject(nodeError({ kind: "AuthFailed", host, reason: auth.problem }));
 
@@ -90,7 +93,7 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
     const onAbort = () => fail(opts.signal.reason);
     // ssh2 emits 'error' for every failure; a listener must exist for the client's whole life or Node throws.
     client.on("error", (err: Error & { level?: string }) => {
-      if (mismatch) return fail(nodeError({ kind: "HostKeyMismatch", host, ...mismatch }));
+      if (mismatch) return fail(nodeError({ kind: "HostKeyMismatch", host, ...mismatch, ...field }));
       if (err.level === "client-authentication" || /authentication failures/i.test(err.message)) {
         const tried = auth.methods.map((m) => m.type).join(", ");
         return fail(
@@ -106,7 +109,7 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
       // Only now (key exchange signed, authentication done) is the key worth remembering for the endpoint.
       const verdict = presented ? rememberHostKey(e, presented) : undefined;
       if (!verdict?.ok) {
-        if (verdict) return fail(nodeError({ kind: "HostKeyMismatch", host, ...verdict }));
+        if (verdict) return fail(nodeError({ kind: "HostKeyMismatch", host, ...verdict, ...field }));
         return fail(new Error("the server presented no host key"));
       }
       settled = true;

@@ -49,6 +49,8 @@ export class Link implements SlotHolder {
     readonly conn: Endpoint,
     readonly parent: Link | undefined,
     private readonly pool: LinkOwner,
+    /** The argument naming this hop in errors: "connection", or a bastion's "connection.proxy.0". */
+    readonly field = "connection",
   ) {
     this.slots = new Semaphore(pool.options.maxChannels);
     this.host = describeConnection(conn);
@@ -127,7 +129,7 @@ export class Link implements SlotHolder {
         },
         async (signal) => {
           tunnel = this.parent ? await this.tunnel(signal) : undefined;
-          return dialSsh(c, { signal, sock: tunnel });
+          return dialSsh(c, { signal, sock: tunnel, field: this.field });
         },
       );
       this.up(dialed.client, dialed.socket);

@@ -65,6 +65,9 @@ function linkKey(e: Endpoint): string {
   return "proxy" in e && e.proxy ? `${self} via ${linkKey(e.proxy)}` : self;
 }
 
+/** The number of bastions an endpoint is reached through. */
+const hopsOf = (e: Endpoint): number => ("proxy" in e && e.proxy ? 1 + hopsOf(e.proxy) : 0);
+
 export class SshPool implements LinkOwner {
   readonly options: PoolOptions;
   private readonly links = new Map<string, Link>();
@@ -175,12 +178,17 @@ export class SshPool implements LinkOwner {
     this.counters.connectionsOpened++;
   }
 
-  private linkFor(e: Endpoint): Link {
+  /** `bastions`: how many hops the user's `proxy` list has (the first is index 0, reached first). */
+  private linkFor(e: Endpoint, field = "connection", bastions = hopsOf(e)): Link {
     const key = linkKey(e);
     let link = this.links.get(key);
     if (!link) {
-      const parent = "proxy" in e && e.proxy ? this.linkFor(e.proxy) : undefined;
-      link = new Link(e, parent, this);
+      const below = "proxy" in e && e.proxy ? e.proxy : undefined;
+      const index = below ? hopsOf(below) : 0;
+      const parent = below
+        ? this.linkFor(below, bastions === 1 ? "connection.proxy" : `connection.proxy.${index}`, bastions)
+        : undefined;
+      link = new Link(e, parent, this, field);
       this.links.set(key, link);
     }
     return link;

@@ -131,9 +131,12 @@ describe("a chain of two bastions", () => {
     );
     const badHostKey = behind(t1, {}, { hostKey: t1.hostKey.publicKey });
     const hk = await exec(badHostKey, T.hello, undefined, { pool }).catch((e: unknown) => e as Error);
+    // The message names the argument to check and fix: the first bastion's, not the target's.
     expect(isNodeError(hk, "HostKeyMismatch") && hk.message).toMatch(
-      `HOST KEY MISMATCH for root@127.0.0.1:${b1.port}: expected ${t1.hostKeyFingerprint}`,
+      `HOST KEY MISMATCH for root@127.0.0.1:${b1.port}: expected ${t1.hostKeyFingerprint} (pinned in connection.proxy.0.hostKey)`,
     );
+    expect((hk as Error).message).toMatch(/set connection\.proxy\.0\.hostKey to "SHA256:/);
+    expect((hk as Error).message).not.toMatch(/connection\.hostKey/);
     expect(connectionFailures({ host: "h", proxy: [{ host: "b1" }, { host: "b2", maxConnections: 0 }] })).toEqual([
       { property: "connection.proxy.1.maxConnections", reason: 'must be at least 1 (got "0")' },
     ]);
