@@ -185,7 +185,7 @@ export function nftSetOf(s: IpSetSpec): NftSet | NftRefusal {
   const long = s.entries.findIndex((e) => Buffer.byteLength(e.comment ?? "") > NFT_ELEMENT_COMMENT_MAX_BYTES);
   if (long >= 0) {
     return {
-      field: `entries[${long}].comment`,
+      field: `entries.${long}.comment`,
       reason: `is ${Buffer.byteLength(s.entries[long]?.comment ?? "")} bytes; an nftables set element keeps at most ${NFT_ELEMENT_COMMENT_MAX_BYTES}`,
     };
   }
@@ -201,7 +201,7 @@ export function nftSetOf(s: IpSetSpec): NftSet | NftRefusal {
   if (c.conflict) {
     const [a, b] = [s.entries[c.conflict.index]?.entry, s.entries[c.conflict.other]?.entry];
     return {
-      field: `entries[${c.conflict.index}].comment`,
+      field: `entries.${c.conflict.index}.comment`,
       reason: `${a} overlaps ${b}, whose comment differs: an nftables interval set holds them as one element, with one comment (give both the same comment, or none)`,
     };
   }

@@ -236,10 +236,7 @@ describe("Docker 29 nftables node: our table, the traffic matrix", () => {
     if ("error" in out) throw new Error(out.error);
     expect([...out.refused]).toEqual([
       [5, expect.stringMatching(/^connectionStates SNAT\/DNAT cannot be combined/)],
-      [
-        6,
-        expect.stringMatching(/^entries\[1\]\.comment 10\.1\.0\.0\/16 overlaps 10\.0\.0\.0\/8, whose comment differs/),
-      ],
+      [6, expect.stringMatching(/^entries\.1\.comment 10\.1\.0\.0\/16 overlaps 10\.0\.0\.0\/8, whose comment differs/)],
     ]);
     expect(out.apply?.ok, JSON.stringify(out.apply)).toBe(true);
     expect(await matrix()).toEqual(want("open", "blocked"));

@@ -115,7 +115,7 @@ describe("check on a Docker 29 nftables host", () => {
     // Overlapping entries become one element of an nft interval set: their different comments cannot both stay.
     const r = await ipSetProvider.check({}, set);
     expect(r.failures).toEqual([
-      { property: "entries[1].comment", reason: expect.stringMatching(/overlaps 192\.0\.2\.0\/24.*nftables/) },
+      { property: "entries.1.comment", reason: expect.stringMatching(/overlaps 192\.0\.2\.0\/24.*nftables/) },
     ]);
     const ok = [
       { ...set, entries: ["192.0.2.0/25", { entry: "198.51.100.7", comment: "vpn" }] },

@@ -105,13 +105,13 @@ describe("an IpSet as a named set", () => {
   it("refusals name the entry's comment: a conflict, a comment nft cannot keep", () => {
     const overlap = { type: "hash:net", entries: ["10.0.0.0/8", { entry: "10.1.0.0/16", comment: "lab" }] };
     expect(nftSetOf(ipSetArgs.parse({ name: "s", ...overlap }))).toEqual({
-      field: "entries[1].comment",
+      field: "entries.1.comment",
       reason:
         "10.1.0.0/16 overlaps 10.0.0.0/8, whose comment differs: an nftables interval set holds them as one element, with one comment (give both the same comment, or none)",
     });
     const long = { type: "hash:ip", entries: ["10.0.0.1", { entry: "10.0.0.2", comment: "é".repeat(126) }] };
     expect(nftSetOf(ipSetArgs.parse({ name: "s", ...long }))).toEqual({
-      field: "entries[1].comment",
+      field: "entries.1.comment",
       reason: "is 252 bytes; an nftables set element keeps at most 251",
     });
   });

@@ -134,9 +134,9 @@ describe("the nftables transaction planner", () => {
     expect([...plan.refused]).toEqual([
       [
         3,
-        "entries[1].comment 10.1.0.0/16 overlaps 10.0.0.0/8, whose comment differs: an nftables interval set holds them as one element, with one comment (give both the same comment, or none)",
+        "entries.1.comment 10.1.0.0/16 overlaps 10.0.0.0/8, whose comment differs: an nftables interval set holds them as one element, with one comment (give both the same comment, or none)",
       ],
-      [4, "entries[0].comment is 252 bytes; an nftables set element keeps at most 251"],
+      [4, "entries.0.comment is 252 bytes; an nftables set element keeps at most 251"],
       [5, expect.stringMatching(/^source\.setFlags set p holds address,port pairs: give two flags, e\.g\. src,dst/)],
       [6, expect.stringMatching(/^destination\.setFlags set c holds addresses only: give one flag/)],
     ]);
