@@ -16,20 +16,20 @@
 // Writes bench/results/node-apply.json (ignored by git). Brings up its own labs (ids dfwb<rtt>) and always tears them
 // down. Exits 1 when a target is missed (≤ 2 executions per host to apply, 1 to read, apply ≤ 400 ms at 0 ms RTT
 // and ≤ 600 ms at 50 ms, reading no slower than the naive single `iptables -S` per host).
+// The rules and what is measured: bench/node-apply-work.ts; the naive baseline: bench/naive-ssh.ts.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { downLab, execOnNode, type LabInventory, type LabNode, locateLab, sshExec, upLab } from "../lab/index";
+import { downLab, type LabInventory, type LabNode, locateLab, upLab } from "../lab/index";
 import { claimLab } from "../lab/owner";
 import { REPO_ROOT } from "../lab/paths";
 import { type Connection, parseConnection } from "../provider/model/connection";
-import { type DockerUserRule, dockerUserRuleArgs } from "../provider/model/rule";
-import { expandRule } from "../provider/netfilter/expand";
 import type { Intent } from "../provider/netfilter/intent";
-import { renderRule } from "../provider/netfilter/render-rule";
 import { HostBatcher } from "../provider/node/batch";
 import { sshSession } from "../provider/node/session";
 import { SshPool } from "../provider/node/ssh-pool";
 import { readHostState } from "../provider/node/transaction";
+import { naiveApply, naiveRead } from "./naive-ssh";
+import { type BenchRule, benchRules, checkChains, type Measure, median, type Row, resetNodes } from "./node-apply-work";
 
 const RTTS = (process.env.BENCH_RTTS ?? "0,50").split(",").map(Number);
 const NODES = Number(process.env.BENCH_NODES ?? 5);
@@ -60,101 +60,6 @@ async function loadBaseline(dir: string): Promise<Impl> {
     parseConnection: (await m("model/connection.ts")).parseConnection,
     readHostState: (await m("node/transaction.ts")).readHostState,
   };
-}
-
-// ---- the 40 rules --------------------------------------------------------------------------------------------
-
-interface BenchRule {
-  readonly id: string;
-  readonly priority: number;
-  readonly rule: DockerUserRule;
-  /** The kernel's own line for it (iptables-save form): what both approaches must leave in DOCKER-USER. */
-  readonly line: string;
-}
-
-function benchRules(n: number): BenchRule[] {
-  return Array.from({ length: n }, (_, i) => {
-    const args = [
-      { action: "ACCEPT", protocol: "tcp", publishedPorts: [8000 + i], source: "198.51.100.0/26" },
-      { action: "ACCEPT", protocol: "udp", publishedPorts: [9000 + i] },
-      { action: "DROP", protocol: "tcp", publishedPorts: [10_000 + i], source: "203.0.113.0/24" },
-      { action: "ACCEPT", protocol: "tcp", publishedPorts: [11_000 + i], inInterface: "eth0" },
-    ][i % 4];
-    const rule = dockerUserRuleArgs.parse(args);
-    const tag = { priority: 100 + i, id: `bench-${i}` };
-    const lines = expandRule(rule, tag, ["ipv4"]).ipv4.map(renderRule);
-    if (lines.length !== 1) throw new Error(`rule ${i} expands to ${lines.length} kernel rules`);
-    return { ...tag, rule, line: lines[0] as string };
-  });
-}
-
-const specOf = (line: string) => line.slice("-A DOCKER-USER ".length);
-
-// ---- measuring -------------------------------------------------------------------------------------------------
-
-interface Measure {
-  readonly wallMs: number;
-  readonly connections: number;
-  readonly executions: number;
-}
-
-interface Row {
-  readonly rttMs: number;
-  readonly operation: "apply" | "read";
-  readonly approach: string;
-  readonly wallMs: number;
-  /** Per host (totals divided by the number of hosts). */
-  readonly connectionsPerHost: number;
-  readonly executionsPerHost: number;
-  /** ours: transactions per host; naive: - */
-  readonly transactionsPerHost?: number;
-  readonly reps: number;
-  readonly wallMsAll: readonly number[];
-  /** DOCKER-USER afterwards holds exactly the 40 rules (then Docker's RETURN); and in declared order. */
-  readonly rulesPresent?: boolean;
-  readonly inDeclaredOrder?: boolean;
-}
-
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-
-async function resetNodes(lab: LabInventory) {
-  await Promise.all(
-    lab.nodes.map(async (n) => {
-      const r = await execOnNode(lab, n.name, [
-        "sh",
-        "-c",
-        "iptables -F DOCKER-USER && iptables -A DOCKER-USER -j RETURN && ipset destroy",
-      ]);
-      if (r.code !== 0) throw new Error(`reset ${n.name}: ${r.stderr}`);
-    }),
-  );
-}
-
-async function chainOf(lab: LabInventory, n: LabNode): Promise<string[]> {
-  const r = await execOnNode(lab, n.name, ["iptables-save", "-t", "filter"]);
-  return r.stdout.split("\n").filter((l) => l.startsWith("-A DOCKER-USER "));
-}
-
-async function checkChains(lab: LabInventory, rules: readonly BenchRule[]) {
-  const want = rules.map((r) => r.line);
-  let present = true;
-  let ordered = true;
-  for (const n of lab.nodes) {
-    const got = (await chainOf(lab, n)).filter((l) => l !== "-A DOCKER-USER -j RETURN");
-    if (got.length !== want.length || [...got].sort().join("\n") !== [...want].sort().join("\n")) present = false;
-    if (got.join("\n") !== want.join("\n")) ordered = false;
-  }
-  return { rulesPresent: present, inDeclaredOrder: ordered };
-}
-
-/** Runs `fn(i)` for i in [0, n) with at most `limit` at once. */
-async function limited(n: number, limit: number, fn: (i: number) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, n) }, async () => {
-      while (next < n) await fn(next++);
-    }),
-  );
 }
 
 // ---- ours ----------------------------------------------------------------------------------------------------------
@@ -211,63 +116,6 @@ async function oursRead(lab: LabInventory, rules: readonly BenchRule[], impl: Im
   const s = pool.stats();
   pool.closeAll();
   return { wallMs, connections: s.connectionsOpened, executions: s.execs };
-}
-
-// ---- the naive baseline: a new connection and one command per rule ---------------------------------------------
-
-function naiveCounter() {
-  let connections = 0;
-  let executions = 0;
-  return {
-    /** One new ssh2 connection (host key pinned), one command, disconnect: lab/ssh-client's sshExec. */
-    async run(n: LabNode, command: string): Promise<string> {
-      connections++;
-      executions++;
-      const r = await sshExec(n, command, { timeoutMs: 30_000 });
-      if (r.code !== 0) throw new Error(`${n.name}: ${command}: exit ${r.code}: ${r.stderr}`);
-      return r.stdout;
-    },
-    get counts() {
-      return { connections, executions };
-    },
-  };
-}
-
-async function naiveApply(lab: LabInventory, rules: readonly BenchRule[], parallel: number): Promise<Measure> {
-  const c = naiveCounter();
-  const t0 = performance.now();
-  await Promise.all(
-    lab.nodes.map((n) =>
-      limited(rules.length, parallel, async (i) => {
-        const spec = specOf((rules[i] as BenchRule).line);
-        // In a chain the rule knows its position; without one it can only insert at the top.
-        const at = parallel === 1 ? `${i + 1} ` : "";
-        await c.run(n, `iptables -C DOCKER-USER ${spec} 2>/dev/null || iptables -I DOCKER-USER ${at}${spec}`);
-      }),
-    ),
-  );
-  return { wallMs: performance.now() - t0, ...c.counts };
-}
-
-async function naiveRead(lab: LabInventory, rules: readonly BenchRule[], perRule: boolean): Promise<Measure> {
-  const c = naiveCounter();
-  const t0 = performance.now();
-  await Promise.all(
-    lab.nodes.map(async (n) => {
-      if (!perRule) {
-        const out = await c.run(n, "iptables -S DOCKER-USER");
-        if (!rules.every((r) => out.includes(`"dfw:${String(r.priority).padStart(4, "0")}:${r.id}"`)))
-          throw new Error(`${n.name}: rule missing`);
-        return;
-      }
-      for (const r of rules) {
-        const out = await c.run(n, "iptables -S DOCKER-USER");
-        if (!out.includes(`"dfw:${String(r.priority).padStart(4, "0")}:${r.id}"`))
-          throw new Error(`${n.name}: ${r.id} missing`);
-      }
-    }),
-  );
-  return { wallMs: performance.now() - t0, ...c.counts };
 }
 
 // ---- one lab per round trip time -------------------------------------------------------------------------------------
