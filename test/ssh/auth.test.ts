@@ -5,7 +5,9 @@ import { defineCommands } from "../../provider/node/commands";
 import { isNodeError } from "../../provider/node/errors";
 import { exec, execChecked } from "../../provider/node/exec";
 import { SshPool } from "../../provider/node/ssh-pool";
-import { generateKey, type KeyPair, startAgent, type TestSshd, useSshdPerFile } from "../support/sshd";
+import { generateKey, type KeyPair } from "../support/ssh-keys";
+import { startAgent } from "../support/ssh-processes";
+import { type TestSshd, useSshdPerFile } from "../support/sshd";
 
 const T = defineCommands({ whoami: "id -un", fail: "sh -c 'echo no >&2; exit 1'", sleep: "sleep 1" });
 const ROOT_PASSWORD = "Tr0ub4dor&3-root-pw";

@@ -12,7 +12,8 @@ import { exec } from "../../provider/node/exec";
 import { observedHostKey } from "../../provider/node/host-key";
 import { SshPool } from "../../provider/node/ssh-pool";
 import { connectionFailures } from "../../provider/resources/common";
-import { generateKey, sshKeygenFingerprint, type TestSshd, useSshdPerFile } from "../support/sshd";
+import { generateKey, sshKeygenFingerprint } from "../support/ssh-keys";
+import { type TestSshd, useSshdPerFile } from "../support/sshd";
 
 const T = defineCommands({ hello: "echo hello" });
 const OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC1ypxIyYog7KXFfrFtZ2ktcI/gx5WArBHMPW1jJqjrF";

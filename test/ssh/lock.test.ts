@@ -10,7 +10,8 @@ import { exec } from "../../provider/node/exec";
 import { withNodeLock } from "../../provider/node/lock";
 import { SshPool } from "../../provider/node/ssh-pool";
 import { RUN_DIR } from "../../provider/protocol/run-dir";
-import { runScript, type ScriptProcess, type TestSshd, useSshdPerFile } from "../support/sshd";
+import { runScript, type ScriptProcess } from "../support/ssh-processes";
+import { type TestSshd, useSshdPerFile } from "../support/sshd";
 
 const LOCK = "pulumi-docker-firewall-test";
 const T = defineCommands({

@@ -1,7 +1,8 @@
 // Idle pooled connections must not keep Node alive: a script that used the pool exits on its own, promptly, even
 // though it never closes anything (the pool's idle-close timer is 60 s).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runScript, TestSshd } from "../support/sshd";
+import { runScript } from "../support/ssh-processes";
+import { TestSshd } from "../support/sshd";
 
 let sshd: TestSshd;
 

@@ -8,8 +8,7 @@
 // NOPASSWD sudo, SUDO_PASSWORD_USER must give SUDO_PASSWORD; with `doasConf`, /etc is an overlay holding that doas.conf
 // (DOAS_USER exists for it).
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -17,6 +16,8 @@ import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import { type Connection, type ConnectionArgs, parseConnection } from "../../provider/model/connection";
 import { forgetHostKeys } from "../../provider/node/host-key";
 import { SshPool } from "../../provider/node/ssh-pool";
+import { generateKey, type KeyPair, sshKeygenFingerprint } from "./ssh-keys";
+import { descendants, freePort } from "./ssh-processes";
 
 const execFileAsync = promisify(execFile);
 const SSHD = "/usr/sbin/sshd";
@@ -35,13 +36,6 @@ const TEST_USERS = [
   { name: DOAS_USER, uid: 64203, sudoers: "" },
 ];
 
-export interface KeyPair {
-  readonly path: string;
-  readonly privateKey: string;
-  /** OpenSSH public key line. */
-  readonly publicKey: string;
-}
-
 export interface SshdOptions {
   /** Enables password login for root with this password. */
   readonly rootPassword?: string;
@@ -51,57 +45,6 @@ export interface SshdOptions {
   readonly logLevel?: string;
   /** Content of /etc/doas.conf inside sshd's mount namespace (then /etc is an overlay there). */
   readonly doasConf?: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-export async function generateKey(path: string, passphrase = ""): Promise<KeyPair> {
-  await rm(path, { force: true });
-  await rm(`${path}.pub`, { force: true });
-  await execFileAsync("ssh-keygen", ["-q", "-t", "ed25519", "-N", passphrase, "-C", "pdf-test", "-f", path]);
-  return {
-    path,
-    privateKey: await readFile(path, "utf8"),
-    publicKey: (await readFile(`${path}.pub`, "utf8")).trim(),
-  };
-}
-
-/** OpenSSH's own "SHA256:…" fingerprint of a key file, to check ours against. */
-export async function sshKeygenFingerprint(pubPath: string): Promise<string> {
-  const { stdout } = await execFileAsync("ssh-keygen", ["-l", "-E", "sha256", "-f", pubPath]);
-  const fp = stdout.split(/\s+/)[1];
-  if (!fp?.startsWith("SHA256:")) throw new Error(`unexpected ssh-keygen -l output: ${stdout}`);
-  return fp;
-}
-
-/** Pids of every descendant of `pid` (sshd's per-connection processes and their commands). */
-async function descendants(pid: number): Promise<number[]> {
-  const children = new Map<number, number[]>();
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    if (Number.isFinite(ppid)) children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const c of children.get(p) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return out;
 }
 
 const replaceField = (line: string, index: number, value: string) => {
@@ -319,83 +262,6 @@ export class TestSshd {
       });
     });
   }
-}
-
-/** A private ssh-agent holding `keys`; stop() kills it. */
-export async function startAgent(dir: string, keys: readonly KeyPair[]): Promise<{ socket: string; stop(): void }> {
-  const socket = join(dir, "agent.sock");
-  await rm(socket, { force: true });
-  const child = spawn("ssh-agent", ["-D", "-a", socket], { stdio: "ignore" });
-  for (let i = 0; i < 100; i++) {
-    if (
-      await stat(socket).then(
-        () => true,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const env = { ...process.env, SSH_AUTH_SOCK: socket };
-  for (const k of keys) await execFileAsync("ssh-add", ["-q", k.path], { env });
-  return {
-    socket,
-    stop: () => {
-      if (child.exitCode === null) child.kill("SIGKILL");
-    },
-  };
-}
-
-/** A TypeScript script run as its own Node process (via tsx), as another controller would be. */
-export interface ScriptProcess {
-  readonly child: ChildProcess;
-  /** Resolves when stdout has printed `line`. */
-  waitFor(line: string, timeoutMs?: number): Promise<void>;
-  readonly exited: Promise<number | null>;
-  output(): string;
-}
-
-/** Writes `source` to `dir` and runs it with node + tsx from the repository (so its imports resolve). */
-export async function runScript(
-  dir: string,
-  name: string,
-  source: string,
-  env: Record<string, string>,
-): Promise<ScriptProcess> {
-  const repo = join(__dirname, "..", "..");
-  const path = join(dir, `${name}.ts`);
-  await writeFile(path, source);
-  const child = spawn(process.execPath, ["--import", "tsx", path], {
-    cwd: repo,
-    env: { ...process.env, ...env },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout?.on("data", (b: Buffer) => {
-    out += b.toString();
-  });
-  child.stderr?.on("data", (b: Buffer) => {
-    out += b.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return {
-    child,
-    exited,
-    output: () => out,
-    waitFor: (line, timeoutMs = 20_000) =>
-      new Promise<void>((resolve, reject) => {
-        const t0 = Date.now();
-        const poll = setInterval(() => {
-          if (out.split("\n").includes(line)) {
-            clearInterval(poll);
-            resolve();
-          } else if (child.exitCode !== null || Date.now() - t0 > timeoutMs) {
-            clearInterval(poll);
-            reject(new Error(`script ${name} did not print ${line}:\n${out}`));
-          }
-        }, 20);
-      }),
-  };
 }
 
 /**
