@@ -10,7 +10,7 @@ import { DOCKER_USER } from "./kernel-rule";
 import type { SavedRule } from "./parse-iptables-save";
 import { type BlockChange, blocksAsIn, type ChainPlan, groupLiveBlocks, planChainChanges } from "./plan-chain";
 import { renderRule } from "./render-rule";
-import { setsUsedBy } from "./set-uses";
+import { MISSING_SET_HINT, setsUsedBy } from "./set-uses";
 import type { Tag } from "./tag";
 
 export interface RuleContext {
@@ -84,8 +84,7 @@ function ruleRefusal(rule: NonNullable<RuleIntent["rule"]>, facts: HostFacts, ct
     return `the rule needs ${missingFamily} but the host's ip6tables has no DOCKER-USER chain (start dockerd with ip6tables enabled)`;
   const sets = setsUsedBy(rule);
   const missingSet = sets.find((s) => !ctx.setsAfter.has(s));
-  if (missingSet)
-    return `set ${missingSet} does not exist on the host (create it with an IpSet resource on the same host)`;
+  if (missingSet) return `set ${missingSet} does not exist on the host (${MISSING_SET_HINT})`;
   const unmanaged = ctx.bootSets && sets.find((s) => !ctx.bootSets?.has(s));
   if (unmanaged)
     return `set ${unmanaged} is not managed by an IpSet resource on this host, and boot persistence is on: the boot restore could not recreate it. Manage the set with an IpSet resource`;

@@ -4,6 +4,10 @@ import type { IpFamily } from "../model/address";
 import type { DockerUserRule } from "../model/rule";
 import type { Backend, HostState } from "./host-state";
 
+/** What a rule naming a set its host lacks is told to do (either backend). */
+export const MISSING_SET_HINT =
+  "create it with an IpSet resource on the same host and name it by that resource's output (e.g. source: { set: lbs.name }), so the rule waits for the set";
+
 /** The set names a saved rule line matches on (`-m set [!] --match-set NAME FLAGS`). */
 export function setsMatchedBy(line: string): string[] {
   const words = line.split(" ");

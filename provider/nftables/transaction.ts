@@ -4,6 +4,7 @@
 import { resolveTargets } from "../containers/resolve";
 import type { HostState, NftHostFacts } from "../netfilter/host-state";
 import type { Intent, PersistenceConfig, PlannedStep } from "../netfilter/intent";
+import { MISSING_SET_HINT } from "../netfilter/set-uses";
 import { sha256 } from "../persistence/files";
 import { NFT_PERSISTED_PATHS, PERSISTED_PATHS, UNIT_LINKS } from "../protocol/paths";
 import type { Step } from "../protocol/steps";
@@ -90,10 +91,7 @@ export function planNftTransaction(
     const missing = setRefs(b).find((n) => !setsAfter.has(n));
     if (missing === undefined) return true;
     const owner = ownerOf((x) => x.kind === "rule" && x.id === b.tag.id);
-    refused.set(
-      owner,
-      `set ${missing} does not exist in ${NFT_FAMILY} ${NFT_TABLE} on the host (create it with an IpSet resource on the same host)`,
-    );
+    refused.set(owner, `set ${missing} does not exist in ${NFT_FAMILY} ${NFT_TABLE} on the host (${MISSING_SET_HINT})`);
     return false;
   });
   const options = { exclusive: config?.exclusive ?? false };
