@@ -146,9 +146,9 @@ export function trustHostKey(conn: Endpoint, key: string): void {
  * Whether a connection to `conn` can only reach the expected server: its key (and every bastion's) is pinned, listed
  * in known_hosts or already remembered. A read that is not itself allowed to be a first use asks this first.
  */
-export function hostKeyKnown(conn: Endpoint & { readonly proxy?: Endpoint & { readonly proxy?: unknown } }): boolean {
-  const known = expectationOf(conn) !== undefined || firstSeen.has(endpointIdentity(conn));
-  return known && (conn.proxy === undefined || hostKeyKnown(conn.proxy as typeof conn));
+export function hostKeyKnown(e: Endpoint): boolean {
+  const known = expectationOf(e) !== undefined || firstSeen.has(endpointIdentity(e));
+  return known && (!("proxy" in e) || !e.proxy || hostKeyKnown(e.proxy));
 }
 
 /** Forgets every remembered key (tests). */
