@@ -78,7 +78,7 @@ const ipSetOf = (u: Lift) =>
         .meta(
           doc({
             description:
-              "Members: strings, or `{ entry, comment }`. Changes are swapped in atomically (a temporary set, then `ipset swap`). A CIDR must be its network (`10.1.2.3/24` is refused); comments follow the rule `comment` limits.",
+              "Members: strings, or `{ entry, comment }`. A packet is always judged by the old members or the new ones, never by a mix neither holds: a few changed members go in place (added before removed, with `-exist`), more or a header change through a temporary set and `ipset swap`. A CIDR must be its network (`10.1.2.3/24` is refused); comments follow the rule `comment` limits.",
             renders: [{ entries: ["198.51.100.0/26", { entry: "203.0.113.0/24", comment: "office" }] }],
           }),
         ),

@@ -106,7 +106,7 @@ export function planSets(
     if (!step) continue;
     fills.push(step);
     // A new set's temporary set became the set itself (renamed); a refilled one holds the old contents.
-    if (live) swapped.push(tmp);
+    if (live && step.run.tool === "ipset") swapped.push(tmp);
   }
   const cleanup: PlannedStep[] =
     swapped.length === 0
@@ -146,6 +146,15 @@ function fillStep(
     return (e as Error).message;
   }
   if (!p.script) return undefined;
+  if (p.inPlace)
+    return {
+      label: `ipset ${x.name}`,
+      run: { tool: "ipset-exist", text: p.script },
+      // If the set vanished under us, the script's first line failed and nothing changed.
+      abort: { tool: "ipset-revert", text: p.rollback },
+      undo: { tool: "ipset-exist", text: p.rollback },
+      owners: [x.owner],
+    };
   // The old contents stay in the temporary set until the cleanup step, for the undo.
   return {
     label: `ipset ${x.name}`,

@@ -46,6 +46,9 @@ const TOOLS = `run() {
   case $1 in
     ipset) ipset restore ;;
     ipset-exist) ipset -exist restore ;;
+    ipset-revert) cat >"$d/revert" && IFS=" " read -r _ rs _ <"$d/revert" || return 1
+      ipset -n list "$rs" >/dev/null 2>&1 || return 0
+      ipset -exist restore <"$d/revert" ;;
     nft-ipv4) iptables-nft-restore -w 10 --noflush ;;
     nft-ipv6) ip6tables-nft-restore -w 10 --noflush ;;
     legacy-ipv4) iptables-legacy-restore -w 10 --noflush ;;

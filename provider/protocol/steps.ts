@@ -9,6 +9,8 @@ export type StepTool =
   | "ipset-exist"
   /** `ipset -exist restore` whose failure is ignored: for leftovers that the next apply also removes. */
   | "ipset-cleanup"
+  /** `ipset -exist restore` of an in-place change's inverse; nothing to do when the set it names is gone. */
+  | "ipset-revert"
   | "nft-ipv4"
   | "nft-ipv6"
   | "legacy-ipv4"

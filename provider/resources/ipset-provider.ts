@@ -1,6 +1,6 @@
 // The IpSet dynamic provider: one set on one host, named by the user (the set name is its identity). Members
-// change atomically (temporary set + swap); type and family changes replace the set; deleting a set that rules
-// still use fails with the rules named.
+// change so that a packet sees the old set or the new one (netfilter/plan-ipset.ts); type and family changes
+// replace the set; deleting a set that rules still use fails with the rules named.
 import { z } from "zod";
 import { canonicalJson } from "../model/canonical-json";
 import { type IpSetSpec, ipSetArgs, ipSetPreview } from "../model/ipset";

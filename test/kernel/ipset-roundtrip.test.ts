@@ -1,5 +1,6 @@
 // Sets through the real kernel: what we render is what `ipset save` gives back (after our canonicalisation),
-// re-planning against the result is a no-op, and a membership change swaps atomically under a live rule.
+// re-planning against the result is a no-op, a membership change swaps atomically under a live rule, and a small
+// change goes in place with a rollback that undoes any part of it.
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IpFamily } from "../../provider/model/address";
@@ -98,6 +99,54 @@ describe("ipset round trip through the kernel", () => {
       await ns.mustRun([t.iptables, "-w", "5", "-F", "OUTPUT"]);
       await ns.mustRun(["ipset", "restore"], planIpSet(null, after, "dfwtmp-c").script);
       expect((await ns.mustRun(["ipset", "list", "-n"])).trim()).toBe("");
+    },
+  );
+
+  it.each(["ipv4", "ipv6"] as const)(
+    "changes a few members of a big %s set in place; the rollback undoes any part of it",
+    async (family) => {
+      const net = (i: number) =>
+        family === "ipv4" ? `10.${i >> 8}.${i & 255}.0/24` : `2001:db8:${i.toString(16)}::/48`;
+      const v1 = ipSetArgs.parse({
+        name: "big",
+        type: "hash:net",
+        family,
+        entries: Array.from({ length: 300 }, (_, i) => ({ entry: net(i), comment: `n${i % 7}` })),
+      });
+      // 10 removed, 10 added (one inside a removed network), 5 comments changed.
+      const wanted = v1.entries
+        .filter((_, i) => i >= 10)
+        .map((e, i) => (i < 5 ? { entry: e.entry, comment: "changed" } : e));
+      const inside = family === "ipv4" ? "10.0.3.128/25" : "2001:db8:3:8000::/49";
+      const v2 = ipSetArgs.parse({
+        ...v1,
+        entries: [...wanted, inside, ...Array.from({ length: 9 }, (_, i) => net(1000 + i))],
+      });
+      const restart = async () => {
+        await ns.exec(["ipset", "destroy", "big"]);
+        await ns.mustRun(["ipset", "restore"], planIpSet(v1, undefined, "dfwtmp-r").script);
+        return parseIpsetSave(await ns.mustRun(["ipset", "save", "big"])).get("big");
+      };
+      const members = async () =>
+        [...(parseIpsetSave(await ns.mustRun(["ipset", "save", "big"])).get("big")?.entries ?? [])].sort();
+      const before = await restart();
+      const plan = planIpSet(v2, before, "dfwtmp-i");
+      expect(plan.inPlace).toBe(true);
+      const lines = (plan.script ?? "").trimEnd().split("\n");
+      expect(lines).toHaveLength(25);
+      await ns.mustRun(["ipset", "-exist", "restore"], plan.script);
+      expect(await members()).toEqual(v2.entries.map((e) => [e.entry, e.comment]).sort());
+      expect(
+        planIpSet(v2, parseIpsetSave(await ns.mustRun(["ipset", "save", "big"])).get("big"), "x").script,
+      ).toBeUndefined();
+      const old = v1.entries.map((e) => [e.entry, e.comment]).sort();
+      for (const k of [0, 1, 12, 19, 24, 25]) {
+        await restart();
+        if (k > 0) await ns.mustRun(["ipset", "-exist", "restore"], `${lines.slice(0, k).join("\n")}\n`);
+        await ns.mustRun(["ipset", "-exist", "restore"], plan.rollback);
+        expect(await members(), `rolled back after ${k} lines`).toEqual(old);
+      }
+      await ns.mustRun(["ipset", "destroy", "big"]);
     },
   );
 });

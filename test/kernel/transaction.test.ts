@@ -126,6 +126,40 @@ describe.each(["nft", "legacy"] as const)("transactions on iptables-%s", (backen
     expect(await sets()).toEqual(["old"]);
   });
 
+  it("changes a few members of a set in place; if the set vanishes before the apply, nothing changed", async () => {
+    const nets = (from: number, n: number) => Array.from({ length: n }, (_, i) => `10.${from + i}.0.0/16`);
+    await runTransaction(session, [set("big", nets(0, 20))], "test");
+    const changed = set("big", [...nets(1, 19), "192.0.2.0/24"]);
+    const seen: string[] = [];
+    const spying: HostSession = {
+      ...session,
+      run: async (command, stdin) => {
+        if (command.includes("awk")) seen.push(stdin ?? "");
+        return session.run(command, stdin);
+      },
+    };
+    const ok = await runTransaction(spying, [changed], "test");
+    expect(ok.results.every((r) => r.ok)).toBe(true);
+    // Two lines on the live set (no temporary set of 20), and the set holds the new members.
+    expect(seen.join("")).toMatch(/\nadd big 192\.0\.2\.0\/24\ndel big 10\.0\.0\.0\/16\n/);
+    expect(seen.join("")).not.toMatch(/dfwtmp-/);
+    expect((await ns.mustRun(["ipset", "save", "big"])).match(/^add /gm)).toHaveLength(20);
+
+    // Between our read and our apply, another tool destroys the set: the change fails on its first line, and the
+    // inverse has nothing to undo (no cleanup failure is reported).
+    const racy: HostSession = {
+      ...session,
+      run: async (command, stdin) => {
+        if (command.includes("awk")) await ns.mustRun(["ipset", "destroy", "big"]);
+        return session.run(command, stdin);
+      },
+    };
+    const out = await runTransaction(racy, [set("big", nets(2, 20))], "test");
+    const err = (out.results[0] as { error: Error & { kind: string; hostUnchanged: boolean } }).error;
+    expect([err.kind, err.hostUnchanged]).toEqual(["KernelRejected", true]);
+    expect(await sets()).toEqual([]);
+  });
+
   it("accepts a foreign rule inserted mid-apply that leaves ours in place; restores and retries when it does not", async () => {
     const insert = (n: number) =>
       ns.mustRun([`iptables-${backend}`, "-I", "DOCKER-USER", "1", "-s", `192.0.2.${n}`, "-j", "DROP"]);

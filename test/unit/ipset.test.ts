@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { canonicalEntry, ipSetArgs } from "../../provider/model/ipset";
+import { canonicalEntry, type IpSetSpec, ipSetArgs } from "../../provider/model/ipset";
 import { fieldFailures } from "../../provider/model/validation";
 import { parseIpsetSave } from "../../provider/netfilter/ipset-text";
 import { planIpSet, staleTempSets } from "../../provider/netfilter/plan-ipset";
@@ -103,6 +103,43 @@ describe("ipset save parsing and planning", () => {
     expect(sets.get("t")?.header.timeout).toBe(300);
     expect([...(sets.get("t")?.entries.keys() ?? [])]).toEqual(["1.1.1.1"]);
     expect(staleTempSets(sets)).toEqual(["dfwtmp-1a2b3c4d"]);
+  });
+
+  it("changes a few members in place, adding before deleting, with an exact inverse; swaps when that is no cheaper", () => {
+    const base = Array.from({ length: 8 }, (_, i) => ({ entry: `10.0.${i}.0/24`, comment: `c${i}` }));
+    const spec = (entries: unknown[], extra: Record<string, unknown> = {}) =>
+      ipSetArgs.parse({ name: "lbs", type: "hash:net", entries, ...extra });
+    // What `ipset save` prints for a set made by a plan (the plan's last line renames it).
+    const saved = (s: IpSetSpec) =>
+      parseIpsetSave((planIpSet(s, undefined, "lbs").script ?? "").replace(/^rename .*\n/m, "")).get("lbs");
+    const live = saved(spec(base));
+    const changed = spec([
+      ...base.slice(1, 7),
+      { entry: "10.0.7.0/24", comment: "new comment" },
+      { entry: "10.0.0.128/25", comment: "inside the removed one" },
+    ]);
+    const p = planIpSet(changed, live, "dfwtmp-0");
+    expect(p.inPlace).toBe(true);
+    expect(p.script).toBe(
+      [
+        'add lbs 10.0.7.0/24 comment "new comment"',
+        'add lbs 10.0.0.128/25 comment "inside the removed one"',
+        "del lbs 10.0.0.0/24",
+        "",
+      ].join("\n"),
+    );
+    expect(p.rollback).toBe(
+      ['add lbs 10.0.0.0/24 comment "c0"', 'add lbs 10.0.7.0/24 comment "c7"', "del lbs 10.0.0.128/25", ""].join("\n"),
+    );
+    expect(p.changes[0]).toMatchObject({
+      kind: "update",
+      before: ['10.0.0.0/24 comment "c0"', '10.0.7.0/24 comment "c7"'],
+    });
+    // Most members replaced: a refill is fewer kernel operations.
+    expect(planIpSet(spec(["192.0.2.0/24"]), live, "dfwtmp-0").inPlace).toBe(false);
+    // old ∪ new would not fit maxelem: swapped.
+    const full = saved(spec(base, { maxelem: 8 }));
+    expect(planIpSet(spec([...base.slice(1), "192.0.2.0/24"], { maxelem: 8 }), full, "dfwtmp-0").inPlace).toBe(false);
   });
 
   it("plans nothing when equal, a swap when members change, a create for a new set", () => {

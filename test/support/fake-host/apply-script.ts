@@ -26,11 +26,13 @@ export interface ApplyContext {
 
 /** `run TOOL <input`: one restore tool of the script's `run`. */
 function restore(node: NodeState, script: Script, veto?: LineVeto): Outcome {
+  // An in-place change's inverse does nothing once the set it names is gone.
+  if (script.tool === "ipset-revert" && node.ipsets.family(script.text.split(" ")[1] ?? "") === undefined) return OK;
   const m = /^(nft|legacy)-(ipv4|ipv6)$/.exec(script.tool);
   const r = m
     ? node.restoreRules(m[1] as "nft" | "legacy", m[2] as "ipv4" | "ipv6", script.text, veto)
-    : script.tool === "ipset" || script.tool === "ipset-exist"
-      ? node.restoreSets(script.text, script.tool === "ipset-exist", veto)
+    : script.tool === "ipset" || script.tool === "ipset-exist" || script.tool === "ipset-revert"
+      ? node.restoreSets(script.text, script.tool !== "ipset", veto)
       : { ok: false as const, message: "unknown step tool" };
   return r.ok ? OK : { ok: false, out: `${r.message}\n` };
 }
