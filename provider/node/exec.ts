@@ -59,13 +59,11 @@ export async function execRaw(
     opts.signal && opts.startSignal
       ? AbortSignal.any([opts.signal, opts.startSignal])
       : (opts.signal ?? opts.startSignal);
-  const run: RunningCommand = await (opts.pool ?? defaultPool).start(conn, command, {
-    signal: startSignal,
-    input: { data: stdin ?? "", close: true },
-  });
+  const run: RunningCommand = await (opts.pool ?? defaultPool).start(conn, command, { signal: startSignal });
 
   const out = collect(run.stdout);
   const err = collect(run.stderr);
+  run.stdin.end(stdin ?? "");
   // Timeout and abort answer at once; the channel is killed in the background and keeps its slot until it closes.
   let timer: NodeJS.Timeout | undefined;
   let onAbort: () => void = () => undefined;

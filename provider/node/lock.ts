@@ -103,13 +103,11 @@ export async function withNodeLock<T>(
   let handedOff = false;
   try {
     const command = nonce === undefined ? Commands.nodeLock : LockReadCommands.nodeLockRead;
+    const run = await (opts.pool ?? defaultPool).start(conn, command, { signal: opts.signal });
     const token = randomBytes(16).toString("hex");
-    const lines = `${waitSeconds}\n${name}\n${ownerLine}\n${token}\n${beatSeconds}\n${nonce === undefined ? "" : `${nonce}\n`}`;
-    const run = await (opts.pool ?? defaultPool).start(conn, command, {
-      signal: opts.signal,
-      input: { data: lines, close: false },
-      repeatable: true,
-    });
+    run.stdin.write(
+      `${waitSeconds}\n${name}\n${ownerLine}\n${token}\n${beatSeconds}\n${nonce === undefined ? "" : `${nonce}\n`}`,
+    );
     const out = await acquired(conn, run, waitSeconds, opts.signal);
     const read = nonce === undefined ? undefined : await readAfterLock(run, out, nonce);
     // "." (not a newline) because the holder reads it through a command substitution.

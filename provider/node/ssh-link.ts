@@ -8,11 +8,10 @@ import { describeConnection, type Endpoint, redactSecrets } from "../model/conne
 import type { BastionLimit, SlotHolder } from "./bastion-limit";
 import { isNodeError, nodeError } from "./errors";
 import { startKeepalive } from "./keepalive";
-import { abortable, isRetriesExhausted, messageOf, withRetry } from "./retry";
+import { isRetriesExhausted, messageOf, withRetry } from "./retry";
 import { type OpenChannel, watch } from "./running-command";
 import { Semaphore } from "./semaphore";
 import { dialSsh } from "./ssh-dial";
-import { type ChannelOptions, type ExecInput, execWithInput } from "./ssh-exec";
 
 /** A held node lock occupies one channel; its commands need another. */
 export const MIN_CHANNELS = 2;
@@ -198,23 +197,14 @@ export class Link implements SlotHolder {
     for (const l of [...this.lossListeners]) l(reason);
   }
 
-  /**
-   * Opens an exec channel and runs `line`, `input` sent right behind the request; `sending` runs just before.
-   * On a stale connection (the request never went out, so the command certainly did not start, or it is
-   * repeatable) redials once.
-   */
-  async openChannel(line: string, opts: ChannelOptions = {}): Promise<OpenChannel> {
-    const { signal, input, sending = () => undefined } = opts;
+  /** Opens an exec channel; on a stale connection (the command certainly did not start) redials once. */
+  async openChannel(line: string, signal: AbortSignal | undefined): Promise<OpenChannel> {
     for (let attempt = 1; ; attempt++) {
       const client = await abortable(this.ready(), signal);
       try {
-        return await this.execOn(client, line, signal, input, sending);
+        return await this.execOn(client, line, signal);
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
-        if (e instanceof SentUnanswered && !(opts.repeatable && attempt === 1)) {
-          const operation = `running ${opts.what ?? "a command"}`;
-          throw nodeError({ kind: "ConnectionLost", host: this.host, operation, reason: e.message });
-        }
         // An open failure (it carries a reason code) comes from a live server refusing a session, usually because
         // of MaxSessions; anything else (no answer, closed socket) means a stale connection.
         const refused = typeof (e as { reason?: unknown }).reason === "number";
@@ -235,17 +225,9 @@ export class Link implements SlotHolder {
     }
   }
 
-  private execOn(
-    client: Client,
-    line: string,
-    signal: AbortSignal | undefined,
-    input: ExecInput | undefined,
-    sending: () => void,
-  ): Promise<OpenChannel> {
+  private execOn(client: Client, line: string, signal: AbortSignal | undefined): Promise<OpenChannel> {
     return new Promise((resolve, reject) => {
       let done = false;
-      let opened: OpenChannel | undefined;
-      let sent = false;
       const finish = (err: unknown, ch?: ClientChannel) => {
         if (done) {
           ch?.close();
@@ -254,9 +236,8 @@ export class Link implements SlotHolder {
         done = true;
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
-        if (ch && opened) return resolve(opened);
-        opened?.channel.close();
-        reject(sent && !signal?.aborted ? new SentUnanswered(messageOf(err)) : err);
+        if (ch) resolve(watch(ch));
+        else reject(err);
       };
       const onAbort = () => finish(signal?.reason);
       const timer = setTimeout(
@@ -265,16 +246,7 @@ export class Link implements SlotHolder {
       );
       signal?.addEventListener("abort", onAbort, { once: true });
       try {
-        execWithInput(client, line, input, {
-          opened: (ch) => {
-            // Synchronously, before the request: a quick command's exit status can arrive in the same TCP read.
-            opened = watch(ch);
-            if (done) return ch.close();
-            sending();
-            sent = true;
-          },
-          answered: (err, ch) => (err ? finish(err) : finish(undefined, ch)),
-        });
+        client.exec(line, (err, ch) => (err ? finish(err) : finish(undefined, ch)));
       } catch (e) {
         finish(e);
       }
@@ -282,10 +254,17 @@ export class Link implements SlotHolder {
   }
 }
 
-/** The exec request (and its input) went out but no answer came: the command may have run, so never re-sent. */
-class SentUnanswered extends Error {}
-
 /** The server refused a session channel: wait for a free slot and try again. */
 export class SlotRetry extends Error {
   readonly slotRetry = true;
+}
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

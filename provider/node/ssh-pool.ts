@@ -4,11 +4,10 @@
 import { createHash } from "node:crypto";
 import { type Connection, type Endpoint, endpointIdentity, type Hop, privilegeOf } from "../model/connection";
 import { BastionLimit } from "./bastion-limit";
-import { commandLine, describeCommand, isDefinedCommand, notifyCommandSent, type RemoteCommand } from "./commands";
+import { commandLine, isDefinedCommand, notifyCommandSent, type RemoteCommand } from "./commands";
 import { nodeError } from "./errors";
 import { sleep } from "./retry";
 import { type RunningCommand, running } from "./running-command";
-import type { ExecInput } from "./ssh-exec";
 import { Link, type LinkOwner, MIN_CHANNELS, SlotRetry } from "./ssh-link";
 import { answerSudoPrompt } from "./sudo";
 
@@ -84,32 +83,16 @@ export class SshPool implements LinkOwner {
    * Starts `command` on the node. Resolves once the channel is open; waits for a free channel slot first.
    * Every exit path frees the slot: the command's end (exit, signal or connection loss).
    */
-  async start(
-    conn: Connection,
-    command: RemoteCommand,
-    opts: { signal?: AbortSignal; input?: ExecInput; repeatable?: boolean } = {},
-  ): Promise<RunningCommand> {
+  async start(conn: Connection, command: RemoteCommand, opts: { signal?: AbortSignal } = {}): Promise<RunningCommand> {
     if (!isDefinedCommand(command)) throw new Error("refusing a command line that was not made by defineCommands");
     const privilege = privilegeOf(conn);
-    const password = privilege.tool === "sudo" ? privilege.password : undefined;
-    // Input goes out with the request, except where sudo first asks for the password on the same stdin.
-    const run = await this.open(
-      conn,
-      command,
-      commandLine(command, privilege),
-      opts.signal,
-      password === undefined ? opts.input : undefined,
-      opts.repeatable === true,
-    );
-    if (password === undefined) return run;
+    const run = await this.open(conn, commandLine(command, privilege), opts.signal);
+    if (privilege.tool !== "sudo" || privilege.password === undefined) return run;
     // The command ends (freeing its slot) if sudo refuses; a caller's abort kills it.
     const onAbort = () => run.kill();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      const answered = await answerSudoPrompt(run, password, conn);
-      const input = opts.input;
-      if (input) input.close ? answered.stdin.end(input.data) : answered.stdin.write(input.data);
-      return answered;
+      return await answerSudoPrompt(run, privilege.password, conn);
     } catch (e) {
       throw opts.signal?.aborted ? opts.signal.reason : e;
     } finally {
@@ -117,14 +100,7 @@ export class SshPool implements LinkOwner {
     }
   }
 
-  private async open(
-    conn: Connection,
-    what: RemoteCommand,
-    line: string,
-    signal: AbortSignal | undefined,
-    input: ExecInput | undefined,
-    repeatable: boolean,
-  ): Promise<RunningCommand> {
+  private async open(conn: Connection, line: string, signal: AbortSignal | undefined): Promise<RunningCommand> {
     const opts = { signal };
     const link = this.linkFor(conn);
     link.retain();
@@ -132,15 +108,10 @@ export class SshPool implements LinkOwner {
       for (let refusals = 0; ; refusals++) {
         const releaseSlot = await link.slots.acquire(opts.signal);
         try {
-          const opened = await link.openChannel(line, {
-            signal: opts.signal,
-            input,
-            sending: () => notifyCommandSent({ host: link.host, line }),
-            what: describeCommand(what),
-            repeatable,
-          });
+          const opened = await link.openChannel(line, opts.signal);
           this.counters.execs++;
           this.counters.peakChannels = Math.max(this.counters.peakChannels, link.slots.active);
+          notifyCommandSent({ host: link.host, line });
           return running(
             link.host,
             line,
