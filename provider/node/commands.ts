@@ -86,7 +86,10 @@ export interface SentCommand {
 
 const recorders = new Set<(sent: SentCommand) => void>();
 
-/** Calls `hook` with every command line sent from now on, until the returned function is called. */
+/** Calls `hook` with every command line sent from now on, until the returned function is called: as its request
+ * goes out, or for one opened ahead (ssh-pool.ts StartOptions.ahead) when it is given its input, the moment it can
+ * take effect. One opened ahead and let go unused ran nothing and is not announced (pool.start still refuses any
+ * line not made by defineCommands). */
 export function onCommandSent(hook: (sent: SentCommand) => void): () => void {
   recorders.add(hook);
   return () => recorders.delete(hook);

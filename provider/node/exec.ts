@@ -3,7 +3,7 @@
 // a non-zero exit code is returned (or thrown as CommandFailed by `execChecked`).
 import type { Readable } from "node:stream";
 import { type Connection, describeConnection, privilegeOf } from "../model/connection";
-import { commandLine, describeCommand, type RemoteCommand } from "./commands";
+import { commandLine, describeCommand, notifyCommandSent, type RemoteCommand } from "./commands";
 import { nodeError } from "./errors";
 import { defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
 import { privilegeRefusal } from "./sudo";
@@ -52,15 +52,43 @@ export async function execRaw(
   stdin?: string | Buffer,
   opts: ExecOptions = {},
 ): Promise<RawExecResult> {
-  const host = describeConnection(conn);
-  const operation = `running ${describeCommand(command)}`;
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
   const startSignal =
     opts.signal && opts.startSignal
       ? AbortSignal.any([opts.signal, opts.startSignal])
       : (opts.signal ?? opts.startSignal);
   const run: RunningCommand = await (opts.pool ?? defaultPool).start(conn, command, { signal: startSignal });
+  return finishRaw(conn, command, run, stdin, opts);
+}
 
+/** Gives a command started earlier (its channel opened ahead, waiting for stdin) its stdin, as execRaw would:
+ * nothing is sent if `startSignal` was aborted meanwhile (the command is killed before it read anything). */
+export async function execStarted(
+  conn: Connection,
+  command: RemoteCommand,
+  run: RunningCommand,
+  stdin: string | Buffer,
+  opts: ExecOptions = {},
+): Promise<ExecResult> {
+  const stop = opts.startSignal?.aborted ? opts.startSignal : opts.signal?.aborted ? opts.signal : undefined;
+  if (stop) {
+    run.kill();
+    throw stop.reason;
+  }
+  notifyCommandSent({ host: run.host, line: run.line });
+  const r = await finishRaw(conn, command, run, stdin, opts);
+  return { code: r.code, stdout: r.stdout.toString("utf8"), stderr: r.stderr.toString("utf8") };
+}
+
+async function finishRaw(
+  conn: Connection,
+  command: RemoteCommand,
+  run: RunningCommand,
+  stdin: string | Buffer | undefined,
+  opts: ExecOptions,
+): Promise<RawExecResult> {
+  const host = describeConnection(conn);
+  const operation = `running ${describeCommand(command)}`;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
   const out = collect(run.stdout);
   const err = collect(run.stderr);
   run.stdin.end(stdin ?? "");

@@ -42,6 +42,9 @@ export interface LockOptions {
   /** Return as soon as `fn` is done and let the holder go in the background (this process's next waiter still
    * waits for it). A failed `fn` always waits for the release. */
   readonly releaseInBackground?: boolean;
+  /** Called once the lock's command is on its way (after this process's own waiters): work that can start while
+   * the node takes the lock and reads, such as opening the apply's channel (session.ts). */
+  readonly onRequested?: () => void;
 }
 
 export interface HeldLock {
@@ -108,6 +111,7 @@ export async function withNodeLock<T>(
     run.stdin.write(
       `${waitSeconds}\n${name}\n${ownerLine}\n${token}\n${beatSeconds}\n${nonce === undefined ? "" : `${nonce}\n`}`,
     );
+    opts.onRequested?.();
     const out = await acquired(conn, run, waitSeconds, opts.signal);
     const read = nonce === undefined ? undefined : await readAfterLock(run, out, nonce);
     // "." (not a newline) because the holder reads it through a command substitution.

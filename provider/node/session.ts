@@ -5,10 +5,12 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
 import { type Connection, describeConnection } from "../model/connection";
 import type { RemoteCommand } from "./commands";
-import { type ExecOptions, type ExecResult, exec } from "./exec";
+import { type ExecOptions, type ExecResult, exec, execStarted } from "./exec";
 import { type LockOptions, type LockProof, withNodeLock } from "./lock";
 import { reframe } from "./lock-read";
 import { NetfilterCommands } from "./netfilter-commands";
+import type { RunningCommand } from "./running-command";
+import { defaultPool } from "./ssh-pool";
 
 export interface HostSession {
   /** describeConnection() of the node: used in every error. */
@@ -23,6 +25,8 @@ interface Held {
   readonly signal: AbortSignal;
   /** The state the holder read right after locking, until the first read under the lock takes it. */
   read: { readonly text: string; readonly nonce: string } | undefined;
+  /** The apply's channel, opened while the lock was taken and the state read, until the first apply takes it. */
+  apply: Promise<RunningCommand | undefined> | undefined;
 }
 
 const held = new AsyncLocalStorage<Held>();
@@ -43,19 +47,50 @@ export function sshSession(conn: Connection, opts: { exec?: ExecOptions; lock?: 
         lock.read = undefined;
         return Promise.resolve({ code: 0, stdout: reframe(text, heldNonce, nonce), stderr: "" });
       }
-      return exec(conn, command, stdin, { ...opts.exec, ...(lock && { startSignal: lock.signal }) });
+      const execOpts = { ...opts.exec, ...(lock && { startSignal: lock.signal }) };
+      const ahead = command === NetfilterCommands.applySteps ? lock?.apply : undefined;
+      if (lock && ahead) {
+        lock.apply = undefined;
+        return ahead.then((run) =>
+          run ? execStarted(conn, command, run, stdin, execOpts) : exec(conn, command, stdin, execOpts),
+        );
+      }
+      return exec(conn, command, stdin, execOpts);
     },
     locked: (owner, fn) => {
       const nonce = randomBytes(16).toString("hex");
+      // The apply script waits for its stdin before it does anything (protocol/apply-script.ts): its channel opens
+      // while the node takes the lock and reads the state, so the apply costs one round trip instead of three.
+      let ahead: Promise<RunningCommand | undefined> | undefined;
+      const openAhead = () => {
+        ahead = (opts.exec?.pool ?? defaultPool)
+          .start(conn, NetfilterCommands.applySteps, {
+            ahead: true,
+            ...(opts.exec?.signal && { signal: opts.exec.signal }),
+          })
+          .catch(() => undefined);
+      };
+      const state: { held?: Held } = {};
       return withNodeLock(
         conn,
         owner,
         (lock) => {
           const read = lock.read === undefined ? undefined : { text: lock.read, nonce };
-          return held.run({ signal: lock.signal, read }, () => fn(lock.proof));
+          state.held = { signal: lock.signal, read, apply: ahead };
+          return held.run(state.held, () => fn(lock.proof));
         },
-        { releaseInBackground: true, ...opts.lock, readNonce: nonce },
-      );
+        { releaseInBackground: true, ...opts.lock, readNonce: nonce, onRequested: openAhead },
+      ).finally(() => {
+        // Not used (nothing to apply, or the lock was not had): an empty stdin makes the script exit at once.
+        if (!state.held || state.held.apply) void ahead?.then((run) => run && discard(run));
+      });
     },
   };
+}
+
+/** Ends a command started ahead and never given work: EOF on stdin (its first `read` fails and it exits). */
+function discard(run: RunningCommand): void {
+  run.stdout.resume();
+  run.stderr.resume();
+  run.stdin.end();
 }

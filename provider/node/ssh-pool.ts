@@ -83,10 +83,10 @@ export class SshPool implements LinkOwner {
    * Starts `command` on the node. Resolves once the channel is open; waits for a free channel slot first.
    * Every exit path frees the slot: the command's end (exit, signal or connection loss).
    */
-  async start(conn: Connection, command: RemoteCommand, opts: { signal?: AbortSignal } = {}): Promise<RunningCommand> {
+  async start(conn: Connection, command: RemoteCommand, opts: StartOptions = {}): Promise<RunningCommand> {
     if (!isDefinedCommand(command)) throw new Error("refusing a command line that was not made by defineCommands");
     const privilege = privilegeOf(conn);
-    const run = await this.open(conn, commandLine(command, privilege), opts.signal);
+    const run = await this.open(conn, commandLine(command, privilege), opts);
     if (privilege.tool !== "sudo" || privilege.password === undefined) return run;
     // The command ends (freeing its slot) if sudo refuses; a caller's abort kills it.
     const onAbort = () => run.kill();
@@ -100,8 +100,7 @@ export class SshPool implements LinkOwner {
     }
   }
 
-  private async open(conn: Connection, line: string, signal: AbortSignal | undefined): Promise<RunningCommand> {
-    const opts = { signal };
+  private async open(conn: Connection, line: string, opts: StartOptions): Promise<RunningCommand> {
     const link = this.linkFor(conn);
     link.retain();
     try {
@@ -111,7 +110,7 @@ export class SshPool implements LinkOwner {
           const opened = await link.openChannel(line, opts.signal);
           this.counters.execs++;
           this.counters.peakChannels = Math.max(this.counters.peakChannels, link.slots.active);
-          notifyCommandSent({ host: link.host, line });
+          if (!opts.ahead) notifyCommandSent({ host: link.host, line });
           return running(
             link.host,
             line,
@@ -193,6 +192,13 @@ export class SshPool implements LinkOwner {
     }
     return link;
   }
+}
+
+export interface StartOptions {
+  readonly signal?: AbortSignal;
+  /** Opened ahead of its work: the command waits for its stdin and is announced to onCommandSent (commands.ts)
+   * when that is given (exec.ts execStarted), the moment it can take effect. */
+  readonly ahead?: boolean;
 }
 
 /** The process-wide pool every resource shares (module state: every shim requires this one package by name). */

@@ -86,9 +86,50 @@ describe.each(["root", "sudo"] as const)("lock and read in one execution (%s)", 
         const r = await exec(conn, NetfilterCommands.readState, `${nonce}\n`, { pool });
         return [a.state, parseHostState(r.stdout, nonce)];
       });
-      expect(pool.stats().execs).toBe(2);
+      // The lock + read, the apply's channel opened ahead (unused here: it is let go), the standalone read.
+      expect(pool.stats().execs).toBe(3);
       expect(held).toEqual(standalone);
       expect(held.saves.nft.ipv4?.tables.get("filter")).toBeDefined();
+    } finally {
+      pool.closeAll();
+    }
+  });
+});
+
+describe("the apply's channel", () => {
+  it("is asked for while the node takes the lock and reads, and the apply then runs on it", async () => {
+    const asked: string[] = [];
+    class AskingPool extends SshPool {
+      override start(...args: Parameters<SshPool["start"]>) {
+        asked.push(
+          args[1] === NetfilterCommands.applySteps
+            ? "apply"
+            : args[1] === LockReadCommands.nodeLockRead
+              ? "lock"
+              : "other",
+        );
+        return super.start(...args);
+      }
+    }
+    const pool = new AskingPool();
+    const session = sshSession(connAs("root"), { exec: { pool }, lock: { pool } });
+    const atLock: string[][] = [];
+    const observed = {
+      ...session,
+      locked: <T>(owner: string, fn: (p: never) => Promise<T>) =>
+        session.locked(owner, (p) => {
+          atLock.push([...asked]);
+          return fn(p as never);
+        }),
+    };
+    try {
+      const out = await runTransaction(observed, [rule(9)], "t");
+      expect(out.results.every((r) => r.ok)).toBe(true);
+      // Both channels were asked for before the lock was held; the apply used the one opened ahead.
+      expect(atLock).toEqual([["lock", "apply"]]);
+      expect(asked).toEqual(["lock", "apply"]);
+      const undo = await runTransaction(session, [{ kind: "rule", id: "lr9", priority: 309, rule: null }], "t");
+      expect(undo.results.every((r) => r.ok)).toBe(true);
     } finally {
       pool.closeAll();
     }
