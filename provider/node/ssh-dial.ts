@@ -26,12 +26,19 @@ export interface DialedSsh {
   readonly hostKey: string;
 }
 
-export type AuthPlan = { readonly methods: AnyAuthMethod[] } | { readonly problem: string };
+export type AuthPlan =
+  | {
+      readonly methods: AnyAuthMethod[];
+      /** The first method is a private key whose signature algorithm does not depend on the server (not RSA). */
+      readonly keyFirst: boolean;
+    }
+  | { readonly problem: string };
 
 /** Which methods to offer, in @pulumi/command's order: key, password (and keyboard-interactive), agent. */
 export function planAuth(e: Endpoint, envAgentSocket: string | undefined): AuthPlan {
   const methods: AnyAuthMethod[] = [];
   const username = e.user;
+  let keyFirst = false;
   if (e.privateKey !== undefined) {
     const parsed = utils.parseKey(e.privateKey, e.privateKeyPassword);
     if (parsed instanceof Error) {
@@ -39,6 +46,8 @@ export function planAuth(e: Endpoint, envAgentSocket: string | undefined): AuthP
       return { problem: `privateKey could not be read${hint}: ${redactSecrets(parsed.message, e)}` };
     }
     methods.push({ type: "publickey", username, key: e.privateKey, passphrase: e.privateKeyPassword });
+    const key = Array.isArray(parsed) ? parsed[0] : parsed;
+    keyFirst = /^(ssh-ed25519|ecdsa-sha2-)/.test(key?.type ?? "");
   }
   if (e.password !== undefined) {
     const password = e.password;
@@ -54,7 +63,7 @@ export function planAuth(e: Endpoint, envAgentSocket: string | undefined): AuthP
   if (methods.length === 0) {
     return { problem: "no credentials: set privateKey, password or agentSocketPath (or run an ssh-agent)" };
   }
-  return { methods };
+  return { methods, keyFirst };
 }
 
 export interface DialOptions {
@@ -64,6 +73,8 @@ export interface DialOptions {
   readonly signal: AbortSignal;
   /** The argument naming this hop in errors (a bastion's "connection.proxy.0"); "connection" when absent. */
   readonly field?: string;
+  /** ssh2's protocol trace (tests and benches: which message went when). */
+  readonly debug?: (line: string) => void;
 }
 
 export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
@@ -136,8 +147,10 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
           serverHostKey: hostKeyAlgorithmsFor(e, SSH2_HOST_KEY_ALGORITHMS) as never,
         },
         authHandler: auth.methods,
+        ...(opts.debug && { debug: opts.debug }),
       });
       signFirst(client);
+      if (auth.keyFirst) authWithService(client);
     } catch (err) {
       fail(new Error(redactSecrets(err instanceof Error ? err.message : String(err), e)));
     }
@@ -171,5 +184,31 @@ function signFirst(client: Client): void {
       if (!(signed instanceof Error)) done(signed);
     });
     if (signed instanceof Error) authPK(user, key, algo);
+  };
+}
+
+type Handler = (proto: unknown, name: string) => void;
+
+/** ssh2 sends its first authentication request when the server has accepted the `ssh-userauth` service; a server
+ * handles messages in order (OpenSSH installs its userauth handler when it takes the service request), so the
+ * request can follow the service request at once: one round trip less. Only for a private ed25519/ECDSA key (an RSA
+ * key's signature algorithm comes from the server-sig-algs sent just before the acceptance). Like signFirst, this
+ * wraps ssh2's Protocol: the acceptance is answered when the service is requested, and the real one passed over. */
+function authWithService(client: Client): void {
+  const proto = (
+    client as unknown as { _protocol?: { service?(name: string): void; _handlers?: Record<string, Handler> } }
+  )._protocol;
+  const handlers = proto?._handlers;
+  if (!proto || typeof proto.service !== "function" || !handlers) return;
+  const service = proto.service.bind(proto);
+  proto.service = (name: string) => {
+    service(name);
+    const accepted = handlers.SERVICE_ACCEPT;
+    if (name !== "ssh-userauth" || typeof accepted !== "function") return;
+    handlers.SERVICE_ACCEPT = (p, n) => {
+      handlers.SERVICE_ACCEPT = accepted;
+      if (n !== "ssh-userauth") accepted(p, n);
+    };
+    accepted(proto, "ssh-userauth");
   };
 }

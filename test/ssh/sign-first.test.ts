@@ -1,5 +1,6 @@
 // Public-key authentication in one round trip (node/ssh-dial.ts signFirst): the first publickey request already
-// carries the signature, instead of ssh2's "would you accept this key?" query and a second, signed request.
+// carries the signature, instead of ssh2's "would you accept this key?" query and a second, signed request; and for
+// an ed25519/ECDSA key it follows the service request at once (authWithService), not after the acceptance.
 // The server is ssh2's own (in this process, on loopback), which tells a query from a signed request.
 import type { AddressInfo } from "node:net";
 import { type AuthContext, type ParsedKey, Server, utils } from "ssh2";
@@ -49,4 +50,26 @@ describe("public-key authentication", () => {
       expect(attempts).toEqual([{ method: "publickey", signed: true }]);
     },
   );
+});
+
+describe("the first authentication request", () => {
+  const order = async (kind: keyof typeof clientKeys) => {
+    const log: string[] = [];
+    const conn = parseConnection({ host: "127.0.0.1", port, user: "root", privateKey: clientKeys[kind].private });
+    const dialed = await dialSsh(conn, { signal: new AbortController().signal, debug: (l) => log.push(l) });
+    dialed.client.end();
+    const at = (re: RegExp) => log.findIndex((l) => re.test(l));
+    const request = at(/Outbound: Sending USERAUTH_REQUEST \(publickey\)/);
+    const accepted = at(/Inbound: Received SERVICE_ACCEPT/);
+    expect([request, accepted].every((i) => i >= 0)).toBe(true);
+    return request < accepted ? "before the acceptance" : "after the acceptance";
+  };
+
+  it("follows the service request at once with an ed25519 key (one round trip less)", async () => {
+    expect(await order("ed25519")).toBe("before the acceptance");
+  });
+
+  it("waits for the acceptance (and its server-sig-algs) with an RSA key", async () => {
+    expect(await order("rsa")).toBe("after the acceptance");
+  });
 });
