@@ -17,13 +17,16 @@ export type StepsOutcome =
     };
 
 /** What a lean read-back (protocol/read-script.ts READ_BACK) leaves out, taken from the read before the apply:
- * the other iptables backend's tables and the IPv6 nat count, neither of which an apply changes. */
+ * the other iptables backend's tables, the IPv6 nat count and the nftables listings, none of which an apply on an
+ * iptables host changes. */
 export function withUnread(after: HostState, before: HostState, backend: Backend): HostState {
   const other: Backend = backend === "nft" ? "legacy" : "nft";
   return {
     ...after,
     saves: { ...after.saves, [other]: before.saves[other] } as HostState["saves"],
     ipv6Dnat: before.ipv6Dnat,
+    nftTables: before.nftTables,
+    ...(before.nft && { nft: before.nft }),
   };
 }
 

@@ -35,9 +35,9 @@ else echo "error the docker CLI is not installed on the host"; fi`;
  * known to use (nft, legacy) or nothing. Legacy tables are read only when loaded: iptables-legacy-save would otherwise
  * instantiate an empty legacy filter table as a side effect. `has`, `show` (a small file's lines, as cat prints them
  * with a last newline) and `read` are shell builtins: each process the script starts costs milliseconds, twice per
- * transaction (read, read-back). With $rb set (the apply's read-back, READ_BACK) the other backend's dumps and the
- * IPv6 nat count print empty sections: verify needs neither and the apply changed neither (netfilter/steps.ts
- * keeps them from the read before). */
+ * transaction (read, read-back). With $rb set (the apply's read-back on an iptables host, READ_BACK) the other
+ * backend's dumps, the IPv6 nat count and the nftables listings print empty sections: verify needs none of them and
+ * the apply changed none (netfilter/steps.ts keeps them from the read before). An nftables host sends no $rb. */
 const READ_SECTIONS = `s() { printf "\\n@@%s %s\\n" "$n" "$1"; }
 has() { while IFS= read -r hl; do [ "$hl" = "$1" ] && return 0; done <"$2"; return 1; }
 show() { [ -f "$1" ] && [ -r "$1" ] || return 0; while IFS= read -r l || [ -n "$l" ]; do printf "%s\\n" "$l"; done <"$1"; }
@@ -58,7 +58,7 @@ s ${READ.v6dnat}
 s ${READ.v6fwd}
 { IFS= read -r fw && echo "$fw"; } </proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null
 s ${READ.nfttables}
-nt=""; command -v nft >/dev/null 2>&1 && { nt=$(nft list tables 2>&1); echo "$nt"; }
+nt=""; [ -n "$rb" ] || { command -v nft >/dev/null 2>&1 && { nt=$(nft list tables 2>&1); echo "$nt"; }; }
 s ${READ.nftjson}
 case $nt in *" docker-bridges"*|*" ${NFT_TABLE}"*) nft -j list ruleset 2>&1;; esac
 s ${READ.nfttable}

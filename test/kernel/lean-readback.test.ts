@@ -1,5 +1,5 @@
 // The apply's read-back reads only what verify needs (protocol/read-script.ts READ_BACK): the host's iptables backend,
-// not the other backend's tables or the IPv6 nat count. The transaction's `after` still holds them,
+// not the other backend's tables, the IPv6 nat count or the nftables listings. The transaction's `after` still holds them,
 // from the read before (netfilter/steps.ts withUnread), and verify still checks the backend it drives.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
@@ -50,15 +50,17 @@ describe("the apply's read-back on an iptables-nft host with a legacy filter tab
     expect(applies).toHaveLength(1);
     const { stdin, stdout } = applies[0] as { stdin: string; stdout: string };
     const sections = splitSections(stdout, stdin.split("\n", 1)[0] as string);
-    // Read back: the nft filter table (verify's input); not read back: legacy, the IPv6 nat count.
+    // Read back: the nft filter table (verify's input); not read back: legacy, the IPv6 nat count, `nft list tables`.
     expect(sections.get(READ.nft4)).toContain("-A DOCKER-USER");
-    for (const skipped of [READ.legacy4, READ.legacy6, READ.v6dnat]) {
+    for (const skipped of [READ.legacy4, READ.legacy6, READ.v6dnat, READ.nfttables]) {
       expect(sections.get(skipped)?.trim(), skipped).toBe("");
     }
     // The read before had them, and `after` carries them over.
     expect(outcome.before.saves.legacy.ipv4).toBeDefined();
     expect(outcome.after.saves.legacy.ipv4).toBe(outcome.before.saves.legacy.ipv4);
     expect(outcome.after.ipv6Dnat).toBe(outcome.before.ipv6Dnat);
+    expect(outcome.before.nftTables).toContain("table ip filter");
+    expect(outcome.after.nftTables).toBe(outcome.before.nftTables);
     expect(outcome.after.saves.nft.ipv4).not.toBe(outcome.before.saves.nft.ipv4);
   });
 });
