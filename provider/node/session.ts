@@ -48,12 +48,16 @@ export function sshSession(conn: Connection, opts: { exec?: ExecOptions; lock?: 
         return Promise.resolve({ code: 0, stdout: reframe(text, heldNonce, nonce), stderr: "" });
       }
       const execOpts = { ...opts.exec, ...(lock && { startSignal: lock.signal }) };
-      const ahead = command === NetfilterCommands.applySteps ? lock?.apply : undefined;
+      const ahead = lock?.apply;
       if (lock && ahead) {
         lock.apply = undefined;
-        return ahead.then((run) =>
-          run ? execStarted(conn, command, run, stdin, execOpts) : exec(conn, command, stdin, execOpts),
-        );
+        if (command === NetfilterCommands.applySteps)
+          return ahead.then((run) =>
+            run ? execStarted(conn, command, run, stdin, execOpts) : exec(conn, command, stdin, execOpts),
+          );
+        // Another command first (the holder's read failed, so the transaction reads on its own): the channel opened
+        // ahead gives its slot back, or a server allowing two sessions would have none left for this one.
+        void ahead.then((run) => run && discard(run));
       }
       return exec(conn, command, stdin, execOpts);
     },

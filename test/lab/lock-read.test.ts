@@ -97,6 +97,26 @@ describe.each(["root", "sudo"] as const)("lock and read in one execution (%s)", 
 });
 
 describe("the apply's channel", () => {
+  it("gives its slot back when the transaction reads on its own first (two channels per connection)", async () => {
+    // Two slots: the lock's and the one opened ahead. A read that is not the holder's (the holder's was taken by
+    // the first read) needs one of them, or it would wait for a slot the apply only frees after it.
+    const pool = new SshPool({ maxChannels: 2 });
+    const session = sshSession(connAs("root"), { exec: { pool }, lock: { pool } });
+    try {
+      const out = await session.locked("t", async () => {
+        await readHostState(session);
+        return (await readHostState(session)).state.saves.nft.ipv4?.tables.has("filter");
+      });
+      expect(out).toBe(true);
+      const applied = await runTransaction(session, [rule(8)], "t");
+      expect(applied.results.every((r) => r.ok)).toBe(true);
+      const undo = await runTransaction(session, [{ kind: "rule", id: "lr8", priority: 308, rule: null }], "t");
+      expect(undo.results.every((r) => r.ok)).toBe(true);
+    } finally {
+      pool.closeAll();
+    }
+  }, 30_000);
+
   it("is asked for while the node takes the lock and reads, and the apply then runs on it", async () => {
     const asked: string[] = [];
     class AskingPool extends SshPool {

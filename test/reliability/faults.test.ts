@@ -57,13 +57,14 @@ const key = (s: State) => `r${s.r} aux${s.aux} set${s.set}`;
 
 const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 const SET_MEMBERS = [range(0, 100), range(50, 100)].map((r) => r.map((i) => `10.${20 + (i >> 8)}.${i & 255}.0/24`));
-const AUX_MEMBERS = [range(0, 10), range(5, 10)].map((r) => r.map((i) => `172.16.${i}.0/24`));
+// relaux changes 2 of 10 members (in place: netfilter/plan-ipset.ts), relset 50 of 100 (a temporary set and swap).
+const AUX_MEMBERS = [range(0, 10), range(2, 10)].map((r) => r.map((i) => `172.16.${i}.0/24`));
 
-type Kind = "create" | "update" | "swap" | "delete";
+type Kind = "create" | "update" | "in place" | "swap" | "delete";
 const TRANSITIONS: ReadonlyArray<{ kind: Kind; label: string; next(s: State): State }> = [
   { kind: "create", label: "create rule r", next: (s) => ({ ...s, r: 1 }) },
   { kind: "update", label: "update rule r", next: (s) => ({ ...s, r: 2 }) },
-  { kind: "swap", label: "swap set relaux", next: (s) => ({ ...s, aux: s.aux === 0 ? 1 : 0 }) },
+  { kind: "in place", label: "change set relaux in place", next: (s) => ({ ...s, aux: s.aux === 0 ? 1 : 0 }) },
   { kind: "delete", label: "delete rule r", next: (s) => ({ ...s, r: 0 }) },
   { kind: "swap", label: "swap set relset", next: (s) => ({ ...s, set: s.set === 0 ? 1 : 0 }) },
 ];
@@ -317,7 +318,7 @@ async function runFault(fault: Fault): Promise<void> {
   console.log(
     [
       `fault "${fault.name}": ${mine.length} trials, ${failed.length} failed, worst recovery ${Math.round(worst)} ms; ` +
-        `by operation: ${(["create", "update", "swap", "delete"] as const).map((x) => `${x} ${mine.filter((r) => r.kind === x).length}`).join(", ")}; ` +
+        `by operation: ${(["create", "update", "in place", "swap", "delete"] as const).map((x) => `${x} ${mine.filter((r) => r.kind === x).length}`).join(", ")}; ` +
         `host found: before ${mine.filter((r) => r.observed === "before").length}, after ${mine.filter((r) => r.observed === "after").length}`,
       ...mine.map(
         (r) =>
