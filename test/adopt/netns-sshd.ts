@@ -13,7 +13,10 @@ export async function sshdInto(ns: ScratchNamespace): Promise<{ sshd: TestSshd; 
   await mkdir(etcUpper);
   await mkdir(work);
   const wrapper = path.join(sshd.dir, "into-netns.sh");
-  const inner = `mount -t overlay overlay -o "lowerdir=/etc,upperdir=${etcUpper},workdir=${work}" /etc && exec ip netns exec ${ns.name} sh -c "$SSH_ORIGINAL_COMMAND"`;
+  // A work dir per session: overlayfs resets its work dir when it mounts, so two sessions mounting at once with one
+  // (the node lock's and the apply's channel opened ahead) race, and one fails with ENOENT ("special device overlay
+  // does not exist"). The upper dir is shared, as the sessions of a real host share /etc.
+  const inner = `w=$(mktemp -d ${work}/s.XXXXXX) && mount -t overlay overlay -o "lowerdir=/etc,upperdir=${etcUpper},workdir=$w" /etc && exec ip netns exec ${ns.name} sh -c "$SSH_ORIGINAL_COMMAND"`;
   await writeFile(wrapper, `#!/bin/sh\nexec unshare -m --propagation private sh -c '${inner}'\n`);
   await chmod(wrapper, 0o755);
   await appendFile(path.join(sshd.dir, "sshd_config"), `Match User root\n  ForceCommand ${wrapper}\n`);
