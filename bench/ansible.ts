@@ -22,6 +22,7 @@ import { execOnNode, type LabInventory, type LabNode } from "../lab/index";
 import { REPO_ROOT } from "../lab/paths";
 import { nodeLayer, ours } from "./ansible-ours";
 import { median, ruleArgs, withLab } from "./common";
+import { resetNodes } from "./node-apply-work";
 
 const RTTS = (process.env.BENCH_RTTS ?? "0").split(",").map(Number);
 const NODES = Number(process.env.BENCH_NODES ?? 5);
@@ -108,19 +109,6 @@ function ansible(dir: string): { ms: number; changed: number; ok: number } {
 
 // ---- one run -------------------------------------------------------------------------------------------------------
 
-async function resetNodes(lab: LabInventory) {
-  await Promise.all(
-    lab.nodes.map(async (n) => {
-      const r = await execOnNode(lab, n.name, [
-        "sh",
-        "-c",
-        "iptables -F DOCKER-USER && iptables -A DOCKER-USER -j RETURN",
-      ]);
-      if (r.code !== 0) throw new Error(`reset ${n.name}: ${r.stderr}`);
-    }),
-  );
-}
-
 async function countRules(lab: LabInventory, marker: string): Promise<number> {
   let total = 0;
   for (const n of lab.nodes) {
@@ -139,14 +127,14 @@ function scenario(rtt: number, log: (m: string) => void) {
     const a: Array<{ apply: number; noChange: number }> = [];
     try {
       for (let k = 0; k < REPS; k++) {
-        await resetNodes(lab);
+        await resetNodes(lab, false);
         o.push(await ours(lab));
         if ((await countRules(lab, '"dfw:')) !== NODES * RULES) throw new Error("ours: rules missing");
         log(`  ours: ${JSON.stringify(o.at(-1))}`);
-        await resetNodes(lab);
+        await resetNodes(lab, false);
         nl.push(await nodeLayer(lab));
         log(`  node layer: ${JSON.stringify(nl.at(-1))}`);
-        await resetNodes(lab);
+        await resetNodes(lab, false);
         const apply = ansible(dir);
         if (apply.changed !== NODES * RULES) throw new Error(`ansible apply changed ${apply.changed}`);
         const noChange = ansible(dir);
@@ -155,7 +143,7 @@ function scenario(rtt: number, log: (m: string) => void) {
         a.push({ apply: apply.ms, noChange: noChange.ms });
         log(`  ansible: ${JSON.stringify(a.at(-1))}`);
       }
-      await resetNodes(lab);
+      await resetNodes(lab, false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

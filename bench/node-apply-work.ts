@@ -60,14 +60,12 @@ export interface Row {
 
 export const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
-export async function resetNodes(lab: LabInventory) {
+/** Empties DOCKER-USER on every node (and, with `sets`, destroys every ipset). */
+export async function resetNodes(lab: LabInventory, sets = true) {
   await Promise.all(
     lab.nodes.map(async (n) => {
-      const r = await execOnNode(lab, n.name, [
-        "sh",
-        "-c",
-        "iptables -F DOCKER-USER && iptables -A DOCKER-USER -j RETURN && ipset destroy",
-      ]);
+      const reset = "iptables -F DOCKER-USER && iptables -A DOCKER-USER -j RETURN";
+      const r = await execOnNode(lab, n.name, ["sh", "-c", sets ? `${reset} && ipset destroy` : reset]);
       if (r.code !== 0) throw new Error(`reset ${n.name}: ${r.stderr}`);
     }),
   );

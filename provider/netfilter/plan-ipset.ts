@@ -101,10 +101,15 @@ export function planIpSet(desired: IpSetSpec | null, live: LiveSet | undefined, 
   const same = diff !== undefined && diff.before.length === 0 && diff.after.length === 0;
   if (live && same && sameHeader(live.header, header))
     return { name, script: undefined, rollback: "", inPlace: false, changes: [] };
-  if (live && diff && sameHeader(live.header, header) && fitsInPlace(diff, desired, live)) {
-    const change: Change = { kind: "update", family: "set", subject: name, before: diff.before, after: diff.after };
-    return { name, ...inPlace(name, live, diff), inPlace: true, changes: [change] };
-  }
+  const update: Change | undefined = diff && {
+    kind: "update",
+    family: "set",
+    subject: name,
+    before: diff.before,
+    after: diff.after,
+  };
+  if (live && diff && update && sameHeader(live.header, header) && fitsInPlace(diff, desired, live))
+    return { name, ...inPlace(name, live, diff), inPlace: true, changes: [update] };
 
   // A new set is built under the temporary name and renamed last: if another tool created the name meanwhile,
   // the rename fails and the rollback destroys only the temporary set, never the other tool's set.
@@ -115,15 +120,13 @@ export function planIpSet(desired: IpSetSpec | null, live: LiveSet | undefined, 
     "",
   ].join("\n");
   const rollback = `destroy ${tempName}\n`;
-  const change: Change = diff
-    ? { kind: "update", family: "set", subject: name, before: diff.before, after: diff.after }
-    : {
-        kind: "create",
-        family: "set",
-        subject: name,
-        before: [],
-        after: desired.entries.map((e) => memberText(e.entry, e.comment)),
-      };
+  const change: Change = update ?? {
+    kind: "create",
+    family: "set",
+    subject: name,
+    before: [],
+    after: desired.entries.map((e) => memberText(e.entry, e.comment)),
+  };
   return { name, script, rollback, inPlace: false, changes: [change] };
 }
 
