@@ -6,6 +6,8 @@ import { type AnyAuthMethod, Client, utils } from "ssh2";
 import { describeConnection, type Endpoint, redactSecrets } from "../model/connection";
 import { nodeError } from "./errors";
 import { type HostKeyVerdict, hostKeyAlgorithmsFor, rememberHostKey, verifyHostKey } from "./host-key";
+import type { OpenChannel } from "./running-command";
+import { authWithService, openEarly, signFirst } from "./ssh-round-trips";
 
 /** ssh2 1.17's default host key algorithms, in its order of preference. */
 const SSH2_HOST_KEY_ALGORITHMS = [
@@ -24,6 +26,9 @@ export interface DialedSsh {
   readonly socket: Socket | undefined;
   /** Fingerprint of the host key that was accepted. */
   readonly hostKey: string;
+  /** With DialOptions.first: that command's channel, opened behind the authentication request (undefined when
+   * it could not be: open it the usual way). */
+  readonly first?: Promise<OpenChannel | undefined>;
 }
 
 export type AuthPlan =
@@ -75,6 +80,8 @@ export interface DialOptions {
   readonly field?: string;
   /** ssh2's protocol trace (tests and benches: which message went when). */
   readonly debug?: (line: string) => void;
+  /** The command line the connection is dialled for: its channel opens behind a signed authentication request. */
+  readonly first?: string;
 }
 
 export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
@@ -91,6 +98,7 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
     let presented: Buffer | undefined;
     let mismatch: Extract<HostKeyVerdict, { ok: false }> | undefined;
     let settled = false;
+    let first: Promise<OpenChannel | undefined> | undefined;
 
     const fail = (err: unknown) => {
       if (settled) return;
@@ -126,7 +134,7 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
       settled = true;
       opts.signal.removeEventListener("abort", onAbort);
       client.removeAllListeners("close");
-      resolve({ client, socket, hostKey: verdict.fingerprint });
+      resolve({ client, socket, hostKey: verdict.fingerprint, ...(first && { first }) });
     });
     if (opts.signal.aborted) return onAbort();
     opts.signal.addEventListener("abort", onAbort, { once: true });
@@ -149,66 +157,11 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
         authHandler: auth.methods,
         ...(opts.debug && { debug: opts.debug }),
       });
-      signFirst(client);
+      const line = opts.first;
+      signFirst(client, line === undefined ? undefined : () => void (first ??= openEarly(client, line)));
       if (auth.keyFirst) authWithService(client);
     } catch (err) {
       fail(new Error(redactSecrets(err instanceof Error ? err.message : String(err), e)));
     }
   });
-}
-
-type SignCallback = (data: Buffer, done: (signature: Buffer) => void) => void;
-type AuthPK = (user: string, key: unknown, algo?: string, sign?: SignCallback) => void;
-interface PrivateKey {
-  isPrivateKey(): boolean;
-  sign(data: Buffer, hash?: string): Buffer | Error;
-}
-const RSA_HASH: Record<string, string> = { "rsa-sha2-256": "sha256", "rsa-sha2-512": "sha512", "ssh-rsa": "sha1" };
-
-/** ssh2 asks whether the server would take a key (a round trip) before sending the signed request; the signed
- * request is as valid a first message (RFC 4252 §7), so a private key signs at once. An agent's keys, or a key
- * that cannot sign, go ssh2's way. (ssh2 has no option for it: its Protocol's authPK is wrapped.) */
-function signFirst(client: Client): void {
-  const proto = (client as unknown as { _protocol?: { authPK: AuthPK } })._protocol;
-  if (!proto || typeof proto.authPK !== "function") return;
-  const authPK = proto.authPK.bind(proto);
-  proto.authPK = (user, key, algo, sign) => {
-    const k = key as Partial<PrivateKey> | undefined;
-    if (sign || typeof algo === "function" || typeof k?.sign !== "function" || !k.isPrivateKey?.())
-      return authPK(user, key, algo, sign);
-    const signature = (data: Buffer) => (k as PrivateKey).sign(data, algo ? RSA_HASH[algo] : undefined);
-    // Signing needs the session id, known only now: sign here, or fall back to ssh2's query if it cannot.
-    let signed: Buffer | Error | undefined;
-    authPK(user, key, algo, (data, done) => {
-      signed = signature(data);
-      if (!(signed instanceof Error)) done(signed);
-    });
-    if (signed instanceof Error) authPK(user, key, algo);
-  };
-}
-
-type Handler = (proto: unknown, name: string) => void;
-
-/** ssh2 sends its first authentication request when the server has accepted the `ssh-userauth` service; a server
- * handles messages in order (OpenSSH installs its userauth handler when it takes the service request), so the
- * request can follow the service request at once: one round trip less. Only for a private ed25519/ECDSA key (an RSA
- * key's signature algorithm comes from the server-sig-algs sent just before the acceptance). Like signFirst, this
- * wraps ssh2's Protocol: the acceptance is answered when the service is requested, and the real one passed over. */
-function authWithService(client: Client): void {
-  const proto = (
-    client as unknown as { _protocol?: { service?(name: string): void; _handlers?: Record<string, Handler> } }
-  )._protocol;
-  const handlers = proto?._handlers;
-  if (!proto || typeof proto.service !== "function" || !handlers) return;
-  const service = proto.service.bind(proto);
-  proto.service = (name: string) => {
-    service(name);
-    const accepted = handlers.SERVICE_ACCEPT;
-    if (name !== "ssh-userauth" || typeof accepted !== "function") return;
-    handlers.SERVICE_ACCEPT = (p, n) => {
-      handlers.SERVICE_ACCEPT = accepted;
-      if (n !== "ssh-userauth") accepted(p, n);
-    };
-    accepted(proto, "ssh-userauth");
-  };
 }

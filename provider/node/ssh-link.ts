@@ -44,6 +44,8 @@ export class Link implements SlotHolder {
   private socket: Socket | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly lossListeners = new Set<(reason: string) => void>();
+  /** The channel the dial opened for the command it was made for, until that command takes it. */
+  private early: { readonly line: string; readonly channel: Promise<OpenChannel | undefined> } | undefined;
 
   constructor(
     readonly conn: Endpoint,
@@ -91,10 +93,11 @@ export class Link implements SlotHolder {
     return () => this.lossListeners.delete(listener);
   }
 
-  ready(): Promise<Client> {
+  /** The connection, dialled if need be; `first`: the command line the dial is for (see DialOptions.first). */
+  ready(first?: string): Promise<Client> {
     if (this.state.kind === "up") return Promise.resolve(this.state.client);
     if (this.state.kind === "dialing") return this.state.ready;
-    const ready = this.dial();
+    const ready = this.dial(first);
     this.state = { kind: "dialing", ready };
     ready.catch(() => {
       if (this.state.kind === "dialing" && this.state.ready === ready) this.state = { kind: "down" };
@@ -111,7 +114,7 @@ export class Link implements SlotHolder {
     setTimeout(() => client.destroy(), 1000).unref();
   }
 
-  private async dial(): Promise<Client> {
+  private async dial(first: string | undefined): Promise<Client> {
     const c = this.conn;
     // The bastion first, with its own retries and errors, so it does not use up this hop's attempts; then a slot
     // of its connection limit, outside the per-attempt timeout (waiting for another host is not a dial failure).
@@ -129,10 +132,11 @@ export class Link implements SlotHolder {
         },
         async (signal) => {
           tunnel = this.parent ? await this.tunnel(signal) : undefined;
-          return dialSsh(c, { signal, sock: tunnel, field: this.field });
+          return dialSsh(c, { signal, sock: tunnel, field: this.field, ...(first !== undefined && { first }) });
         },
       );
       this.up(dialed.client, dialed.socket);
+      if (first !== undefined && dialed.first) this.early = { line: first, channel: dialed.first };
       // The slot is the bastion's tunnel: free once the bastion has closed it (or the bastion itself is gone).
       if (releaseSlot && tunnel) {
         const stop = this.parent?.onLoss(() => releaseSlot());
@@ -193,6 +197,7 @@ export class Link implements SlotHolder {
     if (this.state.kind === "up") this.state.stopKeepalive();
     this.state = { kind: "down" };
     this.socket = undefined;
+    this.takeEarly(undefined);
     if (this.idleTimer) clearTimeout(this.idleTimer);
     for (const l of [...this.lossListeners]) l(reason);
   }
@@ -200,9 +205,10 @@ export class Link implements SlotHolder {
   /** Opens an exec channel; on a stale connection (the command certainly did not start) redials once. */
   async openChannel(line: string, signal: AbortSignal | undefined): Promise<OpenChannel> {
     for (let attempt = 1; ; attempt++) {
-      const client = await abortable(this.ready(), signal);
+      // A redial opens its channels the usual way: a server that left the early one unanswered gets no second.
+      const client = await abortable(this.ready(attempt === 1 ? line : undefined), signal);
       try {
-        return await this.execOn(client, line, signal);
+        return await this.execOn(client, line, signal, this.takeEarly(line));
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
         // An open failure (it carries a reason code) comes from a live server refusing a session, usually because
@@ -225,18 +231,33 @@ export class Link implements SlotHolder {
     }
   }
 
-  private execOn(client: Client, line: string, signal: AbortSignal | undefined): Promise<OpenChannel> {
+  /** The early channel if it was opened for `line`; any other is closed (its command waits for input it will
+   * never get). */
+  private takeEarly(line: string | undefined): Promise<OpenChannel | undefined> | undefined {
+    const early = this.early;
+    this.early = undefined;
+    if (early?.line === line) return early?.channel;
+    void early?.channel.then((opened) => opened?.channel.close());
+    return undefined;
+  }
+
+  private execOn(
+    client: Client,
+    line: string,
+    signal: AbortSignal | undefined,
+    early: Promise<OpenChannel | undefined> | undefined,
+  ): Promise<OpenChannel> {
     return new Promise((resolve, reject) => {
       let done = false;
-      const finish = (err: unknown, ch?: ClientChannel) => {
+      const finish = (err: unknown, opened?: OpenChannel) => {
         if (done) {
-          ch?.close();
+          opened?.channel.close();
           return;
         }
         done = true;
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
-        if (ch) resolve(watch(ch));
+        if (opened) resolve(opened);
         else reject(err);
       };
       const onAbort = () => finish(signal?.reason);
@@ -245,11 +266,15 @@ export class Link implements SlotHolder {
         this.pool.options.channelOpenTimeoutMs,
       );
       signal?.addEventListener("abort", onAbort, { once: true });
-      try {
-        client.exec(line, (err, ch) => (err ? finish(err) : finish(undefined, ch)));
-      } catch (e) {
-        finish(e);
-      }
+      const exec = () => {
+        try {
+          client.exec(line, (err, ch) => (err ? finish(err) : finish(undefined, watch(ch))));
+        } catch (e) {
+          finish(e);
+        }
+      };
+      if (early) void early.then((opened) => (opened ? finish(undefined, opened) : done || exec()));
+      else exec();
     });
   }
 }

@@ -29,7 +29,8 @@ case $tok in ""|*[!a-f0-9]*) exit ${EXIT_BAD_INPUT};; esac` as const;
 /** Under the apply lock: an apply whose run lost the node lock (its holder gave up, another run may hold it and
  * have read the state) must change nothing. The holder removes its token when it lets go. */
 const CHECK_PROOF = `owned "$r/$lk.token" || unsafe "$r/$lk.token: a symbolic link or not owned by root"
-if [ "$(cat "$r/$lk.token" 2>/dev/null)" != "$tok" ]; then
+ht=; { IFS= read -r ht <"$r/$lk.token"; } 2>/dev/null
+if [ "$ht" != "$tok" ]; then
   echo "the node lock was lost before this apply ran (another run may hold it now): nothing was applied" >&2; exit ${EXIT_LOCK_LOST}
 fi` as const;
 
@@ -148,7 +149,7 @@ ${CHECK_PROOF}
 ${TOOLS}
 ${PERSIST}
 step() {
-  tool=$(cat "$d/$1.tool")
+  IFS= read -r tool <"$d/$1.tool"
   case $tool in
     persist) persist "$1" ;;
     unpersist) unpersist ;;
@@ -162,7 +163,8 @@ cleanup() {
     return 0
   fi
   [ -f "$d/$1.$2tool" ] || return 0
-  run "$(cat "$d/$1.$2tool")" <"$d/$1.$2" >"$d/out" 2>&1 || { printf "\\n@@%s ${CLEANUP_FAILED} %s\\n" "$n" "$1 $2"; cat "$d/out"; }
+  IFS= read -r tool <"$d/$1.$2tool"
+  run "$tool" <"$d/$1.$2" >"$d/out" 2>&1 || { printf "\\n@@%s ${CLEANUP_FAILED} %s\\n" "$n" "$1 $2"; cat "$d/out"; }
 }
 k=1
 failed=0

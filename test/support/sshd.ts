@@ -45,6 +45,8 @@ export interface SshdOptions {
   readonly logLevel?: string;
   /** Content of /etc/doas.conf inside sshd's mount namespace (then /etc is an overlay there). */
   readonly doasConf?: string;
+  /** sshd's AuthenticationMethods (e.g. "publickey,password": both, in turn). */
+  readonly authenticationMethods?: string;
 }
 
 const replaceField = (line: string, index: number, value: string) => {
@@ -190,6 +192,7 @@ export class TestSshd {
       "AllowTcpForwarding yes",
       "PrintMotd no",
       `LogLevel ${this.opts.logLevel ?? "INFO"}`,
+      ...(this.opts.authenticationMethods ? [`AuthenticationMethods ${this.opts.authenticationMethods}`] : []),
     ];
     await writeFile(join(this.dir, "sshd_config"), `${lines.join("\n")}\n`);
   }
