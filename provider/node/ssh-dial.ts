@@ -158,7 +158,13 @@ export function dialSsh(e: Endpoint, opts: DialOptions): Promise<DialedSsh> {
         ...(opts.debug && { debug: opts.debug }),
       });
       const line = opts.first;
-      signFirst(client, line === undefined ? undefined : () => void (first ??= openEarly(client, line)));
+      const early =
+        line === undefined
+          ? undefined
+          : () => {
+              first ??= openEarly(client, line);
+            };
+      signFirst(client, early);
       if (auth.keyFirst) authWithService(client);
     } catch (err) {
       fail(new Error(redactSecrets(err instanceof Error ? err.message : String(err), e)));

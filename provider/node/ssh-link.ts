@@ -3,7 +3,7 @@
 // when idle, and unref'd while no operation needs it.
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { Client, ClientChannel } from "ssh2";
+import type { Client } from "ssh2";
 import { describeConnection, type Endpoint, redactSecrets } from "../model/connection";
 import type { BastionLimit, SlotHolder } from "./bastion-limit";
 import { isNodeError, nodeError } from "./errors";
