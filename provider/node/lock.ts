@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { type Connection, describeConnection, endpointIdentity } from "../model/connection";
 import { EXIT_BUSY, EXIT_UNSAFE } from "../protocol/exit-codes";
-import { HELD_BY, LOCKED } from "../protocol/lock-script";
+import { DEFAULT_LOCK_NAME, HELD_BY, LOCKED } from "../protocol/lock-script";
 import { Commands } from "./commands";
 import { nodeError } from "./errors";
 import { LockReadCommands, readAfterLock } from "./lock-read";
@@ -17,7 +17,7 @@ import { KeyedMutex } from "./semaphore";
 import { type CommandEnd, defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
 import { privilegeRefusal } from "./sudo";
 
-export const DEFAULT_LOCK_NAME = "pulumi-docker-firewall";
+export { DEFAULT_LOCK_NAME };
 export const DEFAULT_LOCK_WAIT_SECONDS = 120;
 /** Extra time allowed on top of the remote wait for dialling and the channel round trip. */
 const ACQUIRE_MARGIN_MS = 15_000;
@@ -37,8 +37,8 @@ export interface LockOptions {
   readonly heartbeatSeconds?: number;
   readonly signal?: AbortSignal;
   readonly pool?: SshPool;
-  /** Also read the node state right after taking the lock, in the same execution (see lock-read.ts). */
-  readonly readNonce?: string;
+  /** Also read the node state when taking the lock, in the same execution (see lock-read.ts). */
+  readonly read?: boolean;
   /** Return as soon as `fn` is done and let the holder go in the background (this process's next waiter still
    * waits for it). A failed `fn` always waits for the release. */
   readonly releaseInBackground?: boolean;
@@ -54,8 +54,8 @@ export interface HeldLock {
   readonly signal: AbortSignal;
   /** The lock's name and the random token its holder recorded: an apply runs only while the token is current. */
   readonly proof: LockProof;
-  /** With `readNonce`: the state read the holder printed right after taking the lock (undefined if it failed). */
-  readonly read?: string;
+  /** With `read`: the state the holder read under the lock and the nonce framing it (undefined if it failed). */
+  readonly read?: { readonly text: string; readonly nonce: string };
 }
 
 export interface LockProof {
@@ -100,20 +100,16 @@ export async function withNodeLock<T>(
   const key = `${endpointIdentity(conn)}|${name}`;
   const held = heldHere.getStore() ?? new Set<string>();
   if (held.has(key)) throw new Error(`withNodeLock is not re-entrant: this call already holds the lock of ${key}`);
-  const nonce = opts.readNonce;
-  if (nonce !== undefined && !/^[a-f0-9]{8,64}$/.test(nonce)) throw new Error("readNonce must be 8-64 hex digits");
   const releaseLocal = await localLocks.lock(key, opts.signal);
   let handedOff = false;
   try {
-    const command = nonce === undefined ? Commands.nodeLock : LockReadCommands.nodeLockRead;
+    const command = opts.read ? LockReadCommands.nodeLockRead : Commands.nodeLock;
     const run = await (opts.pool ?? defaultPool).start(conn, command, { signal: opts.signal });
     const token = randomBytes(16).toString("hex");
-    run.stdin.write(
-      `${waitSeconds}\n${name}\n${ownerLine}\n${token}\n${beatSeconds}\n${nonce === undefined ? "" : `${nonce}\n`}`,
-    );
+    run.stdin.write(`${waitSeconds}\n${name}\n${ownerLine}\n${token}\n${beatSeconds}\n`);
     opts.onRequested?.();
     const out = await acquired(conn, run, waitSeconds, opts.signal);
-    const read = nonce === undefined ? undefined : await readAfterLock(run, out, nonce);
+    const read = opts.read ? await readAfterLock(run, out) : undefined;
     // "." (not a newline) because the holder reads it through a command substitution.
     const beat = setInterval(() => run.stdin.write("."), (beatSeconds * 1000) / BEATS_PER_BOUND);
 
@@ -162,6 +158,9 @@ function describeEnd(end: CommandEnd): string {
   return end.kind === "exited" ? `exit ${end.code}` : end.kind === "signalled" ? `signal ${end.signal}` : end.reason;
 }
 
+/** LOCKED as the lock prints it, or the lock + read (with its read's nonce). */
+const LOCKED_LINE = new RegExp(`^${LOCKED}( [0-9a-f-]{32,36})?$`, "m");
+
 /** Resolves once the remote side printed LOCKED (with the holder's stdout so far, and on); otherwise throws why not
  * (and the channel is closed). */
 function acquired(
@@ -186,7 +185,7 @@ function acquired(
       reject(err);
     };
     const onData = () => {
-      if (new RegExp(`^${LOCKED}$`, "m").test(stdout.text())) settle();
+      if (LOCKED_LINE.test(stdout.text())) settle();
     };
     const onAbort = () => settle(signal?.reason);
     const afterMs = waitSeconds * 1000 + ACQUIRE_MARGIN_MS;

@@ -2,7 +2,6 @@
 // the node lock around a unit of work. Over SSH it is the pooled connection and the flock-based node lock, whose
 // holder also reads the state right after locking: the transaction's own read is then answered from it.
 import { AsyncLocalStorage } from "node:async_hooks";
-import { randomBytes } from "node:crypto";
 import { type Connection, describeConnection } from "../model/connection";
 import type { RemoteCommand } from "./commands";
 import { type ExecOptions, type ExecResult, exec, execStarted } from "./exec";
@@ -62,7 +61,6 @@ export function sshSession(conn: Connection, opts: { exec?: ExecOptions; lock?: 
       return exec(conn, command, stdin, execOpts);
     },
     locked: (owner, fn) => {
-      const nonce = randomBytes(16).toString("hex");
       // The apply script waits for its stdin before it does anything (protocol/apply-script.ts): its channel opens
       // while the node takes the lock and reads the state, so the apply costs one round trip instead of three.
       let ahead: Promise<RunningCommand | undefined> | undefined;
@@ -79,11 +77,10 @@ export function sshSession(conn: Connection, opts: { exec?: ExecOptions; lock?: 
         conn,
         owner,
         (lock) => {
-          const read = lock.read === undefined ? undefined : { text: lock.read, nonce };
-          state.held = { signal: lock.signal, read, apply: ahead };
+          state.held = { signal: lock.signal, read: lock.read, apply: ahead };
           return held.run(state.held, () => fn(lock.proof));
         },
-        { releaseInBackground: true, ...opts.lock, readNonce: nonce, onRequested: openAhead },
+        { releaseInBackground: true, ...opts.lock, read: true, onRequested: openAhead },
       ).finally(() => {
         // Not used (nothing to apply, or the lock was not had): an empty stdin makes the script exit at once.
         if (!state.held || state.held.apply) void ahead?.then((run) => run && discard(run));

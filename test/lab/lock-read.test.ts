@@ -3,7 +3,7 @@
 // NOPASSWD sudo user (the folded script runs under `sudo -n`).
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LabInventory, LabNode } from "../../lab/index";
+import { execOnNode, type LabInventory, type LabNode } from "../../lab/index";
 import { parseConnection } from "../../provider/model/connection";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { parseHostState } from "../../provider/netfilter/host-state";
@@ -12,9 +12,12 @@ import { recordCommands } from "../../provider/node/commands";
 import { exec } from "../../provider/node/exec";
 import { LockReadCommands } from "../../provider/node/lock-read";
 import { NetfilterCommands } from "../../provider/node/netfilter-commands";
+import { textOf } from "../../provider/node/running-command";
 import { sshSession } from "../../provider/node/session";
 import { SshPool } from "../../provider/node/ssh-pool";
 import { newNonce, readHostState, runTransaction } from "../../provider/node/transaction";
+import { DEFAULT_LOCK_NAME } from "../../provider/protocol/lock-script";
+import { RUN_DIR } from "../../provider/protocol/run-dir";
 import { onNode, type PrivateLab, upPrivateLab } from "../support/rel-lab";
 
 let priv: PrivateLab;
@@ -150,6 +153,96 @@ describe("the apply's channel", () => {
       expect(asked).toEqual(["lock", "apply"]);
       const undo = await runTransaction(session, [{ kind: "rule", id: "lr9", priority: 309, rule: null }], "t");
       expect(undo.results.every((r) => r.ok)).toBe(true);
+    } finally {
+      pool.closeAll();
+    }
+  });
+});
+
+describe("the lock + read before its input arrives", () => {
+  const lockFile = (name = DEFAULT_LOCK_NAME) => `${RUN_DIR}/${name}.lock`;
+  /** Whether lock `name` is free on the node now (flock -n from another process there). */
+  const free = async (name?: string) =>
+    (await execOnNode(lab, node.name, ["flock", "-n", lockFile(name), "true"])).code === 0;
+  const until = async (what: () => Promise<boolean>) => {
+    for (let i = 0; i < 100 && !(await what()); i++) await new Promise((r) => setTimeout(r, 50));
+    return what();
+  };
+
+  it("takes the free default lock and reads at once; the owner is recorded when the input comes", async () => {
+    const pool = new SshPool();
+    try {
+      const run = await pool.start(connAs("root"), LockReadCommands.nodeLockRead);
+      const out = textOf(run.stdout);
+      // No input sent: the lock is held all the same, with no owner yet (only this path holds it before input).
+      expect(await until(async () => !(await free()))).toBe(true);
+      expect(await onNode(lab, node, `cat ${RUN_DIR}/${DEFAULT_LOCK_NAME}.owner`)).toBe("");
+      run.stdin.write(`5\n${DEFAULT_LOCK_NAME}\nearly reader\n${"ab".repeat(16)}\n30\n`);
+      expect(await until(async () => /^LOCKED \S+$/m.test(out.text()) && out.text().includes(" end\n"))).toBe(true);
+      expect(await onNode(lab, node, `cat ${RUN_DIR}/${DEFAULT_LOCK_NAME}.owner`)).toBe("early reader\n");
+      const nonce = /^LOCKED (\S+)$/m.exec(out.text())?.[1] as string;
+      const state = parseHostState(out.text().slice(out.text().indexOf("\n", out.text().indexOf("LOCKED"))), nonce);
+      expect(state.saves.nft.ipv4?.tables.get("filter")).toBeDefined();
+      run.stdin.end();
+      await run.end;
+      expect(await free()).toBe(true);
+    } finally {
+      pool.closeAll();
+    }
+  });
+
+  it("lets the lock go if the input never comes (stdin closed)", async () => {
+    const pool = new SshPool();
+    try {
+      const run = await pool.start(connAs("root"), LockReadCommands.nodeLockRead);
+      run.stdout.resume();
+      run.stderr.resume();
+      expect(await until(async () => !(await free()))).toBe(true);
+      run.stdin.end();
+      expect(await run.end).toEqual({ kind: "exited", code: 64 });
+      expect(await free()).toBe(true);
+    } finally {
+      pool.closeAll();
+    }
+  });
+
+  it("waits for a held lock as before, and reads once it has it", async () => {
+    let released = false;
+    // Someone else (an operator, another stack) holds the node lock for 2 s.
+    const other = execOnNode(lab, node.name, ["flock", "-n", lockFile(), "sleep", "2"]).then((r) => {
+      released = true;
+      return r;
+    });
+    expect(await until(async () => !(await free()))).toBe(true);
+    const pool = new SshPool();
+    try {
+      const session = sshSession(connAs("root"), { exec: { pool }, lock: { pool } });
+      const out = await runTransaction(session, [rule(11)], "t");
+      expect(out.results.every((r) => r.ok)).toBe(true);
+      expect(released).toBe(true);
+      expect((await other).code).toBe(0);
+      const undo = await runTransaction(session, [{ kind: "rule", id: "lr11", priority: 311, rule: null }], "t");
+      expect(undo.results.every((r) => r.ok)).toBe(true);
+    } finally {
+      pool.closeAll();
+    }
+  }, 30_000);
+
+  it("holds another lock name when asked, and lets the default one go", async () => {
+    const pool = new SshPool();
+    const session = sshSession(connAs("root"), { exec: { pool }, lock: { pool, name: "lr-other" } });
+    try {
+      const seen = await session.locked("t", async () => {
+        const read = await readHostState(session);
+        return {
+          read: read.state.saves.nft.ipv4?.tables.has("filter"),
+          other: await free("lr-other"),
+          mine: await free(),
+        };
+      });
+      expect(seen).toEqual({ read: true, other: false, mine: true });
+      // The read was the holder's: lock + read and the apply's channel opened ahead, nothing else.
+      expect(pool.stats().execs).toBe(2);
     } finally {
       pool.closeAll();
     }
