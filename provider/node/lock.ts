@@ -42,7 +42,7 @@ export interface LockOptions {
   /** Return as soon as `fn` is done and let the holder go in the background (this process's next waiter still
    * waits for it). A failed `fn` always waits for the release. */
   readonly releaseInBackground?: boolean;
-  /** Called once the lock's command is on its way (after this process's own waiters): work that can start while
+  /** Called once the lock's command is asked for (after this process's own waiters): work that can start while
    * the node takes the lock and reads, such as opening the apply's channel (session.ts). */
   readonly onRequested?: () => void;
 }
@@ -104,10 +104,12 @@ export async function withNodeLock<T>(
   let handedOff = false;
   try {
     const command = opts.read ? LockReadCommands.nodeLockRead : Commands.nodeLock;
-    const run = await (opts.pool ?? defaultPool).start(conn, command, { signal: opts.signal });
+    const starting = (opts.pool ?? defaultPool).start(conn, command, { signal: opts.signal });
+    // Asked for before the lock's channel is open, so both open side by side (this one gets its slot first).
+    opts.onRequested?.();
+    const run = await starting;
     const token = randomBytes(16).toString("hex");
     run.stdin.write(`${waitSeconds}\n${name}\n${ownerLine}\n${token}\n${beatSeconds}\n`);
-    opts.onRequested?.();
     const out = await acquired(conn, run, waitSeconds, opts.signal);
     const read = opts.read ? await readAfterLock(run, out) : undefined;
     // "." (not a newline) because the holder reads it through a command substitution.
