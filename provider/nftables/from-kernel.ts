@@ -37,6 +37,24 @@ export function markSetFor(m: AcceptMark): MarkSet {
   return { and: ((~m.mask >>> 0) | m.mark) >>> 0, or: m.mark };
 }
 
+/**
+ * Interface names nft's JSON input takes for protocol keywords ("datatype mismatch, expected network interface name,
+ * expression has type Internet protocol"), measured with nft 1.0.6 against every name in /etc/protocols: quoting
+ * them keeps the quotes in the name, and a set of one fails the same. Such a name (exact, not a `+` prefix) is refused.
+ */
+export const NFT_KEYWORD_INTERFACES: ReadonlySet<string> = new Set([
+  "ah",
+  "comp",
+  "dccp",
+  "esp",
+  "icmp",
+  "icmpv6",
+  "sctp",
+  "tcp",
+  "udp",
+  "udplite",
+]);
+
 const iface = (n: Negatable<string> | undefined) =>
   n && { value: n.value.endsWith("+") ? `${n.value.slice(0, -1)}*` : n.value, not: n.not };
 
@@ -106,6 +124,16 @@ export function nftRuleOf(r: KernelRule, mark: AcceptMark | undefined): NftRule 
       field: "comment",
       reason: `with the ownership tag is ${Buffer.byteLength(r.comment)} bytes; nftables keeps at most ${NFT_COMMENT_MAX_BYTES}`,
     };
+  }
+  for (const [field, n] of [
+    ["inInterface", r.inInterface],
+    ["outInterface", r.outInterface],
+  ] as const) {
+    if (n && NFT_KEYWORD_INTERFACES.has(n.value))
+      return {
+        field,
+        reason: `"${n.value}" is a protocol keyword to nft's JSON input: it cannot match an interface of that name`,
+      };
   }
   const addresses: NftAddressMatch[] = [];
   if (r.source) addresses.push({ field: "saddr", value: nftAddress(r.source.value), not: r.source.not });

@@ -9,7 +9,7 @@ import { ipSetArgs } from "../../provider/model/ipset";
 import { dockerUserRuleArgs } from "../../provider/model/rule";
 import { expandRule } from "../../provider/netfilter/expand";
 import type { AcceptMark } from "../../provider/netfilter/firewall-backend";
-import { type NftRefusal, nftRuleOf, nftSetOf } from "../../provider/nftables/from-kernel";
+import { NFT_KEYWORD_INTERFACES, type NftRefusal, nftRuleOf, nftSetOf } from "../../provider/nftables/from-kernel";
 import { NFT_FAMILY, NFT_TABLE, type NftRule, type NftSet } from "../../provider/nftables/nft-model";
 import { parseTableJson } from "../../provider/nftables/parse-table";
 import { addRule, batch, ensureTableAndChain, NFT_APPLY_ARGV, replaceSet } from "../../provider/nftables/render";
@@ -25,6 +25,7 @@ const MARKS: Record<IpFamily, AcceptMark> = { ipv4: { mark: 0x2b00, mask: 0xff00
 const EXPECTED_REFUSALS = [
   /^connectionStates: SNAT\/DNAT cannot be combined/,
   /^protocol: (icmp|ipv6-icmp) has no ports: a port set match/,
+  /^(in|out)Interface: "[a-z0-9]+" is a protocol keyword to nft's JSON input/,
 ];
 describe("nft round trip (real kernel, inet docker-firewall)", () => {
   let ns: ScratchNamespace;
@@ -75,7 +76,7 @@ describe("nft round trip (real kernel, inet docker-firewall)", () => {
       ...rendered.map((r) => addRule(r.rule)),
     ]);
     const res = await ns.exec(NFT_APPLY_ARGV, script);
-    expect(res.code, res.stderr.slice(0, 2000)).toBe(0);
+    expect(res.code, `${res.stderr.slice(0, 2000)} (FC_SEED=${SEED})`).toBe(0);
 
     const table = await list();
     await ns.mustRun(["nft", "delete", "table", NFT_FAMILY, NFT_TABLE]);
@@ -115,6 +116,39 @@ describe("nft round trip (real kernel, inet docker-firewall)", () => {
     console.log(
       `[nft round trip] ${family}: ${inputs.length} generated rules -> ${rendered.length} nft rules (${portMatches} matching a port set) listed back and parsed == model; ${refused.length} kernel rules refused as expected; ${textable.length} also loaded from the preview text; ${refusedRaw} of the unadapted inputs refused (SNAT/DNAT mixed with other states) (seed ${SEED})`,
     );
+  });
+
+  it("refuses exactly the interface names nft's JSON input reads as protocol keywords", async () => {
+    // /etc/protocols' names and a few others, each as an exact iifname match in one nft JSON batch of its own.
+    const protocols = (await ns.mustRun(["sh", "-c", "awk '!/^#/ && NF >= 2 { print $1 }' /etc/protocols"]))
+      .split("\n")
+      .map((n) => n.trim().toLowerCase())
+      .filter((n) => /^[a-z0-9_.-]{1,15}$/.test(n));
+    const names = [...new Set([...protocols, ...NFT_KEYWORD_INTERFACES, "icmpv6", "comp", "eth0", "ip6", "inet"])];
+    const refused: string[] = [];
+    for (const name of names) {
+      const rule = {
+        family: NFT_FAMILY,
+        table: NFT_TABLE,
+        chain: "probe",
+        expr: [{ match: { op: "==", left: { meta: { key: "iifname" } }, right: name } }, { accept: null }],
+      };
+      const table = { family: NFT_FAMILY, name: NFT_TABLE };
+      const json = {
+        nftables: [
+          { add: { table } },
+          { add: { chain: { family: NFT_FAMILY, table: NFT_TABLE, name: "probe" } } },
+          { add: { rule } },
+        ],
+      };
+      const r = await ns.exec(NFT_APPLY_ARGV, JSON.stringify(json));
+      if (r.code !== 0) {
+        expect(r.stderr).toMatch(/expected network interface name, expression has type Internet protocol/);
+        refused.push(name);
+      }
+      await ns.exec(["nft", "delete", "table", NFT_FAMILY, NFT_TABLE], "");
+    }
+    expect(refused.sort()).toEqual([...NFT_KEYWORD_INTERFACES].sort());
   });
 
   it.each(["ipv4", "ipv6"] as const)(

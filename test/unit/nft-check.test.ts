@@ -104,6 +104,15 @@ describe("check on a Docker 29 nftables host", () => {
     ]);
   });
 
+  it("fails check on an interface name nft's JSON input reads as a protocol keyword; a prefix of it passes", async () => {
+    restore = useSessions(() => nftHost(RULESET));
+    const r = await ruleProvider.check({}, { ...web, inInterface: "esp" });
+    expect(r.failures).toEqual([
+      { property: "inInterface", reason: expect.stringMatching(/"esp" is a protocol keyword to nft's JSON input/) },
+    ]);
+    expect((await ruleProvider.check({}, { ...web, outInterface: "esp+" })).failures ?? []).toEqual([]);
+  });
+
   it("passes port sets and commented entries; fails an IpSet's check on what one nft element cannot carry", async () => {
     restore = useSessions(() => nftHost(RULESET));
     const set = {
