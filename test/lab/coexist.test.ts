@@ -153,12 +153,14 @@ async function applyUnderLoop(h: Host): Promise<void> {
       expect(ours(await dockerUserChain(lab, h.node))).toEqual(before);
     }
   }
-  const loops = Number(await onNode(lab, h.node, `cat ${FLAG}.count`));
-  // The loop checks the flag after each insert: once it has ended, the jump is in place.
-  await onNode(
-    lab,
-    h.node,
-    `rm -f ${FLAG}; while kill -0 ${loop} 2>/dev/null; do sleep 0.1; done; rm -f ${FLAG}.count`,
+  // The loop checks the flag after each insert: once it has ended, the jump is in place. Its count is read only
+  // then: the loop rewrites the file at every turn, and a read between truncation and write saw it empty (0).
+  const loops = Number(
+    await onNode(
+      lab,
+      h.node,
+      `rm -f ${FLAG}; while kill -0 ${loop} 2>/dev/null; do sleep 0.1; done; cat ${FLAG}.count; rm -f ${FLAG}.count`,
+    ),
   );
   console.log(`coexist ${h.node.name}: ${loops} re-inserts meanwhile; applies: ${outcomes.join(", ")}`);
   expect(loops).toBeGreaterThan(0);
