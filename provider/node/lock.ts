@@ -17,7 +17,6 @@ import { KeyedMutex } from "./semaphore";
 import { type CommandEnd, defaultPool, type RunningCommand, type SshPool } from "./ssh-pool";
 import { privilegeRefusal } from "./sudo";
 
-export { DEFAULT_LOCK_NAME };
 export const DEFAULT_LOCK_WAIT_SECONDS = 120;
 /** Extra time allowed on top of the remote wait for dialling and the channel round trip. */
 const ACQUIRE_MARGIN_MS = 15_000;
